@@ -1,0 +1,648 @@
+//! The OpenSync sync API (see `opensync-api.md`): wire types, request builders that
+//! return plain data for whichever HTTP stack the caller has (native or `fetch`), and the
+//! one classifier that decides what a response means for delivery.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api_key::ApiKey;
+use crate::endpoint::SiteUrl;
+
+/// The value of `source` on everything this tool sends.
+pub const SOURCE: &str = "opencode";
+/// Sent as `User-Agent` so server logs can tell this client apart.
+pub const USER_AGENT: &str = concat!("opencode-sync/", env!("CARGO_PKG_VERSION"));
+
+/// A session upsert for `POST /sync/session`. Omitted fields keep their stored value, so
+/// everything unknown stays `None` (a `null` would fail the server's validator).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPayload {
+    pub external_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Milliseconds since the epoch; kept by the server only on first insert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// Ignored by today's route, kept by a server that grows the column. Never batched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_branch: Option<String>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+    Tool,
+    #[default]
+    Unknown,
+}
+
+/// One displayable piece of a message: exactly `type` and `content`, nothing else (any
+/// other key fails the server's validator).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: Value,
+}
+
+/// A message upsert for `POST /sync/message`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePayload {
+    pub session_external_id: String,
+    pub external_id: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Source time in ms since the epoch: orders the conversation on the dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<Part>>,
+}
+
+/// A session inside `/sync/batch`. The batch validators take whole objects and have no
+/// `createdAt` or `gitBranch`, so this type cannot carry them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchSession {
+    pub external_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl From<SessionPayload> for BatchSession {
+    fn from(s: SessionPayload) -> Self {
+        Self {
+            external_id: s.external_id,
+            title: s.title,
+            project_path: s.project_path,
+            project_name: s.project_name,
+            model: s.model,
+            provider: s.provider,
+            source: s.source,
+            prompt_tokens: s.prompt_tokens,
+            completion_tokens: s.completion_tokens,
+            cost: s.cost,
+            duration_ms: s.duration_ms,
+        }
+    }
+}
+
+/// A message inside `/sync/batch` (no `createdAt`: the server stores arrival time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchMessage {
+    pub session_external_id: String,
+    pub external_id: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<Part>>,
+}
+
+impl From<MessagePayload> for BatchMessage {
+    fn from(m: MessagePayload) -> Self {
+        Self {
+            session_external_id: m.session_external_id,
+            external_id: m.external_id,
+            role: m.role,
+            text_content: m.text_content,
+            model: m.model,
+            source: m.source,
+            prompt_tokens: m.prompt_tokens,
+            completion_tokens: m.completion_tokens,
+            duration_ms: m.duration_ms,
+            parts: m.parts,
+        }
+    }
+}
+
+/// The body of `POST /sync/batch`. Only for data whose timestamps do not matter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchPayload {
+    pub sessions: Vec<BatchSession>,
+    pub messages: Vec<BatchMessage>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: String,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+/// `GET /sync/sessions/list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionListResponse {
+    pub session_ids: Vec<String>,
+}
+
+/// `POST /sync/batch` answers 200 even when half of it failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    #[serde(default)]
+    pub ok: bool,
+    #[serde(default)]
+    pub sessions: u64,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+/// HTTP methods the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+/// The routes, so a response can be classified by what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Session,
+    Message,
+    Batch,
+    SessionList,
+}
+
+impl Route {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Health => "/health",
+            Self::Session => "/sync/session",
+            Self::Message => "/sync/message",
+            Self::Batch => "/sync/batch",
+            Self::SessionList => "/sync/sessions/list",
+        }
+    }
+}
+
+/// A request ready for any HTTP client. `Debug` masks the key.
+#[derive(Clone, PartialEq)]
+pub struct Request {
+    pub route: Route,
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if *name == "Authorization" {
+                    "Bearer (masked)"
+                } else {
+                    value
+                };
+                (*name, shown)
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// Builds requests for one deployment and key.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub base: SiteUrl,
+    pub key: ApiKey,
+}
+
+impl Endpoint {
+    pub fn new(base: SiteUrl, key: ApiKey) -> Self {
+        Self { base, key }
+    }
+
+    fn request(&self, route: Route, method: Method, body: Option<String>, auth: bool) -> Request {
+        let mut headers = vec![
+            ("Accept", "application/json".to_owned()),
+            ("User-Agent", USER_AGENT.to_owned()),
+        ];
+        if auth {
+            headers.push(("Authorization", format!("Bearer {}", self.key.expose())));
+        }
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json".to_owned()));
+        }
+        Request {
+            route,
+            method,
+            url: self.base.join(route.path()),
+            headers,
+            body,
+        }
+    }
+
+    fn post<T: Serialize>(&self, route: Route, payload: &T) -> Request {
+        // Serialising these plain structs cannot fail; fall back to an empty object so the
+        // server reports the problem rather than the client panicking.
+        let body = serde_json::to_string(payload).unwrap_or_else(|_| "{}".to_owned());
+        self.request(route, Method::Post, Some(body), true)
+    }
+
+    /// `GET /health` (no key sent).
+    pub fn health(&self) -> Request {
+        self.request(Route::Health, Method::Get, None, false)
+    }
+
+    /// `GET /sync/sessions/list`: also the cheapest call that proves the key.
+    pub fn session_list(&self) -> Request {
+        self.request(Route::SessionList, Method::Get, None, true)
+    }
+
+    /// `POST /sync/session`.
+    pub fn session(&self, payload: &SessionPayload) -> Request {
+        self.post(Route::Session, payload)
+    }
+
+    /// `POST /sync/message`.
+    pub fn message(&self, payload: &MessagePayload) -> Request {
+        self.post(Route::Message, payload)
+    }
+
+    /// `POST /sync/batch`.
+    pub fn batch(&self, payload: &BatchPayload) -> Request {
+        self.post(Route::Batch, payload)
+    }
+}
+
+/// What a response means for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored. Carries the parsed body.
+    Delivered(Value),
+    /// Transient: try again, after the server's `Retry-After` if it gave one.
+    Retry {
+        after_ms: Option<u64>,
+        reason: String,
+    },
+    /// The key was refused: stop sending until the credentials change.
+    AuthFailed(String),
+    /// The server refused this payload: retrying the same bytes cannot succeed.
+    Rejected(String),
+}
+
+/// Markers of a Convex validation or limit failure inside a 500: the payload is at fault.
+const PAYLOAD_FAULTS: &[&str] = &[
+    "ArgumentValidationError",
+    "does not match validator",
+    "extra field",
+    "Value is too large",
+    "too large",
+    "exceeds",
+    "must not start with",
+];
+
+/// Classifies a response. `retry_after` is the raw `Retry-After` header, if any.
+pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = || {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| summarize(body, status))
+    };
+    match status {
+        200..=299 => match (route, parsed) {
+            (Route::Batch, Some(v)) => {
+                let reply: BatchResponse = serde_json::from_value(v.clone()).unwrap_or_default();
+                if reply.errors.is_empty() {
+                    Outcome::Delivered(v)
+                } else {
+                    Outcome::Rejected(reply.errors.join("; "))
+                }
+            }
+            (_, Some(v)) => Outcome::Delivered(v),
+            // A proxy or captive portal answering for the server: not delivered.
+            (_, None) => Outcome::Retry {
+                after_ms: None,
+                reason: format!("HTTP {status} with a body that is not JSON"),
+            },
+        },
+        401 | 403 => Outcome::AuthFailed(message()),
+        429 | 503 => Outcome::Retry {
+            after_ms: retry_after.and_then(parse_retry_after),
+            reason: format!("HTTP {status}: {}", message()),
+        },
+        500 => {
+            let msg = message();
+            if PAYLOAD_FAULTS.iter().any(|m| msg.contains(m)) {
+                Outcome::Rejected(msg)
+            } else {
+                Outcome::Retry {
+                    after_ms: retry_after.and_then(parse_retry_after),
+                    reason: format!("HTTP 500: {msg}"),
+                }
+            }
+        }
+        408 | 425 | 500..=599 => Outcome::Retry {
+            after_ms: retry_after.and_then(parse_retry_after),
+            reason: format!("HTTP {status}: {}", message()),
+        },
+        _ => Outcome::Rejected(format!("HTTP {status}: {}", message())),
+    }
+}
+
+/// `Retry-After` in delta-seconds. (The HTTP-date form is rare for APIs; callers fall
+/// back to their own backoff when this returns `None`.)
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| (s * 1000.0).min(86_400_000.0) as u64)
+}
+
+/// A short, single-line description of a non-JSON body.
+fn summarize(body: &str, status: u16) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        format!("HTTP {status} with an empty body")
+    } else if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(120).collect::<String>())
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const KEY: &str = "osk_0123456789abcdefghijklmnopqrstuv";
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(
+            SiteUrl::parse("https://x.convex.cloud").unwrap(),
+            ApiKey::parse(KEY).unwrap(),
+        )
+    }
+
+    #[test]
+    fn builders() {
+        let e = endpoint();
+        let h = e.health();
+        assert_eq!(
+            (h.method, h.url.as_str()),
+            (Method::Get, "https://x.convex.site/health")
+        );
+        assert!(h.headers.iter().all(|(n, _)| *n != "Authorization"));
+
+        let l = e.session_list();
+        assert_eq!(l.url, "https://x.convex.site/sync/sessions/list");
+        assert!(
+            l.headers
+                .contains(&("Authorization", format!("Bearer {KEY}")))
+        );
+        assert!(!format!("{l:?}").contains(KEY));
+
+        let s = e.session(&SessionPayload {
+            external_id: "ses_1".into(),
+            title: Some("Fix".into()),
+            created_at: Some(5),
+            ..Default::default()
+        });
+        assert_eq!(s.url, "https://x.convex.site/sync/session");
+        let body: Value = serde_json::from_str(s.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"externalId": "ses_1", "title": "Fix", "createdAt": 5})
+        );
+
+        let m = e.message(&MessagePayload {
+            session_external_id: "ses_1".into(),
+            external_id: "msg_1".into(),
+            role: Role::Assistant,
+            parts: Some(vec![Part {
+                kind: "text".into(),
+                content: json!("hi"),
+            }]),
+            ..Default::default()
+        });
+        let body: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"sessionExternalId": "ses_1", "externalId": "msg_1", "role": "assistant",
+                   "parts": [{"type": "text", "content": "hi"}]})
+        );
+    }
+
+    #[test]
+    fn batch_drops_fields_its_validators_refuse() {
+        let session = SessionPayload {
+            external_id: "ses_1".into(),
+            created_at: Some(1),
+            git_branch: Some("main".into()),
+            ..Default::default()
+        };
+        let message = MessagePayload {
+            session_external_id: "ses_1".into(),
+            external_id: "m".into(),
+            created_at: Some(1),
+            ..Default::default()
+        };
+        let payload = BatchPayload {
+            sessions: vec![session.into()],
+            messages: vec![message.into()],
+        };
+        let text = endpoint().batch(&payload).body.unwrap();
+        assert!(
+            !text.contains("createdAt") && !text.contains("gitBranch"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn classify_every_status() {
+        use Outcome::*;
+        let r = Route::Session;
+        assert_eq!(
+            classify(r, 200, None, r#"{"ok":true,"sessionId":"k1"}"#),
+            Delivered(json!({"ok": true, "sessionId": "k1"}))
+        );
+        assert!(matches!(
+            classify(r, 200, None, "<html>portal</html>"),
+            Retry { .. }
+        ));
+        assert_eq!(
+            classify(r, 401, None, r#"{"error":"Invalid API key"}"#),
+            AuthFailed("Invalid API key".into())
+        );
+        assert_eq!(
+            classify(r, 403, None, ""),
+            AuthFailed("HTTP 403 with an empty body".into())
+        );
+        assert_eq!(
+            classify(r, 429, Some("2"), r#"{"error":"slow down"}"#),
+            Retry {
+                after_ms: Some(2000),
+                reason: "HTTP 429: slow down".into()
+            }
+        );
+        assert_eq!(
+            classify(r, 503, Some("soon"), ""),
+            Retry {
+                after_ms: None,
+                reason: "HTTP 503: HTTP 503 with an empty body".into()
+            }
+        );
+        assert_eq!(
+            classify(r, 500, None, r#"{"error":"Error: something broke"}"#),
+            Retry {
+                after_ms: None,
+                reason: "HTTP 500: Error: something broke".into()
+            }
+        );
+        let validation = r#"{"error":"ArgumentValidationError: Value does not match validator.\nPath: .title\nValue: null"}"#;
+        assert!(
+            matches!(classify(r, 500, None, validation), Rejected(m) if m.contains("Path: .title"))
+        );
+        for status in [408, 425, 502, 504, 599] {
+            assert!(
+                matches!(classify(r, status, None, ""), Retry { .. }),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            classify(
+                r,
+                400,
+                None,
+                r#"{"error":"Missing externalId or sessionId"}"#
+            ),
+            Rejected("HTTP 400: Missing externalId or sessionId".into())
+        );
+        for status in [301, 404, 405, 413, 422] {
+            assert!(
+                matches!(classify(r, status, None, "x"), Rejected(_)),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn batch_errors_inside_a_200_are_rejections() {
+        let ok = r#"{"ok":true,"sessions":1,"messages":2,"errors":[]}"#;
+        assert!(matches!(
+            classify(Route::Batch, 200, None, ok),
+            Outcome::Delivered(_)
+        ));
+        let half = r#"{"ok":true,"sessions":0,"messages":2,"errors":["Sessions batch error: ArgumentValidationError: Object contains extra field `createdAt`"]}"#;
+        assert_eq!(
+            classify(Route::Batch, 200, None, half),
+            Outcome::Rejected(
+                "Sessions batch error: ArgumentValidationError: Object contains extra field `createdAt`".into()
+            )
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("2"), Some(2000));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(500));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("1e12"), Some(86_400_000));
+    }
+
+    proptest! {
+        #[test]
+        fn classify_never_panics(status in 0u16..1000, body in "\\PC{0,200}", ra in proptest::option::of("\\PC{0,10}")) {
+            for route in [Route::Health, Route::Session, Route::Message, Route::Batch, Route::SessionList] {
+                let _ = classify(route, status, ra.as_deref(), &body);
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `opencode-sync-core` holds every decision the plugin and the CLI make, so both front
+//! ends behave identically and only move bytes. Nothing here touches the file system,
+//! the network, the clock or the process environment: callers pass those facts in.
+//!
+//! - [`paths`]: where the credentials file lives, from an environment snapshot.
+//! - [`endpoint`]: turning what a user typed into the base URL requests go to.
+//! - [`api_key`]: the `osk_` key, validated, and masked whenever it is shown.
+//! - [`config`]: the credentials file, its options and environment overrides.
+//! - [`api`]: the OpenSync wire types, request builders and response classifier.
+
+pub mod api;
+pub mod api_key;
+pub mod config;
+pub mod endpoint;
+pub mod paths;
+
+pub use api_key::ApiKey;
+pub use endpoint::SiteUrl;
