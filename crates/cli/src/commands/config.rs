@@ -1,0 +1,124 @@
+//! `opencode-sync config`: show where settings live and what they are, and change
+//! options. Credentials are changed by `login`/`logout` only.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use opencode_sync_core::config::{KEY_API_KEY, KEY_URL, OPTIONS, OptionSpec, mask_raw};
+use opencode_sync_core::paths::{ENV_API_KEY, ENV_URL, Environment};
+use serde_json::{Map, Value, json};
+
+use crate::cli::{ConfigAction, ConfigArgs};
+use crate::config_store::ConfigStore;
+use crate::process_env::ProcessEnv;
+use crate::ui;
+
+pub fn run(args: ConfigArgs) -> Result<ExitCode> {
+    let store = ConfigStore::locate()?;
+    match args.action {
+        None => show(&store, args.json),
+        Some(ConfigAction::Path) => {
+            println!("{}", store.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ConfigAction::Set { key, value }) => {
+            let spec = OptionSpec::find(&key)?;
+            let value = spec.parse_value(&value)?;
+            update(&store, |rest| {
+                rest.insert(spec.name.to_owned(), value.clone());
+            })?;
+            println!("Set {} = {value} in {}", spec.name, store.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ConfigAction::Unset { key }) => {
+            let spec = OptionSpec::find(&key)?;
+            update(&store, |rest| {
+                rest.shift_remove(spec.name);
+            })?;
+            println!("{} is back to its default ({})", spec.name, spec.default);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn update(store: &ConfigStore, change: impl FnOnce(&mut Map<String, Value>)) -> Result<()> {
+    let mut cfg = store.load()?.unwrap_or_default();
+    change(&mut cfg.rest);
+    store.save(&cfg)
+}
+
+fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
+    let cfg = store
+        .load()
+        .context("run `opencode-sync login` to write a fresh one, or fix the file")?;
+    let exists = cfg.is_some();
+    let cfg = cfg.unwrap_or_default();
+    let (options, notes) = cfg.options();
+    let unknown: Vec<&String> = cfg
+        .rest
+        .keys()
+        .filter(|k| !OPTIONS.iter().any(|o| o.name == k.as_str()))
+        .collect();
+    let overrides: Vec<&str> = [ENV_URL, ENV_API_KEY]
+        .into_iter()
+        .filter(|v| ProcessEnv.var(v).is_some())
+        .collect();
+    let masked_key = cfg.api_key.as_deref().map(mask_raw);
+
+    if as_json {
+        let opts: Map<String, Value> = options
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        ui::print_json(&json!({
+            "path": store.path,
+            "exists": exists,
+            KEY_URL: cfg.convex_url,
+            KEY_API_KEY: masked_key,
+            "options": opts,
+            "otherKeys": unknown,
+            "envOverrides": overrides,
+            "notes": notes,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    println!(
+        "Config file: {}{}",
+        store.path.display(),
+        if exists { "" } else { " (not created yet)" }
+    );
+    println!(
+        "URL:         {}",
+        cfg.convex_url.as_deref().unwrap_or("(not set)")
+    );
+    println!(
+        "API key:     {}",
+        masked_key.as_deref().unwrap_or("(not set)")
+    );
+    println!("Options:");
+    for (spec, (name, value)) in OPTIONS.iter().zip(options.entries()) {
+        let origin = if cfg.rest.contains_key(name) {
+            "set"
+        } else {
+            "default"
+        };
+        println!(
+            "  {name:<20} {:<8} ({origin}) {}",
+            value.to_string(),
+            spec.help
+        );
+    }
+    if !unknown.is_empty() {
+        let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        println!("Other keys:  {} (kept as they are)", names.join(", "));
+    }
+    for var in overrides {
+        println!("Override:    ${var} is set and takes precedence over the file");
+    }
+    for note in notes {
+        ui::warn(&note);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,144 @@
+//! `opencode-sync status`: are we set up, and does sync work right now? Exits non-zero
+//! when it does not, so scripts can gate on it.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use opencode_sync_core::api::Endpoint;
+use opencode_sync_core::config::{Credentials, resolve_credentials};
+use serde_json::{Value, json};
+
+use super::probe::{self, KeyCheck, Probe, Reach};
+use super::unhealthy;
+use crate::config_store::ConfigStore;
+use crate::http::Http;
+use crate::process_env::ProcessEnv;
+use crate::ui;
+
+pub fn run(as_json: bool) -> Result<ExitCode> {
+    let store = ConfigStore::locate()?;
+    let file = store.load();
+    let (file, file_error) = match file {
+        Ok(f) => (f, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    let creds = resolve_credentials(file.as_ref(), &ProcessEnv);
+    let probe = creds.as_ref().ok().map(|c| {
+        let endpoint = Endpoint::new(c.url.clone(), c.key.clone());
+        probe::run(&Http::new(probe::TIMEOUT), &endpoint)
+    });
+    let healthy = probe.as_ref().is_some_and(Probe::healthy);
+
+    if as_json {
+        ui::print_json(&to_json(
+            &store,
+            file_error.as_deref(),
+            &creds,
+            probe.as_ref(),
+            healthy,
+        ));
+    } else {
+        print_text(&store, file_error.as_deref(), &creds, probe.as_ref());
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        unhealthy()
+    })
+}
+
+fn print_text(
+    store: &ConfigStore,
+    file_error: Option<&str>,
+    creds: &Result<Credentials, opencode_sync_core::config::CredentialsError>,
+    probe: Option<&Probe>,
+) {
+    println!("Config file: {}", store.path.display());
+    if let Some(err) = file_error {
+        println!("  FAIL  {err}");
+    }
+    let c = match creds {
+        Ok(c) => c,
+        Err(e) => {
+            println!("Status:      not syncing: {e}");
+            return;
+        }
+    };
+    println!("URL:         {} (from {})", c.url, c.url_source);
+    println!("API key:     {} (from {})", c.key.masked(), c.key_source);
+    let Some(probe) = probe else { return };
+    match &probe.reach {
+        Reach::Up { latency } => println!("Server:      reachable ({} ms)", latency.as_millis()),
+        Reach::Down { error } => println!(
+            "Server:      UNREACHABLE: {error} ({})",
+            c.url.join("/health")
+        ),
+        Reach::NotOpenSync { detail } => println!("Server:      not an OpenSync server: {detail}"),
+    }
+    match &probe.key {
+        Some(KeyCheck::Accepted { sessions }) => {
+            println!("Key:         accepted ({sessions} sessions on the server)");
+        }
+        Some(KeyCheck::Rejected { reason }) => println!(
+            "Key:         REJECTED by {}: {reason}. Generate a new key in the dashboard and run `opencode-sync login`",
+            c.url.host()
+        ),
+        Some(KeyCheck::Unknown { reason }) => println!("Key:         not checked: {reason}"),
+        None => println!("Key:         not checked (server unreachable)"),
+    }
+    println!(
+        "Status:      {}",
+        if probe.healthy() {
+            "ok, sessions will sync"
+        } else {
+            "NOT SYNCING"
+        }
+    );
+}
+
+fn to_json(
+    store: &ConfigStore,
+    file_error: Option<&str>,
+    creds: &Result<Credentials, opencode_sync_core::config::CredentialsError>,
+    probe: Option<&Probe>,
+    healthy: bool,
+) -> Value {
+    let mut out = json!({
+        "healthy": healthy,
+        "configPath": store.path,
+        "configError": file_error,
+    });
+    match creds {
+        Err(e) => {
+            out["configured"] = json!(false);
+            out["problem"] = json!(e.to_string());
+        }
+        Ok(c) => {
+            out["configured"] = json!(true);
+            out["url"] = json!(c.url.as_str());
+            out["urlSource"] = json!(c.url_source.to_string());
+            out["apiKey"] = json!(c.key.masked());
+            out["apiKeySource"] = json!(c.key_source.to_string());
+        }
+    }
+    if let Some(p) = probe {
+        out["server"] = match &p.reach {
+            Reach::Up { latency } => {
+                json!({"reachable": true, "latencyMs": latency.as_millis() as u64})
+            }
+            Reach::Down { error } => json!({"reachable": false, "error": error}),
+            Reach::NotOpenSync { detail } => {
+                json!({"reachable": true, "openSync": false, "error": detail})
+            }
+        };
+        out["key"] = match &p.key {
+            Some(KeyCheck::Accepted { sessions }) => {
+                json!({"accepted": true, "sessions": sessions})
+            }
+            Some(KeyCheck::Rejected { reason }) => json!({"accepted": false, "error": reason}),
+            Some(KeyCheck::Unknown { reason }) => json!({"accepted": null, "error": reason}),
+            None => json!({"accepted": null}),
+        };
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! `opencode-sync`: the command a user runs to connect OpenCode to OpenSync, check that
+//! it works, and fix it when it does not. All decisions live in `opencode-sync-core`;
+//! this binary reads files, talks HTTP and prints.
+
+mod cli;
+mod commands;
+mod config_store;
+mod http;
+mod opencode_config;
+mod process_env;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            ui::error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! The built `opencode-sync` binary against the contract server over loopback. Every
+//! command's output passes through [`Sandbox::run`], which fails the test if any full API
+//! key appears in stdout or stderr.
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use opencode_sync_server::{ServerHandle, ServerOptions};
+use serde_json::Value;
+
+const KEY: &str = "osk_TestKeyAbCdEfGhIjKlMnOpQrStUv0001";
+const OTHER_KEY: &str = "osk_TestKeyZyXwVuTsRqPoNmLkJiHgFe0002";
+/// Every secret a test uses: none may ever be printed.
+const SECRETS: &[&str] = &[KEY, OTHER_KEY];
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A home directory of its own, so tests never see the developer's real config.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.home().join(".config/opencode-sync/config.json")
+    }
+
+    fn config(&self) -> Value {
+        serde_json::from_str(&fs::read_to_string(self.config_path()).unwrap()).unwrap()
+    }
+
+    fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.exec(args, None, Some(cwd))
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.exec(args, stdin, None)
+    }
+
+    fn exec(&self, args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(cwd.unwrap_or(self.home()))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for secret in SECRETS {
+            assert!(
+                !output.stdout.contains(secret) && !output.stderr.contains(secret),
+                "`opencode-sync {}` printed a full API key:\n{}\n{}",
+                args.join(" "),
+                output.stdout,
+                output.stderr
+            );
+        }
+        assert!(
+            !output.stderr.contains("panicked") && !output.stderr.contains("RUST_BACKTRACE"),
+            "panic: {}",
+            output.stderr
+        );
+        output
+    }
+
+    fn login(&self, server: &ServerHandle, key: &str) -> Output {
+        self.run_with_stdin(
+            &["login", "--url", &server.url(), "--api-key-stdin"],
+            Some(&format!("{key}\n")),
+        )
+    }
+}
+
+fn server_with(keys: &[&str]) -> ServerHandle {
+    ServerHandle::start(ServerOptions {
+        api_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        ..ServerOptions::default()
+    })
+    .unwrap()
+}
+
+/// A loopback URL where nothing listens.
+fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn login_ok_saves_normalised_credentials_privately() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    let out = sb.login(&server, KEY);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("osk_Test…0001"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("\"plugin\": [\"opencode-sync-plugin\"]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("opencode-sync verify"),
+        "{}",
+        out.stdout
+    );
+    let cfg = sb.config();
+    assert_eq!(cfg["convexUrl"], server.url().trim_end_matches('/'));
+    assert_eq!(cfg["apiKey"], KEY);
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&sb.config_path()), 0o600);
+        assert_eq!(mode(sb.config_path().parent().unwrap()), 0o700);
+    }
+}
+
+#[test]
+fn login_with_trailing_slash_and_flags() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    let url = format!("{}/", server.url());
+    let out = sb.run(&["login", "--url", &url, "--api-key", KEY]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(sb.config()["convexUrl"], server.url());
+}
+
+#[test]
+fn login_with_a_rejected_key_saves_nothing() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    let out = sb.login(&server, OTHER_KEY);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("API key rejected by 127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Nothing was saved"), "{}", out.stderr);
+    assert!(!sb.config_path().exists());
+
+    // An existing good login is left untouched by a failed one.
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    let before = fs::read(sb.config_path()).unwrap();
+    assert_eq!(sb.login(&server, OTHER_KEY).code, 1);
+    assert_eq!(fs::read(sb.config_path()).unwrap(), before);
+}
+
+#[test]
+fn login_to_an_unreachable_server_names_the_url() {
+    let sb = Sandbox::new();
+    let url = dead_url();
+    let out = sb.run_with_stdin(&["login", "--url", &url, "--api-key-stdin"], Some(KEY));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("could not reach {url}/health")),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.config_path().exists());
+}
+
+#[test]
+fn login_to_something_that_is_not_opensync() {
+    // A server that accepts connections and answers garbage.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let responder = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot found",
+        );
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(&["login", "--url", &url, "--api-key", KEY]);
+    responder.join().unwrap();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("does not look like an OpenSync server"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.config_path().exists());
+}
+
+#[test]
+fn login_without_a_terminal_never_waits() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["login"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("standard input is not a terminal"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--url"), "{}", out.stderr);
+
+    let out = sb.run(&["login", "--url", "https://x.convex.cloud"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--api-key-stdin"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("OPENCODE_SYNC_API_KEY"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.config_path().exists());
+}
+
+#[test]
+fn login_rejects_bad_input_before_the_network() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["login", "--url", "http://example.com", "--api-key", KEY]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("http:// is only allowed"),
+        "{}",
+        out.stderr
+    );
+    let out = sb.run(&[
+        "login",
+        "--url",
+        "https://x.convex.cloud",
+        "--api-key",
+        "sk-nope-1234567890123456",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("starts with \"osk_\""),
+        "{}",
+        out.stderr
+    );
+    let out = sb.run_with_stdin(
+        &[
+            "login",
+            "--url",
+            "https://x.convex.cloud",
+            "--api-key-stdin",
+        ],
+        Some(""),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("standard input was empty"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.config_path().exists());
+}
+
+#[test]
+fn login_from_environment_variables() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new()
+        .with_env("OPENCODE_SYNC_URL", &server.url())
+        .with_env("OPENCODE_SYNC_API_KEY", KEY);
+    let out = sb.run(&["login"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(sb.config()["apiKey"], KEY);
+}
+
+#[test]
+fn login_no_verify_saves_without_the_network() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[
+        "login",
+        "--url",
+        "https://my-app-1.convex.cloud/",
+        "--api-key",
+        KEY,
+        "--no-verify",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(sb.config()["convexUrl"], "https://my-app-1.convex.site");
+}
+
+#[test]
+fn login_keeps_options_and_unknown_keys() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    fs::write(
+        sb.config_path(),
+        r#"{"syncReasoning": true, "futureThing": {"a": [1]}}"#,
+    )
+    .unwrap();
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    let cfg = sb.config();
+    assert_eq!(cfg["syncReasoning"], true);
+    assert_eq!(cfg["futureThing"]["a"][0], 1);
+}
+
+#[test]
+fn login_over_a_corrupt_file_keeps_it_aside() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    fs::write(sb.config_path(), "{ not json").unwrap();
+    let out = sb.login(&server, KEY);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("was not valid JSON"), "{}", out.stderr);
+    let aside = sb.config_path().with_extension("json.corrupt");
+    assert_eq!(fs::read_to_string(aside).unwrap(), "{ not json");
+    assert_eq!(sb.config()["apiKey"], KEY);
+}
+
+#[test]
+fn status_healthy_then_key_revoked_then_server_down() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    assert_eq!(sb.login(&server, KEY).code, 0);
+
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("reachable ("), "{}", out.stdout);
+    assert!(out.stdout.contains("accepted"), "{}", out.stdout);
+    assert!(out.stdout.contains("osk_Test…0001"), "{}", out.stdout);
+
+    let out = sb.run(&["status", "--json"]);
+    assert_eq!(out.code, 0);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["apiKey"], "osk_Test…0001");
+    assert_eq!(v["server"]["reachable"], true);
+    assert!(v["server"]["latencyMs"].is_u64());
+    assert_eq!(v["key"]["accepted"], true);
+
+    server.revoke_key(KEY).unwrap();
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("REJECTED by 127.0.0.1"),
+        "{}",
+        out.stdout
+    );
+    let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["key"]["accepted"], false);
+
+    drop(server);
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("UNREACHABLE"), "{}", out.stdout);
+    let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["server"]["reachable"], false);
+}
+
+#[test]
+fn status_uses_environment_overrides() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new()
+        .with_env("OPENCODE_SYNC_URL", &server.url())
+        .with_env("OPENCODE_SYNC_API_KEY", KEY);
+    let out = sb.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["urlSource"], "$OPENCODE_SYNC_URL");
+    assert_eq!(v["apiKeySource"], "$OPENCODE_SYNC_API_KEY");
+    assert!(!sb.config_path().exists(), "status never writes");
+}
+
+#[test]
+fn status_when_not_logged_in_or_file_corrupt() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("not logged in: run `opencode-sync login`"),
+        "{}",
+        out.stdout
+    );
+    let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["configured"], false);
+
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    fs::write(sb.config_path(), format!("{{\"apiKey\": \"{KEY}\",")).unwrap();
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("is not a valid config file"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn logout_is_idempotent_and_keeps_options() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    let out = sb.run(&["logout"]);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout
+            .contains("Removed the URL and API key osk_Test…0001"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !sb.config_path().exists(),
+        "nothing else was stored, so the file is gone"
+    );
+    let out = sb.run(&["logout"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Not logged in"), "{}", out.stdout);
+
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    assert_eq!(sb.run(&["config", "set", "syncReasoning", "true"]).code, 0);
+    assert_eq!(sb.run(&["logout"]).code, 0);
+    let cfg = sb.config();
+    assert!(cfg.get("apiKey").is_none() && cfg.get("convexUrl").is_none());
+    assert_eq!(cfg["syncReasoning"], true);
+    assert_eq!(sb.run(&["status"]).code, 1);
+}
+
+#[test]
+fn config_show_set_unset_and_path() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["config", "path"]);
+    assert_eq!(out.stdout.trim(), sb.config_path().display().to_string());
+
+    assert_eq!(
+        sb.run(&[
+            "login",
+            "--url",
+            "https://a.convex.cloud",
+            "--api-key",
+            KEY,
+            "--no-verify"
+        ])
+        .code,
+        0
+    );
+    let out = sb.run(&["config", "set", "maxToolOutputBytes", "4096"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.run(&["config", "set", "maxToolOutputBytes", "lots"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("whole number of bytes"),
+        "{}",
+        out.stderr
+    );
+    let out = sb.run(&["config", "set", "apiKey", OTHER_KEY]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("use `opencode-sync login`"),
+        "{}",
+        out.stderr
+    );
+    let out = sb.run(&["config", "set", "colour", "blue"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("known options:"), "{}", out.stderr);
+
+    let out = sb.run(&["config"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("osk_Test…0001"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("maxToolOutputBytes   4096"),
+        "{}",
+        out.stdout
+    );
+
+    let v: Value = serde_json::from_str(&sb.run(&["config", "--json"]).stdout).unwrap();
+    assert_eq!(v["options"]["maxToolOutputBytes"], 4096);
+    assert_eq!(v["apiKey"], "osk_Test…0001");
+    assert_eq!(v["convexUrl"], "https://a.convex.site");
+
+    assert_eq!(sb.run(&["config", "unset", "maxToolOutputBytes"]).code, 0);
+    assert!(sb.config().get("maxToolOutputBytes").is_none());
+    assert_eq!(sb.config()["apiKey"], KEY);
+}
+
+/// Writes a file, creating its directory.
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn verify_sandbox() -> (Sandbox, PathBuf) {
+    let sb = Sandbox::new();
+    assert_eq!(
+        sb.run(&[
+            "login",
+            "--url",
+            "https://a.convex.cloud",
+            "--api-key",
+            KEY,
+            "--no-verify"
+        ])
+        .code,
+        0
+    );
+    let project = sb.home().join("work/app");
+    fs::create_dir_all(project.join(".git")).unwrap();
+    (sb, project)
+}
+
+#[test]
+fn verify_global_json_string_form() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &sb.home().join(".config/opencode/opencode.json"),
+        r#"{"plugin": ["opencode-sync-plugin"]}"#,
+    );
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Ready"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("loads opencode-sync-plugin"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn verify_project_jsonc_with_comments_and_version() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.jsonc"),
+        "{\n  // sync sessions\n  \"plugin\": [\n    \"opencode-sync-plugin@1.2.3\", /* pinned */\n  ],\n}\n",
+    );
+    let out = sb.run_in(&project.join("."), &["verify", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["pluginLoaded"], true);
+    assert_eq!(v["opencodeConfigs"][0]["entries"][0]["version"], "1.2.3");
+    assert_eq!(v["credentials"]["apiKey"], "osk_Test…0001");
+}
+
+#[test]
+fn verify_tuple_form_from_a_subdirectory() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.json"),
+        r#"{"plugin": [["opencode-sync-plugin", {"syncReasoning": true, "shade": 1}]]}"#,
+    );
+    let sub = project.join("src/deep");
+    fs::create_dir_all(&sub).unwrap();
+    let out = sb.run_in(&sub, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("with options"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("unknown option \"shade\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn verify_file_url_to_a_local_build() {
+    let (sb, project) = verify_sandbox();
+    let build = sb.home().join("src/plugin/npm");
+    write(
+        &build.join("package.json"),
+        r#"{"name": "opencode-sync-plugin"}"#,
+    );
+    write(&build.join("index.js"), "export default async () => ({})\n");
+    write(
+        &project.join("opencode.json"),
+        &format!(
+            r#"{{"plugin": ["file://{}"]}}"#,
+            build.join("index.js").display()
+        ),
+    );
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    fs::remove_file(build.join("index.js")).unwrap();
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("which does not exist"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn verify_reports_a_missing_plugin_with_the_fix() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.json"),
+        r#"{"plugin": ["some-other-plugin"], "model": "a/b"}"#,
+    );
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("OpenCode will not load the plugin"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("add { \"plugin\": [\"opencode-sync-plugin\"] }"),
+        "{}",
+        out.stdout
+    );
+    let v: Value =
+        serde_json::from_str(&sb.run_in(&project, &["verify", "--json"]).stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["pluginLoaded"], false);
+}
+
+#[test]
+fn verify_reports_broken_jsonc_and_missing_credentials() {
+    let sb = Sandbox::new();
+    let project = sb.home().join("p");
+    fs::create_dir_all(project.join(".git")).unwrap();
+    write(
+        &project.join("opencode.json"),
+        "{\"plugin\": [\"opencode-sync-plugin\"",
+    );
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("invalid JSONC"), "{}", out.stdout);
+    assert!(out.stdout.contains("not logged in"), "{}", out.stdout);
+}
+
+#[test]
+fn help_version_and_usage_errors() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["--help"]);
+    assert_eq!(out.code, 0);
+    for word in [
+        "login",
+        "logout",
+        "status",
+        "config",
+        "verify",
+        "Examples",
+        "OPENCODE_SYNC_API_KEY",
+    ] {
+        assert!(out.stdout.contains(word), "{word} missing from help");
+    }
+    let out = sb.run(&["help", "login"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("--api-key-stdin"), "{}", out.stdout);
+    let version = format!("opencode-sync {}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(sb.run(&["--version"]).stdout.trim(), version);
+    assert_eq!(sb.run(&["version"]).stdout.trim(), version);
+    let out = sb.run(&["frobnicate"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unrecognized subcommand"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sb.run(&[]).code, 2, "no command prints help and fails");
+}
