@@ -374,10 +374,10 @@ const PAYLOAD_FAULTS: &[&str] = &[
     "ArgumentValidationError",
     "does not match validator",
     "extra field",
-    "Value is too large",
-    "too large",
-    "exceeds",
-    "must not start with",
+    "is too large",
+    "is too long",
+    "too many fields",
+    "which is reserved",
 ];
 
 /// Classifies a response. `retry_after` is the raw `Retry-After` header, if any.
@@ -589,6 +589,16 @@ mod tests {
         assert!(
             matches!(classify(r, 500, None, validation), Rejected(m) if m.contains("Path: .title"))
         );
+        for limit in [
+            "Uncaught Error: Value is too large (1.2 MiB > maximum size 1 MiB)",
+            "Uncaught Error: String is too long (1048577 > maximum size 1 MiB)",
+            "Uncaught Error: Array length is too long (8193 > maximum length 8192)",
+            "Uncaught Error: Object has too many fields (1025 > maximum number 1024)",
+            "Uncaught Error: Field name $x starts with a '$', which is reserved.",
+        ] {
+            let body = serde_json::json!({ "error": limit }).to_string();
+            assert_eq!(classify(r, 500, None, &body), Rejected(limit.into()));
+        }
         for status in [408, 425, 502, 504, 599] {
             assert!(
                 matches!(classify(r, status, None, ""), Retry { .. }),

@@ -1,0 +1,484 @@
+//! The sync API on the sync listener: `/health`, `/sync/session`,
+//! `/sync/message`, `/sync/batch`, `/sync/sessions/list` and CORS preflight,
+//! answering as the real OpenSync HTTP routes do — same auth order and texts,
+//! same status codes, `{"error": String(e)}` for every handler failure — with
+//! the fault layer in front and every answer written to the request log.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::Connection;
+use serde_json::{Map, Value, json};
+
+use crate::convex::{self, ConvexError};
+use crate::faults::Verdict;
+use crate::reqlog::RequestRecord;
+use crate::state::AppState;
+use crate::store::{self, Table};
+use crate::sync::{self, MessageInput, MutationError, SessionInput, js_truthy};
+
+/// Largest request body read, in bytes (Convex HTTP actions take up to 20 MiB).
+const MAX_REQUEST_BYTES: usize = 20 << 20;
+
+/// The sync API router.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// An answer before it becomes an HTTP response.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    retry_after: Option<u64>,
+    injected: bool,
+    /// Batch `errors`, kept for the log.
+    batch_errors: Vec<String>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            retry_after: None,
+            injected: false,
+            batch_errors: Vec::new(),
+        }
+    }
+
+    fn ok(body: Value) -> Self {
+        Self::json(StatusCode::OK, body)
+    }
+
+    fn error(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::json(status, json!({ "error": message.into() }))
+    }
+
+    fn server_error(message: impl Into<String>) -> Self {
+        Self::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    fn preflight() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            retry_after: None,
+            injected: false,
+            batch_errors: Vec::new(),
+        }
+    }
+
+    fn injected(status: u16, retry_after: Option<u64>, message: &str) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            retry_after,
+            injected: true,
+            ..Self::error(status, message)
+        }
+    }
+
+    fn error_text(&self) -> Option<String> {
+        if !self.batch_errors.is_empty() {
+            return Some(self.batch_errors.join("\n"));
+        }
+        if self.status.as_u16() < 400 {
+            return None;
+        }
+        self.body
+            .as_ref()
+            .and_then(|b| b.get("error"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        let Some(body) = self.body else {
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            );
+            return (self.status, headers).into_response();
+        };
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        (self.status, headers, Body::from(body.to_string())).into_response()
+    }
+}
+
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let timestamp = state.clock.now_ms();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let reply = match state.faults.before_request(&path, &state.shutdown).await {
+        Verdict::Proceed => route(&state, req).await,
+        Verdict::Inject {
+            status,
+            retry_after,
+        } => Reply::injected(status, retry_after, "injected"),
+        Verdict::ShuttingDown => Reply::injected(503, None, "server is shutting down"),
+    };
+    let status = reply.status.as_u16();
+    state.log.push(RequestRecord {
+        method,
+        path,
+        status,
+        error: reply.error_text(),
+        injected: reply.injected,
+        rejected: (status >= 400 && !reply.injected) || !reply.batch_errors.is_empty(),
+        timestamp,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    reply.into_response()
+}
+
+async fn route(state: &Arc<AppState>, req: Request) -> Reply {
+    if req.method() == Method::OPTIONS {
+        return Reply::preflight();
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let result = match (method, path.as_str()) {
+        (Method::GET, "/health") => Ok(Reply::ok(
+            json!({ "status": "ok", "timestamp": state.clock.now_ms() }),
+        )),
+        (Method::POST, "/sync/session") => sync_session(state, req).await,
+        (Method::POST, "/sync/message") => sync_message(state, req).await,
+        (Method::POST, "/sync/batch") => sync_batch(state, req).await,
+        (Method::GET, "/sync/sessions/list") => list_sessions(state, req).await,
+        _ => Ok(Reply::error(
+            StatusCode::NOT_FOUND,
+            "No matching routes found",
+        )),
+    };
+    result.unwrap_or_else(|reply| reply)
+}
+
+/// The `Authorization` header as `fetch`'s `Headers.get` returns it.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+fn unauthorized(message: &str) -> Reply {
+    Reply::error(StatusCode::UNAUTHORIZED, message)
+}
+
+/// Authenticates like the real routes: `Bearer osk_...` is an API key, any
+/// other `Bearer` is a JWT (never valid here). `/sync/sessions/list` accepts
+/// only API keys and says so differently.
+async fn authenticate(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    api_key_only: bool,
+) -> Result<i64, Reply> {
+    let header = authorization(headers).unwrap_or_default();
+    if let Some(key) = header
+        .strip_prefix("Bearer ")
+        .filter(|k| k.starts_with("osk_"))
+    {
+        let key = key.to_owned();
+        let user = run_db(state, move |conn| store::user_for_key(conn, &key)).await?;
+        return match user {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(unauthorized("Invalid API key")),
+            Err(e) => Err(unauthorized(&format!("API key validation failed: {e}"))),
+        };
+    }
+    if api_key_only {
+        return Err(unauthorized("Invalid API key format"));
+    }
+    if !header.starts_with("Bearer ") {
+        return Err(unauthorized("Missing Authorization header"));
+    }
+    Err(unauthorized("Invalid or expired token"))
+}
+
+/// Runs `f` on the store off the async threads.
+async fn run_db<T, F>(state: &Arc<AppState>, f: F) -> Result<T, Reply>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> T + Send + 'static,
+{
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.store.lock();
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| Reply::server_error(format!("Error: internal failure: {e}")))
+}
+
+/// Runs a mutation in one transaction (rolled back on error).
+fn in_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, MutationError>,
+) -> Result<T, MutationError> {
+    let tx = conn.transaction()?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// `await request.json()`: the body as JSON, or the `SyntaxError` text.
+async fn read_json(req: Request) -> Result<Value, Reply> {
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| {
+            Reply::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large (maximum 20 MiB)",
+            )
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Reply::server_error(
+            "SyntaxError: Unexpected end of JSON input",
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Reply::server_error(format!("SyntaxError: Invalid JSON: {e}")))
+}
+
+/// `body[key]` with JavaScript semantics: reading from `null` throws.
+fn js_get<'a>(body: &'a Value, key: &str) -> Result<Option<&'a Value>, Reply> {
+    match body {
+        Value::Null => Err(Reply::server_error(format!(
+            "TypeError: Cannot read properties of null (reading '{key}')"
+        ))),
+        Value::Object(map) => Ok(map.get(key)),
+        _ => Ok(None),
+    }
+}
+
+/// Copies `fields` of `body` that are present (an absent one is `undefined`).
+fn copy_fields(body: &Value, fields: &[&str], into: &mut Map<String, Value>) -> Result<(), Reply> {
+    for field in fields {
+        if let Some(v) = js_get(body, field)? {
+            into.insert((*field).to_owned(), v.clone());
+        }
+    }
+    Ok(())
+}
+
+fn mutation_reply(function: &str, e: &MutationError) -> Reply {
+    Reply::server_error(e.message(function))
+}
+
+fn convex_reply(e: &ConvexError) -> Reply {
+    Reply::server_error(e.0.clone())
+}
+
+async fn sync_session(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    const FUNCTION: &str = "sessions:upsert";
+    let user = authenticate(state, req.headers(), false).await?;
+    let body = read_json(req).await?;
+    // `body.externalId || body.sessionId`
+    let external_id = match js_get(&body, "externalId")? {
+        Some(v) if js_truthy(v) => Some(v),
+        _ => js_get(&body, "sessionId")?,
+    };
+    let Some(external_id) = external_id.filter(|v| js_truthy(v)) else {
+        return Ok(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "Missing externalId or sessionId",
+        ));
+    };
+    let mut args = Map::new();
+    args.insert("externalId".into(), external_id.clone());
+    copy_fields(
+        &body,
+        &[
+            "title",
+            "projectPath",
+            "projectName",
+            "model",
+            "provider",
+            "source",
+            "promptTokens",
+            "completionTokens",
+            "cost",
+            "durationMs",
+            "createdAt",
+        ],
+        &mut args,
+    )?;
+    let args = Value::Object(args);
+    convex::check_args(FUNCTION, &convex::SESSION_UPSERT, &args).map_err(|e| convex_reply(&e))?;
+    let input = SessionInput::from_args(args.as_object().unwrap_or(&Map::new()));
+    let now = state.now();
+    let id = run_db(state, move |conn| {
+        in_tx(conn, |tx| sync::upsert_session(tx, user, &input, now))
+    })
+    .await?
+    .map_err(|e| mutation_reply(FUNCTION, &e))?;
+    Ok(Reply::ok(
+        json!({ "ok": true, "sessionId": store::doc_id(Table::Sessions, id) }),
+    ))
+}
+
+async fn sync_message(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    const FUNCTION: &str = "messages:upsert";
+    let user = authenticate(state, req.headers(), false).await?;
+    let body = read_json(req).await?;
+    let mut args = Map::new();
+    copy_fields(
+        &body,
+        &[
+            "sessionExternalId",
+            "externalId",
+            "role",
+            "textContent",
+            "model",
+            "promptTokens",
+            "completionTokens",
+            "durationMs",
+            "source",
+            "createdAt",
+            "parts",
+        ],
+        &mut args,
+    )?;
+    let args = Value::Object(args);
+    convex::check_args(FUNCTION, &convex::MESSAGE_UPSERT, &args).map_err(|e| convex_reply(&e))?;
+    let input = MessageInput::from_args(args.as_object().unwrap_or(&Map::new()));
+    let now = state.now();
+    let id = run_db(state, move |conn| {
+        in_tx(conn, |tx| sync::upsert_message(tx, user, &input, now))
+    })
+    .await?
+    .map_err(|e| mutation_reply(FUNCTION, &e))?;
+    Ok(Reply::ok(
+        json!({ "ok": true, "messageId": store::doc_id(Table::Messages, id) }),
+    ))
+}
+
+/// `value && value.length > 0` in JavaScript, for the batch halves.
+fn js_nonempty(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Object(o)) => o
+            .get("length")
+            .and_then(Value::as_f64)
+            .is_some_and(|n| n > 0.0),
+        _ => false,
+    }
+}
+
+async fn sync_batch(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    const SESSIONS_FN: &str = "sessions:batchUpsert";
+    const MESSAGES_FN: &str = "messages:batchUpsert";
+    let user = authenticate(state, req.headers(), false).await?;
+    let body = read_json(req).await?;
+    let mut errors = Vec::new();
+    let mut session_count = 0;
+    let mut message_count = 0;
+
+    let sessions = js_get(&body, "sessions")?;
+    if js_nonempty(sessions) {
+        let args = json!({ "sessions": sessions.cloned().unwrap_or(Value::Null) });
+        match convex::check_args(SESSIONS_FN, &convex::SESSION_BATCH, &args) {
+            Err(e) => errors.push(format!("Sessions batch error: {e}")),
+            Ok(()) => {
+                let inputs: Vec<SessionInput> = args["sessions"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_object)
+                            .map(SessionInput::from_args)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let now = state.now();
+                match run_db(state, move |conn| {
+                    in_tx(conn, |tx| sync::batch_sessions(tx, user, &inputs, now))
+                })
+                .await?
+                {
+                    Ok(counts) => session_count = counts.inserted + counts.updated,
+                    Err(e) => {
+                        errors.push(format!("Sessions batch error: {}", e.message(SESSIONS_FN)))
+                    }
+                }
+            }
+        }
+    }
+
+    let messages = js_get(&body, "messages")?;
+    if js_nonempty(messages) {
+        let args = json!({ "messages": messages.cloned().unwrap_or(Value::Null) });
+        match convex::check_args(MESSAGES_FN, &convex::MESSAGE_BATCH, &args) {
+            Err(e) => errors.push(format!("Messages batch error: {e}")),
+            Ok(()) => {
+                let inputs: Vec<MessageInput> = args["messages"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_object)
+                            .map(MessageInput::from_args)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let now = state.now();
+                match run_db(state, move |conn| {
+                    in_tx(conn, |tx| sync::batch_messages(tx, user, &inputs, now))
+                })
+                .await?
+                {
+                    Ok(result) => {
+                        message_count = result.counts.inserted + result.counts.updated;
+                        errors.extend(result.errors);
+                    }
+                    Err(e) => {
+                        errors.push(format!("Messages batch error: {}", e.message(MESSAGES_FN)))
+                    }
+                }
+            }
+        }
+    }
+
+    let mut reply = Reply::ok(json!({
+        "ok": true,
+        "sessions": session_count,
+        "messages": message_count,
+        "errors": &errors,
+    }));
+    reply.batch_errors = errors;
+    Ok(reply)
+}
+
+async fn list_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate(state, req.headers(), true).await?;
+    let ids = run_db(state, move |conn| store::list_external_ids(conn, user))
+        .await?
+        .map_err(|e| Reply::server_error(format!("Error: {e}")))?;
+    Ok(Reply::ok(json!({ "sessionIds": ids })))
+}

@@ -1,0 +1,171 @@
+//! `opencode-sync-server`: the contract server as a process, for end-to-end
+//! tests in other languages (and manual runs).
+//!
+//! It prints exactly one JSON line on stdout once it accepts connections,
+//! `{"url":"http://127.0.0.1:PORT","controlUrl":"http://127.0.0.1:PORT2"|null}`,
+//! then serves until SIGINT/SIGTERM or until its stdin is closed (so a test
+//! harness that dies does not leave it running; `--ignore-stdin` turns that off).
+//! API keys are never printed.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use opencode_sync_server::{Server, ServerOptions};
+use tokio::sync::oneshot;
+
+/// OpenSync-compatible sync server over SQLite (contract server for tests).
+#[derive(Debug, Parser)]
+#[command(name = "opencode-sync-server", version)]
+struct Args {
+    /// Port of the sync API (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+    /// SQLite file to keep data in (default: in memory).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// API key to accept (a user per key); repeatable. Must start with osk_.
+    #[arg(long = "api-key", value_name = "osk_...")]
+    api_keys: Vec<String>,
+    /// Open the control listener (faults, keys, clock, dump) for tests.
+    #[arg(long)]
+    control: bool,
+    /// Port of the control listener (0 = any free port).
+    #[arg(long, default_value_t = 0, value_name = "PORT", requires = "control")]
+    control_port: u16,
+    /// Keep running when stdin is closed (by default that stops the server).
+    #[arg(long)]
+    ignore_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.api_keys.iter().any(|k| !k.starts_with("osk_")) {
+        eprintln!("opencode-sync-server: error: every --api-key must start with osk_");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("opencode-sync-server: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(args));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
+}
+
+async fn run(args: Args) -> ExitCode {
+    let opts = ServerOptions {
+        bind: SocketAddr::new(args.host, args.port),
+        db_path: args.db,
+        api_keys: args.api_keys,
+        control: args.control,
+        control_bind: SocketAddr::new(args.host, args.control_port),
+        clock_offset_ms: 0,
+    };
+    let server = match Server::bind(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("opencode-sync-server: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("opencode-sync-server: error: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let line = serde_json::json!({ "url": server.url(), "controlUrl": server.control_url() });
+    {
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            eprintln!("opencode-sync-server: error: cannot write to stdout");
+            return ExitCode::FAILURE;
+        }
+    }
+    match server.run(stop_signal(signals, !args.ignore_stdin)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("opencode-sync-server: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT and SIGTERM handlers, installed before the ready line is printed so
+/// a harness that signals right after reading it is never too early.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Completes on SIGINT, SIGTERM or (if `watch_stdin`) end of stdin.
+async fn stop_signal(signals: Signals, watch_stdin: bool) {
+    let stdin_closed = async move {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let (tx, rx) = oneshot::channel::<()>();
+        // A plain thread: reading stdin blocks, and it ends with the process.
+        let spawned = std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = tx.send(());
+            });
+        if spawned.is_err() {
+            return std::future::pending::<()>().await;
+        }
+        let _ = rx.await;
+    };
+    tokio::select! {
+        () = signals.recv() => {}
+        () = stdin_closed => {}
+    }
+}

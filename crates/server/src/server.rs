@@ -1,0 +1,341 @@
+//! Binding and running a server inside a tokio runtime: the sync listener (under
+//! a supervisor that closes and re-binds the same port for the `refuse` fault)
+//! and the optional control listener, both stopped by one shutdown future
+//! without hanging on held requests.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::clock::Clock;
+use crate::control::{self, Controller};
+use crate::error::ServerError;
+use crate::state::{AppState, ListenerState};
+use crate::store::{self, Store};
+
+/// How long a stopping server waits for in-flight requests before cutting them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts (50 ms apart) to bind the sync port again after a `refuse`.
+const REBIND_ATTEMPTS: u32 = 200;
+
+/// How to start a server. `ServerOptions::default()` is an in-memory server on
+/// `127.0.0.1:<any port>` with no users and no control listener.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Address of the sync API (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// SQLite file to keep data in across restarts; `None` keeps it in memory.
+    pub db_path: Option<PathBuf>,
+    /// API keys (`osk_...`) to create users for at start.
+    pub api_keys: Vec<String>,
+    /// Whether to open the HTTP control listener (`/control/*`).
+    pub control: bool,
+    /// Address of the control listener (port 0 picks a free port).
+    pub control_bind: SocketAddr,
+    /// Initial offset of the server clock in milliseconds (see `advance_clock`).
+    pub clock_offset_ms: i64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self {
+            bind: loopback,
+            db_path: None,
+            api_keys: Vec::new(),
+            control: false,
+            control_bind: loopback,
+            clock_offset_ms: 0,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// These options plus one API key.
+    #[must_use]
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_keys.push(key.into());
+        self
+    }
+
+    /// These options with the control listener on.
+    #[must_use]
+    pub fn with_control(mut self) -> Self {
+        self.control = true;
+        self
+    }
+
+    /// These options keeping data in this SQLite file.
+    #[must_use]
+    pub fn with_db(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db_path = Some(path.into());
+        self
+    }
+}
+
+/// A bound, not yet running server. Must be created and run inside a tokio
+/// runtime (with the `net` and `time` drivers enabled).
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<AppState>,
+    sync_listener: TcpListener,
+    sync_addr: SocketAddr,
+    control_listener: Option<TcpListener>,
+    control_addr: Option<SocketAddr>,
+}
+
+impl Server {
+    /// Opens the database, creates the users and binds the listeners.
+    pub async fn bind(opts: ServerOptions) -> Result<Self, ServerError> {
+        for key in &opts.api_keys {
+            control::check_key(key)?;
+        }
+        let db_path = opts.db_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(db_path.as_deref()))
+            .await
+            .map_err(|e| ServerError::Runtime(e.to_string()))??;
+        let state = Arc::new(AppState::new(store, Clock::new(opts.clock_offset_ms)));
+        {
+            let conn = state.store.lock();
+            for key in &opts.api_keys {
+                store::add_key(&conn, key, state.now())?;
+            }
+        }
+        let sync_listener = bind_tcp(opts.bind)?;
+        let sync_addr = sync_listener.local_addr()?;
+        let (control_listener, control_addr) = if opts.control {
+            let l = bind_tcp(opts.control_bind)?;
+            let addr = l.local_addr()?;
+            (Some(l), Some(addr))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            state,
+            sync_listener,
+            sync_addr,
+            control_listener,
+            control_addr,
+        })
+    }
+
+    /// Address of the sync API.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.sync_addr
+    }
+
+    /// `http://HOST:PORT` of the sync API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.sync_addr)
+    }
+
+    /// `http://HOST:PORT` of the control listener, if enabled.
+    pub fn control_url(&self) -> Option<String> {
+        self.control_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// In-process control (faults, keys, clock, dump), usable while it runs.
+    pub fn controller(&self) -> Controller {
+        Controller::new(Arc::clone(&self.state))
+    }
+
+    /// Serves until `shutdown` completes. Then it stops accepting, releases held
+    /// requests, waits up to 5 s for in-flight ones and returns.
+    pub async fn run<F>(self, shutdown: F) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let state = self.state;
+        let stopper = {
+            let stop = state.shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stop.trigger();
+            })
+        };
+        let control_task = self.control_listener.map(|listener| {
+            let app = control::router(Controller::new(Arc::clone(&state)));
+            let stop = state.shutdown.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.wait().await })
+                    .await;
+            })
+        });
+
+        supervise(Arc::clone(&state), self.sync_listener, self.sync_addr).await;
+
+        if let Some(task) = control_task {
+            drain(task).await;
+        }
+        stopper.abort();
+        Ok(())
+    }
+}
+
+/// Binds, serves until `shutdown` completes, and returns: the entry point for
+/// running the server inside an existing tokio runtime (`opencode-sync serve`).
+pub async fn serve<F>(opts: ServerOptions, shutdown: F) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Server::bind(opts).await?.run(shutdown).await
+}
+
+/// A listening socket with `SO_REUSEADDR`, so the same port can be bound again
+/// right after it was closed.
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let bind_err = |source| ServerError::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(bind_err)?;
+    socket.set_reuseaddr(true).map_err(bind_err)?;
+    socket.bind(addr).map_err(bind_err)?;
+    socket.listen(1024).map_err(bind_err)
+}
+
+/// The sync listener handed to axum; dropping it (axum does so as soon as it
+/// stops accepting) tells the supervisor the port is closed.
+struct GuardedListener {
+    inner: TcpListener,
+    _closed: oneshot::Sender<()>,
+}
+
+impl axum::serve::Listener for GuardedListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok(conn) => return conn,
+                // Per-connection failures (reset before accept) and resource
+                // exhaustion: back off briefly and keep accepting.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    Refuse,
+    Shutdown,
+}
+
+/// Serves the sync API, closing the port while a `refuse` rule is in force and
+/// binding the same port again when it goes, until shutdown.
+async fn supervise(state: Arc<AppState>, first: TcpListener, addr: SocketAddr) {
+    let mut next = Some(first);
+    let mut serving: Vec<JoinHandle<()>> = Vec::new();
+    let mut faults = state.faults.subscribe();
+    let set_listening = |listening| {
+        state.listener.send_replace(ListenerState {
+            supervised: true,
+            listening,
+        });
+    };
+    set_listening(false);
+
+    loop {
+        let listener = match next.take() {
+            Some(l) => l,
+            None => match rebind(addr, &state).await {
+                Some(l) => l,
+                None => break,
+            },
+        };
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let guarded = GuardedListener {
+            inner: listener,
+            _closed: closed_tx,
+        };
+        let app = api::router(Arc::clone(&state));
+        serving.retain(|h| !h.is_finished());
+        serving.push(tokio::spawn(async move {
+            let _ = axum::serve(guarded, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        }));
+        set_listening(true);
+
+        let stop = loop {
+            if faults.borrow_and_update().refuse() {
+                break Stop::Refuse;
+            }
+            tokio::select! {
+                changed = faults.changed() => if changed.is_err() { break Stop::Shutdown },
+                () = state.shutdown.wait() => break Stop::Shutdown,
+            }
+        };
+        let _ = stop_tx.send(());
+        // Resolves when the listener is dropped (the sender inside it goes).
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, closed_rx).await;
+        set_listening(false);
+        if stop == Stop::Shutdown {
+            break;
+        }
+
+        let resume = loop {
+            if !faults.borrow_and_update().refuse() {
+                break true;
+            }
+            tokio::select! {
+                changed = faults.changed() => if changed.is_err() { break false },
+                () = state.shutdown.wait() => break false,
+            }
+        };
+        if !resume {
+            break;
+        }
+    }
+
+    for task in serving {
+        drain(task).await;
+    }
+    state.listener.send_replace(ListenerState::default());
+}
+
+/// Binds `addr` again, retrying while the old socket is still going away.
+async fn rebind(addr: SocketAddr, state: &AppState) -> Option<TcpListener> {
+    for _ in 0..REBIND_ATTEMPTS {
+        if state.shutdown.is_triggered() {
+            return None;
+        }
+        match bind_tcp(addr) {
+            Ok(l) => return Some(l),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    eprintln!(
+        "opencode-sync-server: could not bind {addr} again after a refuse fault; the sync API stays down"
+    );
+    // Stay down until shutdown rather than spinning.
+    state.shutdown.wait().await;
+    None
+}
+
+/// Waits for a serving task to finish, cutting it off after the drain timeout.
+async fn drain(task: JoinHandle<()>) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(DRAIN_TIMEOUT, task).await.is_err() {
+        abort.abort();
+    }
+}
