@@ -2,6 +2,8 @@
 //! command's output passes through [`Sandbox::run`], which fails the test if any full API
 //! key appears in stdout or stderr.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
