@@ -47,6 +47,9 @@ pub struct SessionPayload {
     /// Ignored by today's route, kept by a server that grows the column. Never batched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git_branch: Option<String>,
+    /// The parent of a subagent session. Like `gitBranch`: ignored today, never batched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_external_id: Option<String>,
 }
 
 /// Who wrote a message.

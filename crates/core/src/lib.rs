@@ -7,12 +7,22 @@
 //! - [`api_key`]: the `osk_` key, validated, and masked whenever it is shown.
 //! - [`config`]: the credentials file, its options and environment overrides.
 //! - [`api`]: the OpenSync wire types, request builders and response classifier.
+//! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
+//! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
+//! - [`retry`]: backoff with full jitter and `Retry-After`.
+//! - [`git`]: the branch from `.git/HEAD`.
 
 pub mod api;
 pub mod api_key;
 pub mod config;
 pub mod endpoint;
+pub mod engine;
+pub mod git;
+pub mod map;
+pub mod model;
 pub mod paths;
+pub mod redact;
+pub mod retry;
 
 pub use api_key::ApiKey;
 pub use endpoint::SiteUrl;

@@ -1,0 +1,536 @@
+//! The plugin's brain, sans-I/O: raw hook inputs in, upserts worth sending out. The wasm
+//! layer feeds it every hook call (deferred off the hook), sends what it returns, and
+//! calls [`Engine::flush`] when OpenCode disposes the plugin.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use crate::api::{Endpoint, MessagePayload, Request, SessionPayload};
+use crate::config::Options;
+use crate::map::{self, SessionContext};
+use crate::model::{Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
+
+/// Which plugin hook produced an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `event({event})`: the input is the event object `{id, type, properties}`.
+    Event,
+    /// `chat.message(input, output)`: the input is `{"i": input, "o": output}`.
+    ChatMessage,
+    /// `tool.execute.before(input, output)`: `{"i", "o"}`.
+    ToolBefore,
+    /// `tool.execute.after(input, output)`: `{"i", "o"}`.
+    ToolAfter,
+}
+
+impl Hook {
+    /// Parses the hook name used by OpenCode (`"event"`, `"chat.message"`,
+    /// `"tool.execute.before"`, `"tool.execute.after"`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "event" => Some(Self::Event),
+            "chat.message" => Some(Self::ChatMessage),
+            "tool.execute.before" => Some(Self::ToolBefore),
+            "tool.execute.after" => Some(Self::ToolAfter),
+            _ => None,
+        }
+    }
+}
+
+/// Something to store on the server. Upserts with the same [`Upsert::key`] supersede
+/// each other: only the newest needs sending.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upsert {
+    Session(SessionPayload),
+    Message(MessagePayload),
+}
+
+impl Upsert {
+    /// `session:<id>` or `message:<id>`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Session(s) => format!("session:{}", s.external_id),
+            Self::Message(m) => format!("message:{}", m.external_id),
+        }
+    }
+
+    /// The HTTP request that delivers it.
+    pub fn request(&self, endpoint: &Endpoint) -> Request {
+        match self {
+            Self::Session(s) => endpoint.session(s),
+            Self::Message(m) => endpoint.message(m),
+        }
+    }
+}
+
+/// What the engine knows about one session.
+#[derive(Debug, Default)]
+struct SessionState {
+    info: Option<SessionInfo>,
+    last_model: Option<(String, Option<String>)>,
+    /// The payload last emitted, to tell whether anything changed since.
+    sent: Option<SessionPayload>,
+    busy: bool,
+}
+
+/// What the engine knows about one message until it is sent.
+#[derive(Debug, Default)]
+struct MessageState {
+    info: Option<MessageInfo>,
+    /// Parts by id; ids sort in creation order, as OpenCode orders them.
+    parts: BTreeMap<String, PartInfo>,
+    sent: bool,
+}
+
+/// Per-process sync state for one OpenCode instance.
+#[derive(Debug)]
+pub struct Engine {
+    input: PluginInput,
+    options: Options,
+    git_branch: Option<String>,
+    sessions: HashMap<String, SessionState>,
+    messages: HashMap<String, MessageState>,
+}
+
+impl Engine {
+    /// `input` is the plugin function's input without `client` and `$`.
+    pub fn new(input: &Value, options: Options) -> Self {
+        Self {
+            input: serde_json::from_value(input.clone()).unwrap_or_default(),
+            options,
+            git_branch: None,
+            sessions: HashMap::new(),
+            messages: HashMap::new(),
+        }
+    }
+
+    /// The project's branch, when the host could read `.git/HEAD` (see [`crate::git`]).
+    pub fn set_git_branch(&mut self, branch: Option<String>) {
+        self.git_branch = branch;
+    }
+
+    /// The directory whose `.git/HEAD` names the branch.
+    pub fn worktree(&self) -> Option<&str> {
+        self.input
+            .project
+            .as_ref()
+            .and_then(|p| p.worktree.as_deref())
+            .filter(|w| *w != "/")
+            .or(self.input.worktree.as_deref().filter(|w| *w != "/"))
+            .or(self.input.directory.as_deref())
+    }
+
+    /// Feeds one hook call. Malformed or unknown input is ignored, never an error.
+    pub fn handle(&mut self, hook: Hook, input: &Value) -> Vec<Upsert> {
+        let mut out = Vec::new();
+        match hook {
+            Hook::Event => self.on_event(input, &mut out),
+            Hook::ChatMessage => {
+                let output = &input["o"];
+                if let Some(info) = parse::<MessageInfo>(&output["message"]) {
+                    let parts: Vec<PartInfo> = output["parts"]
+                        .as_array()
+                        .map(|ps| ps.iter().filter_map(parse).collect())
+                        .unwrap_or_default();
+                    for mut part in parts {
+                        part.message_id.clone_from(&info.id);
+                        self.store_part(part);
+                    }
+                    self.on_message(info, &mut out);
+                }
+            }
+            // Tool parts carry everything these hooks do, in order, with ids.
+            Hook::ToolBefore | Hook::ToolAfter => {}
+        }
+        out
+    }
+
+    fn on_event(&mut self, event: &Value, out: &mut Vec<Upsert>) {
+        let Some(event) = parse::<Event>(event) else {
+            return;
+        };
+        let props = &event.properties;
+        match event.kind.as_str() {
+            "session.created" | "session.updated" => {
+                if let Some(info) =
+                    parse::<SessionInfo>(&props["info"]).filter(|i| !i.id.is_empty())
+                {
+                    self.on_session(info, out);
+                }
+            }
+            "session.status" => {
+                if let Some(id) = props["sessionID"].as_str() {
+                    let busy = props["status"]["type"].as_str() == Some("busy");
+                    self.sessions.entry(id.to_owned()).or_default().busy = busy;
+                }
+            }
+            "session.idle" => {
+                if let Some(id) = props["sessionID"].as_str() {
+                    self.sessions.entry(id.to_owned()).or_default().busy = false;
+                    self.emit_pending_messages(Some(id), out);
+                    self.emit_session_if_changed(id, out);
+                }
+            }
+            "message.updated" => {
+                if let Some(info) =
+                    parse::<MessageInfo>(&props["info"]).filter(|i| !i.id.is_empty())
+                {
+                    self.on_message(info, out);
+                }
+            }
+            "message.part.updated" => {
+                if let Some(part) = parse::<PartInfo>(&props["part"]).filter(|p| !p.id.is_empty()) {
+                    let message_id = part.message_id.clone();
+                    self.store_part(part);
+                    self.maybe_emit_message(&message_id, out);
+                }
+            }
+            "message.removed" => {
+                if let Some(id) = props["messageID"].as_str() {
+                    self.messages.remove(id);
+                }
+            }
+            "vcs.branch.updated" => {
+                if let Some(branch) = props["branch"].as_str().filter(|b| !b.is_empty()) {
+                    self.git_branch = Some(branch.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_session(&mut self, info: SessionInfo, out: &mut Vec<Upsert>) {
+        let id = info.id.clone();
+        let state = self.sessions.entry(id.clone()).or_default();
+        state.info = Some(info);
+        let current = self.session_payload(&id);
+        let state = self.sessions.entry(id).or_default();
+        let emit = match (&state.sent, &current) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            // A new title or model shows at once; totals wait for the turn to end
+            // (OpenCode sends the final ones just after `session.idle`).
+            (Some(sent), Some(now)) => {
+                sent.title != now.title
+                    || sent.model != now.model
+                    || (!state.busy && totals(sent) != totals(now))
+            }
+        };
+        if let (true, Some(payload)) = (emit, current) {
+            state.sent = Some(payload.clone());
+            out.push(Upsert::Session(payload));
+        }
+    }
+
+    fn on_message(&mut self, info: MessageInfo, out: &mut Vec<Upsert>) {
+        if info.role == "assistant"
+            && let (Some(model), provider) = info.model_and_provider()
+        {
+            self.sessions
+                .entry(info.session_id.clone())
+                .or_default()
+                .last_model = Some((model, provider));
+        }
+        let id = info.id.clone();
+        let state = self.messages.entry(id.clone()).or_default();
+        if !state.sent {
+            state.info = Some(info);
+            self.maybe_emit_message(&id, out);
+        }
+    }
+
+    fn store_part(&mut self, part: PartInfo) {
+        let state = self.messages.entry(part.message_id.clone()).or_default();
+        if !state.sent {
+            state.parts.insert(part.id.clone(), part);
+        }
+    }
+
+    /// A message is sent once, when complete: an assistant message when OpenCode marks
+    /// it completed, a user message once its text is there.
+    fn maybe_emit_message(&mut self, id: &str, out: &mut Vec<Upsert>) {
+        let Some(state) = self.messages.get(id) else {
+            return;
+        };
+        let Some(info) = state.info.as_ref().filter(|_| !state.sent) else {
+            return;
+        };
+        let complete = match info.role.as_str() {
+            "assistant" => info.time.completed.is_some(),
+            _ => state
+                .parts
+                .values()
+                .any(|p| p.kind == "text" && p.synthetic != Some(true) && p.text.is_some()),
+        };
+        if complete {
+            self.emit_message(id, out);
+        }
+    }
+
+    fn emit_message(&mut self, id: &str, out: &mut Vec<Upsert>) {
+        let Some(state) = self.messages.get_mut(id) else {
+            return;
+        };
+        let Some(info) = state.info.as_ref() else {
+            return;
+        };
+        let parts: Vec<PartInfo> = std::mem::take(&mut state.parts).into_values().collect();
+        out.push(Upsert::Message(map::message_payload(
+            info,
+            &parts,
+            &self.options,
+        )));
+        state.sent = true;
+        state.info = None;
+    }
+
+    /// Messages that never completed (an aborted turn, a killed process) are sent with
+    /// what arrived rather than lost.
+    fn emit_pending_messages(&mut self, session: Option<&str>, out: &mut Vec<Upsert>) {
+        let mut pending: Vec<String> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| !m.sent)
+            .filter(|(_, m)| {
+                m.info.as_ref().is_some_and(|i| {
+                    session.is_none_or(|s| i.session_id == s) && !m.parts.is_empty()
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        pending.sort();
+        for id in pending {
+            self.emit_message(&id, out);
+        }
+    }
+
+    fn session_payload(&self, id: &str) -> Option<SessionPayload> {
+        let state = self.sessions.get(id)?;
+        let info = state.info.as_ref()?;
+        let ctx = SessionContext {
+            last_model: state.last_model.clone(),
+            git_branch: self.git_branch.clone(),
+            fallback_directory: self.input.directory.clone(),
+        };
+        Some(map::session_payload(info, &ctx, &self.options))
+    }
+
+    fn emit_session_if_changed(&mut self, id: &str, out: &mut Vec<Upsert>) {
+        let Some(current) = self.session_payload(id) else {
+            return;
+        };
+        let state = self.sessions.entry(id.to_owned()).or_default();
+        if state.sent.as_ref() != Some(&current) {
+            state.sent = Some(current.clone());
+            out.push(Upsert::Session(current));
+        }
+    }
+
+    /// What is still worth sending when the plugin is disposed: messages that never
+    /// completed and sessions whose totals changed since they were last sent.
+    pub fn flush(&mut self) -> Vec<Upsert> {
+        let mut out = Vec::new();
+        self.emit_pending_messages(None, &mut out);
+        let mut ids: Vec<String> = self.sessions.keys().cloned().collect();
+        ids.sort();
+        for id in ids {
+            self.emit_session_if_changed(&id, &mut out);
+        }
+        out
+    }
+}
+
+/// The fields that change as a session runs (durations aside).
+fn totals(p: &SessionPayload) -> (Option<u64>, Option<u64>, Option<u64>) {
+    (
+        p.prompt_tokens,
+        p.completion_tokens,
+        p.cost.map(f64::to_bits),
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
+    if value.is_object() {
+        serde_json::from_value(value.clone()).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const RECORDED: &str =
+        include_str!("../../../tests/fixtures/opencode-1.18.33-two-turns-three-tools.jsonl");
+
+    /// Replays the recording; each `init` line starts a new OpenCode process, and the
+    /// previous one is disposed (flushed) first. Returns every upsert in order.
+    fn replay(options: &Options) -> Vec<Upsert> {
+        let mut out = Vec::new();
+        let mut engine: Option<Engine> = None;
+        for line in RECORDED.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let input = &record["input"];
+            let hook = match record["hook"].as_str().unwrap() {
+                "init" => {
+                    if let Some(mut old) = engine.take() {
+                        out.extend(old.flush());
+                    }
+                    let mut e = Engine::new(input, options.clone());
+                    e.set_git_branch(Some("main".into()));
+                    engine = Some(e);
+                    continue;
+                }
+                "tool.before" => Hook::ToolBefore,
+                "tool.after" => Hook::ToolAfter,
+                name => Hook::from_name(name).unwrap(),
+            };
+            out.extend(engine.as_mut().unwrap().handle(hook, input));
+        }
+        out.extend(engine.unwrap().flush());
+        out
+    }
+
+    fn recorded_message_ids() -> BTreeSet<String> {
+        RECORDED
+            .lines()
+            .filter_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["input"]["type"] == "message.updated").then(|| {
+                    v["input"]["properties"]["info"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recorded_session_arrives_complete() {
+        let upserts = replay(&Options::default());
+        let messages: Vec<&MessagePayload> = upserts
+            .iter()
+            .filter_map(|u| match u {
+                Upsert::Message(m) => Some(m),
+                Upsert::Session(_) => None,
+            })
+            .collect();
+        // Every message once, none twice.
+        let ids: Vec<&str> = messages.iter().map(|m| m.external_id.as_str()).collect();
+        let unique: BTreeSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(ids.len(), unique.len(), "{ids:?}");
+        assert_eq!(unique, recorded_message_ids());
+
+        let first_user = messages
+            .iter()
+            .find(|m| m.role == crate::api::Role::User)
+            .unwrap();
+        assert_eq!(
+            first_user.text_content.as_deref(),
+            Some("\"read notes and run two commands\"")
+        );
+        assert_eq!(first_user.created_at, Some(1_795_565_197_923));
+
+        let tool_calls: Vec<&Value> = messages
+            .iter()
+            .flat_map(|m| m.parts.iter().flatten())
+            .filter(|p| p.kind == "tool-call")
+            .map(|p| &p.content)
+            .collect();
+        assert_eq!(tool_calls.len(), 6, "three tool calls per turn");
+        assert!(tool_calls.iter().all(|c| c["status"] == "completed"));
+        let results = messages
+            .iter()
+            .flat_map(|m| m.parts.iter().flatten())
+            .filter(|p| p.kind == "tool-result")
+            .count();
+        assert_eq!(results, 6);
+        let failing = messages
+            .iter()
+            .flat_map(|m| m.parts.iter().flatten())
+            .find(|p| p.kind == "tool-result" && p.content["exit"] == 3)
+            .unwrap();
+        assert_eq!(failing.content["output"], "token=[REDACTED]\n");
+
+        for m in &messages {
+            let wire = serde_json::to_string(m).unwrap();
+            assert!(
+                !wire.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+                "{wire}"
+            );
+            if m.role == crate::api::Role::Assistant {
+                assert!(m.duration_ms.is_some() && m.model.as_deref() == Some("mock-1"));
+                assert!(m.prompt_tokens.is_some(), "{m:?}");
+            }
+        }
+
+        let sessions: Vec<&SessionPayload> = upserts
+            .iter()
+            .filter_map(|u| match u {
+                Upsert::Session(s) => Some(s),
+                Upsert::Message(_) => None,
+            })
+            .collect();
+        let first = sessions[0];
+        assert_eq!(first.title, None, "the placeholder title is never sent");
+        assert_eq!(first.created_at, Some(1_795_565_197_869));
+        let last = sessions.last().unwrap();
+        assert_eq!(last.external_id, "ses_deff965d2ffeduqkQGf3GHnCPe");
+        assert_eq!(last.title.as_deref(), Some("Notes review ✓"));
+        assert_eq!(last.model.as_deref(), Some("mock-1"));
+        assert_eq!(last.provider.as_deref(), Some("mock"));
+        assert_eq!(last.project_name.as_deref(), Some("demo"));
+        assert_eq!(last.git_branch.as_deref(), Some("main"));
+        assert!(last.cost.unwrap() > 0.0);
+        assert!(
+            last.prompt_tokens.unwrap() > 600,
+            "totals of both turns: {last:?}"
+        );
+        // Few requests: a handful of session upserts per process, not one per event.
+        assert!(
+            sessions.len() <= 8,
+            "{} session upserts: {sessions:#?}",
+            sessions.len()
+        );
+    }
+
+    #[test]
+    fn reasoning_and_tool_output_follow_options() {
+        let options = Options {
+            sync_tool_output: false,
+            ..Options::default()
+        };
+        let upserts = replay(&options);
+        let outputs: Vec<&Value> = upserts
+            .iter()
+            .filter_map(|u| match u {
+                Upsert::Message(m) => m.parts.as_ref(),
+                Upsert::Session(_) => None,
+            })
+            .flatten()
+            .filter(|p| p.kind == "tool-result")
+            .map(|p| &p.content["output"])
+            .collect();
+        assert!(outputs.iter().all(|o| *o == "(tool output not synced)"));
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        let mut e = Engine::new(&Value::Null, Options::default());
+        for input in [
+            Value::Null,
+            serde_json::json!([1, 2]),
+            serde_json::json!({"type": "session.updated", "properties": {"info": 5}}),
+            serde_json::json!({"type": "message.part.updated", "properties": {"part": {"id": 1}}}),
+            serde_json::json!({"type": "brand.new", "properties": {}}),
+        ] {
+            assert!(e.handle(Hook::Event, &input).is_empty());
+            assert!(e.handle(Hook::ChatMessage, &input).is_empty());
+        }
+        assert!(e.flush().is_empty());
+    }
+}
