@@ -40,7 +40,8 @@ impl Hook {
 
 /// Something to store on the server. Upserts with the same [`Upsert::key`] supersede
 /// each other: only the newest needs sending.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "lowercase")]
 pub enum Upsert {
     Session(SessionPayload),
     Message(MessagePayload),
@@ -52,6 +53,22 @@ impl Upsert {
         match self {
             Self::Session(s) => format!("session:{}", s.external_id),
             Self::Message(m) => format!("message:{}", m.external_id),
+        }
+    }
+
+    /// The session it belongs to.
+    pub fn session_id(&self) -> &str {
+        match self {
+            Self::Session(s) => &s.external_id,
+            Self::Message(m) => &m.session_external_id,
+        }
+    }
+
+    /// Its own id (session or message id).
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Session(s) => &s.external_id,
+            Self::Message(m) => &m.external_id,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`api`]: the OpenSync wire types, request builders and response classifier.
 //! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
 //! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
+//! - [`outbox`]: the durable queue's records, names, order and dispositions.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
 //! - [`git`]: the branch from `.git/HEAD`.
 
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod git;
 pub mod map;
 pub mod model;
+pub mod outbox;
 pub mod paths;
 pub mod redact;
 pub mod retry;

@@ -1,0 +1,445 @@
+//! The durable outbox, as a model: what a queued record is, how it is named on disk, in
+//! what order records go out, and what happens to one after the server answered. The
+//! front ends (the wasm plugin through its host, the CLI through `std::fs`) only list,
+//! read, write, rename and delete files in the outbox directory.
+//!
+//! On disk, one record is one file, written atomically (temporary file + rename):
+//!
+//! ```text
+//! <queuedAt:13>-<writer:8>-<counter:6>.<session id>.<kind>.<id>.json
+//! ```
+//!
+//! Names sort in queue order, so the oldest record is the first name. A newer upsert of
+//! the same key is a new file and the older file is deleted. Several processes share the
+//! directory: a sender claims a record by renaming it to `<name>.claim-<ms>-<writer>`
+//! (rename is atomic; the loser sees "not found"), and returns or deletes it after the
+//! attempt. A claim older than [`STALE_CLAIM_MS`] belonged to a process that died and
+//! may be taken back. Upserts are idempotent on the server, so the rare double send
+//! (a crash between "delivered" and "deleted") is harmless.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::Outcome;
+use crate::engine::Upsert;
+use crate::retry::RetryPolicy;
+
+/// Directory name under the state directory.
+pub const DIR: &str = "outbox";
+/// Where records the server refused are kept, with the reason, for `status` to show.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// A claim this old belongs to a process that died mid-send.
+pub const STALE_CLAIM_MS: i64 = 120_000;
+/// Records beyond this are still written, with a warning: never dropped silently.
+pub const SOFT_LIMIT_RECORDS: usize = 50_000;
+/// The record format version.
+const VERSION: u32 = 1;
+
+/// One queued upsert and its delivery history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    #[serde(rename = "v")]
+    pub version: u32,
+    pub queued_at: i64,
+    pub attempts: u32,
+    /// Not to be sent before this time (ms since the epoch).
+    pub not_before: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub upsert: Upsert,
+}
+
+impl Record {
+    pub fn new(upsert: Upsert, now: i64) -> Self {
+        Self {
+            version: VERSION,
+            queued_at: now,
+            attempts: 0,
+            not_before: 0,
+            last_error: None,
+            upsert,
+        }
+    }
+
+    /// The file's text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a record file. A torn or corrupt file is an error to skip, never a panic.
+    pub fn decode(text: &str) -> Result<Self, OutboxError> {
+        let record: Self =
+            serde_json::from_str(text).map_err(|e| OutboxError::Corrupt(e.to_string()))?;
+        if record.version != VERSION {
+            return Err(OutboxError::Corrupt(format!(
+                "unknown record version {}",
+                record.version
+            )));
+        }
+        Ok(record)
+    }
+}
+
+/// Problems with one record file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxError {
+    #[error("corrupt outbox record: {0}")]
+    Corrupt(String),
+}
+
+/// What a file name in the outbox directory is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A queued record.
+    Queued(RecordName),
+    /// A record some process is sending.
+    Claimed {
+        name: RecordName,
+        claimed_at: i64,
+        writer: String,
+    },
+    /// Temporary files and anything else: not ours to touch.
+    Other,
+}
+
+/// The parts of a record's file name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordName {
+    /// The full file name (`….json`); sorts in queue order.
+    pub file: String,
+    pub session_id: String,
+    /// `session:<id>` or `message:<id>`, as [`Upsert::key`].
+    pub key: String,
+}
+
+/// Makes ids safe for a file name (OpenCode ids are `[A-Za-z0-9_]`, so this is a no-op
+/// for them; anything else is replaced, and the full key is in the file anyway).
+fn safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '~'
+            }
+        })
+        .take(120)
+        .collect()
+}
+
+/// The file name for a new record. `writer` is a short random tag of the writing
+/// process; `counter` increases within it.
+pub fn file_name(upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
+    let kind = match upsert {
+        Upsert::Session(_) => "session",
+        Upsert::Message(_) => "message",
+    };
+    format!(
+        "{:013}-{}-{:06}.{}.{kind}.{}.json",
+        queued_at.max(0),
+        safe(writer),
+        counter % 1_000_000,
+        safe(upsert.session_id()),
+        safe(upsert.id())
+    )
+}
+
+/// The claim name a sender renames a record to.
+pub fn claim_name(file: &str, now: i64, writer: &str) -> String {
+    format!("{file}.claim-{:013}-{}", now.max(0), safe(writer))
+}
+
+/// Classifies a directory entry.
+pub fn parse_entry(file_name: &str) -> Entry {
+    if let Some((file, claim)) = file_name.split_once(".claim-") {
+        let Some(name) = parse_record_name(file) else {
+            return Entry::Other;
+        };
+        let Some((at, writer)) = claim.split_once('-') else {
+            return Entry::Other;
+        };
+        return match at.parse() {
+            Ok(claimed_at) => Entry::Claimed {
+                name,
+                claimed_at,
+                writer: writer.to_owned(),
+            },
+            Err(_) => Entry::Other,
+        };
+    }
+    parse_record_name(file_name).map_or(Entry::Other, Entry::Queued)
+}
+
+fn parse_record_name(file: &str) -> Option<RecordName> {
+    let stem = file.strip_suffix(".json")?;
+    let mut fields = stem.split('.');
+    let (_order, session, kind, id) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    if fields.next().is_some() || !matches!(kind, "session" | "message") {
+        return None;
+    }
+    Some(RecordName {
+        file: file.to_owned(),
+        session_id: session.to_owned(),
+        key: format!("{kind}:{id}"),
+    })
+}
+
+/// What to do with the directory, given its listing: which records to send in what
+/// order, which claims to take back, which older duplicates to delete.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Queued records in send order. A record whose session has an older record
+    /// claimed by a live sender is held back, so a session's records arrive in order
+    /// (the session before its messages: the server keeps `createdAt` only on insert).
+    pub sendable: Vec<RecordName>,
+    /// Stale claims to rename back to their record name.
+    pub reclaim: Vec<(String, String)>,
+    /// Files superseded by a newer record of the same key.
+    pub superseded: Vec<String>,
+    /// Queued plus claimed records.
+    pub total: usize,
+}
+
+/// Plans a drain from a directory listing.
+pub fn plan(file_names: &[String], now: i64) -> Plan {
+    let mut queued = Vec::new();
+    let mut busy_sessions = std::collections::HashSet::new();
+    let mut plan = Plan::default();
+    for file in file_names {
+        match parse_entry(file) {
+            Entry::Queued(name) => queued.push(name),
+            Entry::Claimed {
+                name, claimed_at, ..
+            } => {
+                plan.total += 1;
+                if now - claimed_at > STALE_CLAIM_MS {
+                    plan.reclaim.push((file.clone(), name.file.clone()));
+                } else {
+                    busy_sessions.insert(name.session_id);
+                }
+            }
+            Entry::Other => {}
+        }
+    }
+    queued.sort();
+    plan.total += queued.len();
+    // Newest record per key wins; older ones are superseded.
+    let mut newest = std::collections::HashMap::new();
+    for (i, name) in queued.iter().enumerate() {
+        newest.insert(name.key.clone(), i);
+    }
+    let mut blocked = busy_sessions;
+    for (i, name) in queued.into_iter().enumerate() {
+        if newest.get(&name.key) != Some(&i) {
+            plan.superseded.push(name.file);
+        } else if !blocked.contains(&name.session_id) {
+            // Only the oldest record of each session goes in one pass.
+            blocked.insert(name.session_id.clone());
+            plan.sendable.push(name);
+        }
+    }
+    plan
+}
+
+/// What to do with a record after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    /// Delivered: delete it.
+    Delete,
+    /// Try again later: write this updated record back.
+    Retry(Record),
+    /// The server refused it for good: move it to quarantine with the reason.
+    Quarantine(Record),
+    /// The key was refused: put the record back unchanged and stop sending until the
+    /// credentials change.
+    PauseAuth(String),
+}
+
+/// Decides a record's fate from the server's answer.
+pub fn dispose(
+    mut record: Record,
+    outcome: &Outcome,
+    now: i64,
+    policy: &RetryPolicy,
+    unit_random: f64,
+) -> Disposition {
+    match outcome {
+        Outcome::Delivered(_) => Disposition::Delete,
+        Outcome::AuthFailed(reason) => Disposition::PauseAuth(reason.clone()),
+        Outcome::Rejected(reason) => {
+            record.last_error = Some(reason.clone());
+            record.attempts += 1;
+            Disposition::Quarantine(record)
+        }
+        Outcome::Retry { after_ms, reason } => {
+            record.attempts += 1;
+            record.last_error = Some(reason.clone());
+            let delay = policy.delay_ms(record.attempts, *after_ms, unit_random);
+            record.not_before = now.saturating_add(delay as i64);
+            Disposition::Retry(record)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{MessagePayload, SessionPayload};
+    use proptest::prelude::*;
+
+    fn session(id: &str) -> Upsert {
+        Upsert::Session(SessionPayload {
+            external_id: id.into(),
+            title: Some("t".into()),
+            cost: Some(0.25),
+            ..Default::default()
+        })
+    }
+
+    fn message(session: &str, id: &str) -> Upsert {
+        Upsert::Message(MessagePayload {
+            session_external_id: session.into(),
+            external_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn records_round_trip_and_corruption_is_an_error() {
+        let r = Record::new(session("ses_1"), 5);
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        let text = r.encode();
+        assert!(Record::decode(&text[..text.len() / 2]).is_err());
+        assert!(Record::decode("").is_err());
+        assert!(Record::decode(&text.replace("\"v\":1", "\"v\":9")).is_err());
+    }
+
+    #[test]
+    fn names_parse_back() {
+        let name = file_name(&message("ses_1", "msg_2"), 1_795_565_197_869, "a1b2c3d4", 7);
+        assert_eq!(
+            name,
+            "1795565197869-a1b2c3d4-000007.ses_1.message.msg_2.json"
+        );
+        let Entry::Queued(parsed) = parse_entry(&name) else {
+            panic!()
+        };
+        assert_eq!(parsed.key, "message:msg_2");
+        assert_eq!(parsed.session_id, "ses_1");
+        let claim = claim_name(&name, 99, "w");
+        assert!(matches!(
+            parse_entry(&claim),
+            Entry::Claimed { claimed_at: 99, .. }
+        ));
+        for other in [
+            ".tmp-123",
+            "x.json",
+            "a.b.c.d.e.json",
+            "1.s.other.i.json",
+            "1.s.session.i.json.claim-zz-w",
+        ] {
+            assert_eq!(parse_entry(other), Entry::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn plan_orders_supersedes_and_keeps_session_order() {
+        let f = |u: &Upsert, t: i64| file_name(u, t, "w", 0);
+        let s1 = f(&session("s1"), 1);
+        let m1 = f(&message("s1", "m1"), 2);
+        let s2 = f(&session("s2"), 3);
+        let s1_newer = f(&session("s1"), 4);
+        let m2_claimed = claim_name(&f(&message("s3", "m2"), 5), 20_000, "other");
+        let m3 = f(&message("s3", "m3"), 6);
+        let stale = claim_name(&f(&message("s4", "m4"), 7), 0, "dead");
+        let files = vec![
+            m3.clone(),
+            s1_newer.clone(),
+            m1.clone(),
+            s2.clone(),
+            s1.clone(),
+            m2_claimed,
+            stale.clone(),
+            ".x.tmp".into(),
+        ];
+        let p = plan(&files, 130_000);
+        assert_eq!(p.superseded, vec![s1]);
+        // s1's newest record is queued after m1, so m1 (the oldest live one of s1) goes
+        // first; s3 waits for its claimed record; s2 is independent.
+        let order: Vec<&str> = p.sendable.iter().map(|n| n.file.as_str()).collect();
+        assert_eq!(order, vec![m1.as_str(), s2.as_str()]);
+        assert_eq!(p.reclaim.len(), 1);
+        assert_eq!(p.reclaim[0].0, stale);
+        assert_eq!(p.total, 7);
+    }
+
+    #[test]
+    fn dispositions() {
+        let policy = RetryPolicy::default();
+        let r = Record::new(session("s"), 0);
+        assert_eq!(
+            dispose(
+                r.clone(),
+                &Outcome::Delivered(serde_json::Value::Null),
+                10,
+                &policy,
+                0.5
+            ),
+            Disposition::Delete
+        );
+        let Disposition::Retry(next) = dispose(
+            r.clone(),
+            &Outcome::Retry {
+                after_ms: Some(2000),
+                reason: "HTTP 429".into(),
+            },
+            10,
+            &policy,
+            0.5,
+        ) else {
+            panic!()
+        };
+        assert_eq!((next.attempts, next.not_before), (1, 2010));
+        assert_eq!(next.last_error.as_deref(), Some("HTTP 429"));
+        assert!(
+            matches!(dispose(r.clone(), &Outcome::Rejected("bad".into()), 0, &policy, 0.5), Disposition::Quarantine(q) if q.last_error.as_deref() == Some("bad"))
+        );
+        assert_eq!(
+            dispose(r, &Outcome::AuthFailed("no".into()), 0, &policy, 0.5),
+            Disposition::PauseAuth("no".into())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(text in "\\PC{0,300}") {
+            let _ = Record::decode(&text);
+        }
+
+        #[test]
+        fn parse_entry_never_panics(name in "[a-z0-9._~-]{0,80}") {
+            let _ = parse_entry(&name);
+        }
+
+        #[test]
+        fn plan_sends_each_key_at_most_once(ops in proptest::collection::vec((0u8..3, 0u8..4, any::<bool>()), 0..40)) {
+            let files: Vec<String> = ops.iter().enumerate().map(|(t, (s, m, is_session))| {
+                let sid = format!("s{s}");
+                let u = if *is_session { session(&sid) } else { message(&sid, &format!("m{s}{m}")) };
+                file_name(&u, t as i64, "w", t as u64)
+            }).collect();
+            let p = plan(&files, 0);
+            let mut keys: Vec<&str> = p.sendable.iter().map(|n| n.key.as_str()).collect();
+            let n = keys.len();
+            keys.sort_unstable();
+            keys.dedup();
+            prop_assert_eq!(keys.len(), n);
+            prop_assert_eq!(p.sendable.len() + p.superseded.len() <= files.len(), true);
+        }
+    }
+}
