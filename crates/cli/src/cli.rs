@@ -12,6 +12,7 @@ Examples:
   OPENCODE_SYNC_URL=... OPENCODE_SYNC_API_KEY=... opencode-sync status
   opencode-sync verify                      # is OpenCode set up to load the plugin?
   opencode-sync config set syncReasoning true
+  opencode-sync sync                        # backfill sessions made before the plugin
 
 Files:
   $XDG_CONFIG_HOME/opencode-sync/config.json (default ~/.config/opencode-sync/config.json)
@@ -63,8 +64,113 @@ Looks at OpenCode's global config (~/.config/opencode/opencode.json or .jsonc) a
 project's opencode.json or .jsonc (from the directory up to the git root), and prints the
 fix for each problem. Exits 1 when something is missing.")]
     Verify(VerifyArgs),
+    /// Backfill: send your whole OpenCode history (or what changed since the last sync).
+    #[command(after_help = SYNC_HELP)]
+    Sync(SyncArgs),
     /// Print the version.
     Version,
+}
+
+const SYNC_HELP: &str = "\
+Reads OpenCode's store read-only (opencode.db in $XDG_DATA_HOME/opencode, default
+~/.local/share/opencode; the older storage/ JSON tree when that is what exists), maps each
+session and its messages exactly as the plugin does, and sends them: for each session the
+session first, then its messages in order, several sessions in parallel, retrying 429, 5xx
+and network errors with backoff. It is safe while OpenCode runs.
+
+By default only sessions never synced from this machine, or changed since, are sent (a
+record per session is kept in $XDG_STATE_HOME/opencode-sync/, default
+~/.local/state/opencode-sync/, and written as each session completes: Ctrl-C stops cleanly
+and the next run resumes). --all asks the server which sessions it has and sends the
+others (plus local changes); --force sends every selected session again.
+
+--flush alone delivers what the plugin queued in the outbox ($XDG_STATE_HOME/opencode-sync/
+outbox) and nothing else; with any backfill option (--all, --force, --since, --project,
+--session, --data-dir) it drains the outbox first, then backfills.
+
+Examples:
+  opencode-sync sync                          # what is new or changed since the last run
+  opencode-sync sync --dry-run                # list what would be sent, send nothing
+  opencode-sync sync --all                    # everything the server does not have yet
+  opencode-sync sync --since 2025-06-01 --project ~/src/app
+  opencode-sync sync --session ses_3f1c2ab9dffeXyZ --force
+  opencode-sync sync --flush                  # only deliver the plugin's outbox
+  opencode-sync sync --json                   # machine-readable summary
+
+Exits 0 when everything selected was delivered, 1 when something failed (each failure is
+listed with the server's reason), 130 when interrupted.";
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Deliver what the plugin queued in the outbox (alone: only that).
+    #[arg(long)]
+    pub flush: bool,
+    /// Ask the server which sessions it has and send the ones it lacks (and local changes).
+    #[arg(long, conflicts_with = "force")]
+    pub all: bool,
+    /// Send every selected session again, whole, whatever was synced before.
+    #[arg(long)]
+    pub force: bool,
+    /// Only sessions updated on or after DATE (YYYY-MM-DD in local time, or RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<f64>,
+    /// Only sessions whose directory is PATH or inside it (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub project: Vec<PathBuf>,
+    /// Only this session id (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub session: Vec<String>,
+    /// OpenCode's data directory (holding opencode.db or storage/), or a database file.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print what would be sent; send nothing and record nothing.
+    #[arg(long, conflicts_with = "flush")]
+    pub dry_run: bool,
+    /// Sessions sent in parallel (1 to 16).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub jobs: u8,
+    /// Give up on a request after retrying it this long (the outbox: the whole drain).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SyncArgs {
+    /// Whether a backfill was asked for (always, unless `--flush` came alone).
+    pub fn backfill(&self) -> bool {
+        !self.flush
+            || self.all
+            || self.force
+            || self.since.is_some()
+            || !self.project.is_empty()
+            || !self.session.is_empty()
+            || self.data_dir.is_some()
+    }
+}
+
+/// `--since`: a date (midnight, local time) or an RFC 3339 time, as ms since the epoch.
+fn parse_since(text: &str) -> Result<f64, String> {
+    use jiff::{Timestamp, civil, tz::TimeZone};
+    let text = text.trim();
+    let timestamp = if let Ok(ts) = text.parse::<Timestamp>() {
+        ts
+    } else if let Ok(date) = text.parse::<civil::Date>() {
+        date.to_zoned_datetime(TimeZone::system())
+            .map_err(|e| e.to_string())?
+            .timestamp()
+    } else if let Ok(datetime) = text.parse::<civil::DateTime>() {
+        datetime
+            .to_zoned_datetime(TimeZone::system())
+            .map_err(|e| e.to_string())?
+            .timestamp()
+    } else {
+        return Err(format!(
+            "expected a date like 2025-06-01 or an RFC 3339 time like 2025-06-01T09:30:00Z, not {text:?}"
+        ));
+    };
+    Ok(timestamp.as_millisecond() as f64)
 }
 
 #[derive(Debug, Args)]

@@ -4,13 +4,14 @@
 //! secret.
 
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use opencode_sync_core::config::ConfigFile;
 use opencode_sync_core::paths;
 
+use crate::fsutil::write_private_atomically;
 use crate::process_env::ProcessEnv;
 
 /// The credentials file and what it holds.
@@ -71,52 +72,4 @@ impl ConfigStore {
             Err(e) => Err(e).with_context(|| format!("cannot remove {}", self.path.display())),
         }
     }
-}
-
-/// Creates `path`'s directory (0700 when new), then replaces `path` with `bytes` through
-/// a 0600 temporary file in the same directory.
-pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("the path has no parent directory"))?;
-    create_private_dir(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".config.json.")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    // tempfile creates files 0600 on Unix already; say so explicitly for clarity.
-    set_mode(tmp.path(), 0o600)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        fs::create_dir_all(dir)
-    }
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
-    Ok(())
 }

@@ -30,10 +30,34 @@ pub struct TransportError(String);
 
 impl Http {
     pub fn new(timeout: Duration) -> Self {
-        let config = ureq::Agent::config_builder()
+        Self::build(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .timeout_connect(Some(timeout.min(Duration::from_secs(10)))),
+        )
+    }
+
+    /// A client for many requests from `connections` threads at once (clones share the
+    /// pool of idle connections). Each phase of a request has its own timeout but the
+    /// name lookup has none: with one, ureq resolves on a new thread for every request,
+    /// which costs more than the request itself on loopback. (The system resolver's own
+    /// timeouts still apply.)
+    pub fn for_bulk(timeout: Duration, connections: usize) -> Self {
+        Self::build(
+            ureq::Agent::config_builder()
+                .max_idle_connections_per_host(connections.max(1))
+                .max_idle_connections(connections.max(10))
+                .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+                .timeout_send_request(Some(timeout))
+                .timeout_send_body(Some(timeout))
+                .timeout_recv_response(Some(timeout))
+                .timeout_recv_body(Some(timeout)),
+        )
+    }
+
+    fn build(config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>) -> Self {
+        let config = config
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
             .user_agent(api::USER_AGENT)
             .max_redirects(0)
             .max_redirects_will_error(false)

@@ -5,9 +5,13 @@
 mod cli;
 mod commands;
 mod config_store;
+mod fsutil;
 mod http;
 mod opencode_config;
+mod opencode_store;
+mod outbox_dir;
 mod process_env;
+mod sync_records;
 mod ui;
 
 use std::process::ExitCode;

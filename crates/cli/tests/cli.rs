@@ -711,3 +711,254 @@ fn help_version_and_usage_errors() {
     );
     assert_eq!(sb.run(&[]).code, 2, "no command prints help and fails");
 }
+
+// ---- the outbox: `sync --flush` and `status` counts -------------------------------
+
+mod outbox {
+    use super::*;
+    use opencode_sync_core::api::{MessagePayload, Role, SessionPayload};
+    use opencode_sync_core::engine::Upsert;
+    use opencode_sync_core::outbox::{Record, file_name};
+
+    fn outbox_dir(sb: &Sandbox) -> PathBuf {
+        sb.home().join(".local/state/opencode-sync/outbox")
+    }
+
+    fn queue(sb: &Sandbox, upserts: Vec<Upsert>) {
+        let dir = outbox_dir(sb);
+        fs::create_dir_all(&dir).unwrap();
+        for (i, u) in upserts.into_iter().enumerate() {
+            let name = file_name(&u, 1_700_000_000_000 + i as i64, "testtest", i as u64);
+            fs::write(dir.join(name), Record::new(u, 1).encode()).unwrap();
+        }
+    }
+
+    fn session_upsert(id: &str) -> Upsert {
+        Upsert::Session(SessionPayload {
+            external_id: id.into(),
+            title: Some("Queued while offline".into()),
+            source: Some("opencode".into()),
+            created_at: Some(1_700_000_000_000),
+            ..Default::default()
+        })
+    }
+
+    fn message_upsert(session: &str, id: &str, text: &str) -> Upsert {
+        Upsert::Message(MessagePayload {
+            session_external_id: session.into(),
+            external_id: id.into(),
+            role: Role::User,
+            text_content: Some(text.into()),
+            created_at: Some(1_700_000_000_500),
+            ..Default::default()
+        })
+    }
+
+    fn queued_files(sb: &Sandbox) -> usize {
+        fs::read_dir(outbox_dir(sb))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    fn stored_sessions(server: &ServerHandle) -> Vec<Value> {
+        server.dump().unwrap()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|u| u["sessions"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn flush_delivers_everything_in_order() {
+        let server = server_with(&[KEY]);
+        let sb = Sandbox::new();
+        assert_eq!(sb.login(&server, KEY).code, 0);
+        queue(
+            &sb,
+            vec![
+                session_upsert("ses_a"),
+                message_upsert("ses_a", "msg_1", "first"),
+                message_upsert("ses_a", "msg_2", "second"),
+            ],
+        );
+        let out = sb.run(&["status"]);
+        assert!(out.stdout.contains("3 queued"), "{}", out.stdout);
+
+        let out = sb.run(&["sync", "--flush"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("Delivered 3 queued records"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(queued_files(&sb), 0);
+
+        let sessions = stored_sessions(&server);
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0]["title"], "Queued while offline");
+        assert_eq!(
+            sessions[0]["createdAt"], 1_700_000_000_000_i64,
+            "the session went before its messages"
+        );
+        assert_eq!(sessions[0]["messageCount"], 2);
+        let texts: Vec<&str> = sessions[0]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["textContent"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["first", "second"]);
+        let rejected = server.requests().iter().filter(|r| r.status >= 300).count();
+        assert_eq!(rejected, 0);
+
+        let out = sb.run(&["status", "--json"]);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["outbox"]["queued"], 0);
+        // Nothing left: a second flush is a no-op that succeeds.
+        let out = sb.run(&["sync", "--flush"]);
+        assert_eq!(out.code, 0);
+        assert!(
+            out.stdout.contains("Delivered 0 queued records"),
+            "{}",
+            out.stdout
+        );
+    }
+
+    #[test]
+    fn flush_while_the_server_is_down_keeps_everything() {
+        let sb = Sandbox::new();
+        let url = dead_url();
+        assert_eq!(
+            sb.run(&["login", "--url", &url, "--api-key", KEY, "--no-verify"])
+                .code,
+            0
+        );
+        queue(
+            &sb,
+            vec![
+                session_upsert("ses_b"),
+                message_upsert("ses_b", "msg_1", "x"),
+            ],
+        );
+        let out = sb.run(&["sync", "--flush", "--timeout", "1"]);
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("2 record(s) still queued"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("connection refused"), "{}", out.stdout);
+        assert_eq!(queued_files(&sb), 2);
+        let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(v["outbox"]["queued"], 2);
+        assert_eq!(v["outbox"]["lastError"], "connection refused");
+    }
+
+    #[test]
+    fn refused_and_corrupt_records_are_set_aside_not_retried() {
+        let server = server_with(&[KEY]);
+        let sb = Sandbox::new();
+        assert_eq!(sb.login(&server, KEY).code, 0);
+        let too_big = "y".repeat(1_100_000);
+        queue(
+            &sb,
+            vec![
+                session_upsert("ses_c"),
+                message_upsert("ses_c", "msg_big", &too_big),
+                message_upsert("ses_d", "msg_ok", "fine"),
+            ],
+        );
+        fs::write(
+            outbox_dir(&sb).join("1700000000009-testtest-000009.ses_e.message.msg_torn.json"),
+            "{\"v\":1,\"queu",
+        )
+        .unwrap();
+        let out = sb.run(&["sync", "--flush"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("Delivered 2 queued records"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("1 record(s) refused by the server"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stderr.contains("skipping a corrupt outbox record"),
+            "{}",
+            out.stderr
+        );
+        let out = sb.run(&["status"]);
+        assert!(
+            out.stdout.contains("0 queued, 2 refused by the server"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("String is too long"), "{}", out.stdout);
+    }
+
+    #[test]
+    fn flush_with_a_revoked_key_stops_and_keeps_the_queue() {
+        let server = server_with(&[KEY]);
+        let sb = Sandbox::new();
+        assert_eq!(sb.login(&server, KEY).code, 0);
+        server.revoke_key(KEY).unwrap();
+        queue(
+            &sb,
+            vec![session_upsert("ses_f"), message_upsert("ses_f", "m", "t")],
+        );
+        let sync_requests = || {
+            server
+                .requests()
+                .iter()
+                .filter(|r| r.path.starts_with("/sync/"))
+                .count()
+        };
+        let before = sync_requests();
+        let out = sb.run(&["sync", "--flush"]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stdout.contains("API key rejected by 127.0.0.1"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(queued_files(&sb), 2);
+        assert_eq!(sync_requests() - before, 1, "stops at the first 401");
+    }
+
+    #[test]
+    fn sync_without_flush_backfills_and_says_what_is_missing() {
+        let sb = Sandbox::new();
+        let out = sb.run(&["sync"]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("not logged in: run `opencode-sync login`"),
+            "{}",
+            out.stderr
+        );
+        let url = dead_url();
+        assert_eq!(
+            sb.run(&["login", "--url", &url, "--api-key", KEY, "--no-verify"])
+                .code,
+            0
+        );
+        // No OpenCode history in this home: the backfill names where it looked.
+        let out = sb.run(&["sync"]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("no OpenCode history at")
+                && out.stderr.contains(".local/share/opencode")
+                && out.stderr.contains("--data-dir"),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -36,6 +36,29 @@ impl Hook {
             _ => None,
         }
     }
+
+    /// Whether [`Engine::handle`] can act on this call at all (`event_type` is the
+    /// event's `type` for [`Hook::Event`]). The host skips converting the rest: streaming
+    /// deltas alone are most of the events. Keep in step with `Engine::handle`.
+    pub fn wants(self, event_type: Option<&str>) -> bool {
+        match self {
+            Self::Event => matches!(
+                event_type,
+                Some(
+                    "session.created"
+                        | "session.updated"
+                        | "session.status"
+                        | "session.idle"
+                        | "message.updated"
+                        | "message.part.updated"
+                        | "message.removed"
+                        | "vcs.branch.updated"
+                )
+            ),
+            Self::ChatMessage => true,
+            Self::ToolBefore | Self::ToolAfter => false,
+        }
+    }
 }
 
 /// Something to store on the server. Upserts with the same [`Upsert::key`] supersede

@@ -12,9 +12,11 @@
 //! - [`outbox`]: the durable queue's records, names, order and dispositions.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
 //! - [`git`]: the branch from `.git/HEAD`.
+//! - [`backfill`]: which stored sessions and messages `sync` sends, and its records.
 
 pub mod api;
 pub mod api_key;
+pub mod backfill;
 pub mod config;
 pub mod endpoint;
 pub mod engine;

@@ -222,7 +222,13 @@ fn tool_parts(part: &PartInfo, options: &Options, output_limit: usize) -> Vec<Pa
     }
     let mut result = Map::new();
     if options.sync_tool_output {
-        let output = state.output.as_deref().unwrap_or_default();
+        // A failed call has no output; its error is what the dashboard should show.
+        let output = state
+            .output
+            .as_deref()
+            .filter(|o| !o.is_empty())
+            .or(state.error.as_deref())
+            .unwrap_or_default();
         result.insert(
             "output".into(),
             Value::String(scrub(output, options, output_limit)),
@@ -464,6 +470,21 @@ mod tests {
         let m = message_payload(&info, &parts(Value::Array(calls)), &options);
         assert!(serde_json::to_string(&m).unwrap().len() <= MESSAGE_BUDGET);
         assert_eq!(m.parts.unwrap().len(), 40);
+    }
+
+    #[test]
+    fn a_failed_tool_call_shows_its_error_as_output() {
+        let info: MessageInfo =
+            serde_json::from_value(json!({"id": "m", "sessionID": "s", "role": "assistant"}))
+                .unwrap();
+        let ps = parts(
+            json!([{"id": "b", "type": "tool", "tool": "read", "callID": "c",
+             "state": {"status": "error", "input": {"filePath": "nope"}, "error": "File not found: nope"}}]),
+        );
+        let m = message_payload(&info, &ps, &Options::default());
+        let result = &m.parts.unwrap()[1].content;
+        assert_eq!(result["output"], "File not found: nope");
+        assert_eq!(result["error"], "File not found: nope");
     }
 
     #[test]

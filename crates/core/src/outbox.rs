@@ -197,6 +197,9 @@ pub struct Plan {
     /// claimed by a live sender is held back, so a session's records arrive in order
     /// (the session before its messages: the server keeps `createdAt` only on insert).
     pub sendable: Vec<RecordName>,
+    /// Every live queued record (superseded ones excluded), in queue order: what a
+    /// process that sends strictly in order loads at start.
+    pub queued: Vec<RecordName>,
     /// Stale claims to rename back to their record name.
     pub reclaim: Vec<(String, String)>,
     /// Files superseded by a newer record of the same key.
@@ -237,11 +240,14 @@ pub fn plan(file_names: &[String], now: i64) -> Plan {
     for (i, name) in queued.into_iter().enumerate() {
         if newest.get(&name.key) != Some(&i) {
             plan.superseded.push(name.file);
-        } else if !blocked.contains(&name.session_id) {
+            continue;
+        }
+        if !blocked.contains(&name.session_id) {
             // Only the oldest record of each session goes in one pass.
             blocked.insert(name.session_id.clone());
-            plan.sendable.push(name);
+            plan.sendable.push(name.clone());
         }
+        plan.queued.push(name);
     }
     plan
 }
@@ -373,6 +379,11 @@ mod tests {
         // first; s3 waits for its claimed record; s2 is independent.
         let order: Vec<&str> = p.sendable.iter().map(|n| n.file.as_str()).collect();
         assert_eq!(order, vec![m1.as_str(), s2.as_str()]);
+        let queued: Vec<&str> = p.queued.iter().map(|n| n.file.as_str()).collect();
+        assert_eq!(
+            queued,
+            vec![m1.as_str(), s2.as_str(), s1_newer.as_str(), m3.as_str()]
+        );
         assert_eq!(p.reclaim.len(), 1);
         assert_eq!(p.reclaim[0].0, stale);
         assert_eq!(p.total, 7);

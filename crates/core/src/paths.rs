@@ -35,9 +35,10 @@ fn base_dir(
     xdg_var: &'static str,
     default_under_home: &[&str],
 ) -> Result<PathBuf, PathError> {
-    // The XDG spec says relative values are invalid and must be ignored.
+    // The XDG spec says relative values are invalid and must be ignored. (`has_root`
+    // as well as `is_absolute`: on wasm32-unknown-unknown nothing is "absolute".)
     if let Some(dir) = env.var(xdg_var).map(PathBuf::from)
-        && dir.is_absolute()
+        && (dir.is_absolute() || dir.has_root())
     {
         return Ok(dir);
     }
@@ -59,6 +60,11 @@ pub fn config_file(env: &dyn Environment) -> Result<PathBuf, PathError> {
 /// `$XDG_STATE_HOME/opencode-sync` (default `~/.local/state/opencode-sync`).
 pub fn state_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
     Ok(base_dir(env, "XDG_STATE_HOME", &[".local", "state"])?.join(APP_DIR))
+}
+
+/// The durable outbox: `$XDG_STATE_HOME/opencode-sync/outbox`.
+pub fn outbox_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
+    Ok(state_dir(env)?.join(crate::outbox::DIR))
 }
 
 /// OpenCode's own config directory: `$XDG_CONFIG_HOME/opencode`.

@@ -8,7 +8,7 @@
 //   { toolCalls: [{ name: "bash", args: {...} }] }   one or several tool calls,
 //                                                     finish_reason "tool_calls"
 //   optional on any step: text before tool calls, reasoning: "...",
-//   usage: { prompt, completion }, delayMs (before answering), status + error (answer
+//   usage: { prompt, completion, cached?, reasoning? }, delayMs (before answering), status + error (answer
 //   with that HTTP error instead, e.g. { status: 500, error: "boom" }).
 // After the tool results come back OpenCode asks again, and the next step answers.
 //
@@ -150,6 +150,10 @@ export async function startModelServer({ script = [], title = "Scripted session 
       step.usage?.completion ?? estimateTokens(text + (step.reasoning ?? "") + JSON.stringify(calls));
     const prompt = step.usage?.prompt ?? promptTokens;
     const usage = { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens };
+    // Optional OpenAI usage details: cached prompt tokens and reasoning tokens (both
+    // counted inside prompt_tokens / completion_tokens, as OpenAI reports them).
+    if (step.usage?.cached) usage.prompt_tokens_details = { cached_tokens: step.usage.cached };
+    if (step.usage?.reasoning) usage.completion_tokens_details = { reasoning_tokens: step.usage.reasoning };
 
     if (body.stream !== true) {
       const message = { role: "assistant", content: text || null };

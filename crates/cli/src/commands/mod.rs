@@ -1,11 +1,13 @@
 //! One module per subcommand; [`run`] dispatches. Each command returns the exit code it
 //! wants (0 healthy, 1 not) or an error, which `main` prints and turns into exit code 1.
 
+mod backfill;
 mod config;
 mod login;
 mod logout;
 mod probe;
 mod status;
+mod sync;
 mod verify;
 
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(args.json),
         Command::Config(args) => config::run(args),
         Command::Verify(args) => verify::run(&args),
+        Command::Sync(args) => sync::run(&args),
         Command::Version => {
             println!("opencode-sync {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

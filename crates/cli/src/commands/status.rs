@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use opencode_sync_core::api::Endpoint;
 use opencode_sync_core::config::{Credentials, resolve_credentials};
+use opencode_sync_core::paths;
 use serde_json::{Value, json};
 
 use super::probe::{self, KeyCheck, Probe, Reach};
 use super::unhealthy;
 use crate::config_store::ConfigStore;
 use crate::http::Http;
+use crate::outbox_dir::{Counts, OutboxDir};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 
@@ -28,17 +30,24 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
         probe::run(&Http::new(probe::TIMEOUT), &endpoint)
     });
     let healthy = probe.as_ref().is_some_and(Probe::healthy);
+    let outbox = paths::outbox_dir(&ProcessEnv)
+        .ok()
+        .and_then(|dir| OutboxDir::new(dir).counts().ok())
+        .unwrap_or_default();
 
     if as_json {
-        ui::print_json(&to_json(
+        let mut out = to_json(
             &store,
             file_error.as_deref(),
             &creds,
             probe.as_ref(),
             healthy,
-        ));
+        );
+        out["outbox"] = serde_json::to_value(&outbox).unwrap_or_default();
+        ui::print_json(&out);
     } else {
         print_text(&store, file_error.as_deref(), &creds, probe.as_ref());
+        print_outbox(&outbox);
     }
     Ok(if healthy {
         ExitCode::SUCCESS
@@ -94,6 +103,23 @@ fn print_text(
             "NOT SYNCING"
         }
     );
+}
+
+fn print_outbox(outbox: &Counts) {
+    if outbox.queued == 0 && outbox.quarantined == 0 {
+        println!("Outbox:      empty (everything was delivered)");
+        return;
+    }
+    println!(
+        "Outbox:      {} queued, {} refused by the server and set aside",
+        outbox.queued, outbox.quarantined
+    );
+    if let Some(err) = &outbox.last_error {
+        println!("Last error:  {err}");
+    }
+    if outbox.queued > 0 {
+        println!("             `opencode-sync sync --flush` sends what is queued now");
+    }
 }
 
 fn to_json(

@@ -1,0 +1,160 @@
+// Benchmark: replays a recorded OpenCode hook stream, multiplied to >= 10,000 events,
+// through the BUILT plugin (npm/index.js + wasm) in this Node process, against the
+// contract server on loopback. Prints one JSON object of figures (and a table on stderr).
+//
+//   node bench/plugin-replay.mjs [--sessions 100]
+//
+// Figures:
+//   hookMedianUs / hookP99Us  time inside one hook call (what OpenCode waits for)
+//   cpuPerEventUs             process CPU (user+system) per event, including the deferred
+//                             wasm processing and the HTTP sends, until dispose() resolved
+//   requestsPerSession        requests the server received per synced session
+//   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
+//                             measured in a fresh Node process
+//   wasmBytes                 size of the optimised .wasm
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { performance } from "node:perf_hooks";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const sessions = Number(args[args.indexOf("--sessions") + 1] || 100) || 100;
+const KEY = "osk_BenchKeyAbCdEfGhIjKlMnOpQrSt0001";
+const entry = pathToFileURL(join(repo, "npm/index.js")).href;
+
+if (process.env.BENCH_CHILD === "import") {
+  // Child mode: measure a cold import + instantiate + plugin() call.
+  const t0 = performance.now();
+  const mod = await import(entry);
+  const hooks = await mod.default({ directory: "/tmp/x", worktree: "/tmp/x", project: { id: "p" }, client: {}, $: null });
+  const t1 = performance.now();
+  process.stdout.write(JSON.stringify({ importMs: t1 - t0, active: Object.keys(hooks).length > 0 }));
+  process.exit(0);
+}
+
+const serverBin = process.env.OPENCODE_SYNC_SERVER_BIN || join(repo, "target/release/opencode-sync-server");
+const home = mkdtempSync(join(tmpdir(), "ocs-bench-"));
+
+function startServer() {
+  const child = spawn(serverBin, ["--api-key", KEY, "--control", "--ignore-stdin"], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error("server did not start in 10 s")), 10_000);
+    child.stdout.on("data", (d) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve({ child, ...JSON.parse(buf.slice(0, nl)) });
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+}
+
+/** The recording, with every id made unique per copy so each copy is its own session. */
+function buildStream(copies) {
+  const lines = readFileSync(join(repo, "tests/fixtures/opencode-1.18.33-two-turns-three-tools.jsonl"), "utf8")
+    .trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.hook !== "init");
+  const names = { event: "event", "chat.message": "chat.message", "tool.before": "tool.execute.before", "tool.after": "tool.execute.after" };
+  const out = [];
+  for (let c = 0; c < copies; c++) {
+    const suffix = `b${String(c).padStart(5, "0")}`;
+    for (const r of lines) {
+      const text = JSON.stringify(r.input).replace(/"((?:ses|msg|prt|evt)_[A-Za-z0-9]+)"/g, `"$1${suffix}"`);
+      out.push([names[r.hook], JSON.parse(text)]);
+    }
+  }
+  return out;
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+const server = await startServer();
+try {
+  mkdirSync(join(home, ".config/opencode-sync"), { recursive: true });
+  writeFileSync(join(home, ".config/opencode-sync/config.json"), JSON.stringify({ convexUrl: server.url, apiKey: KEY }), { mode: 0o600 });
+  process.env.HOME = home;
+  process.env.XDG_CONFIG_HOME = join(home, ".config");
+  process.env.XDG_STATE_HOME = join(home, ".local/state");
+  delete process.env.OPENCODE_SYNC_URL;
+  delete process.env.OPENCODE_SYNC_API_KEY;
+
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+    env: { ...process.env, BENCH_CHILD: "import" }, encoding: "utf8", timeout: 30_000,
+  });
+  const importResult = JSON.parse(child.stdout || "{}");
+  if (!importResult.active) throw new Error(`plugin not active in the import probe: ${child.stderr}`);
+
+  const stream = buildStream(Math.max(sessions, Math.ceil(10_000 / 120)));
+  const mod = await import(entry);
+  const hooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
+
+  const samples = new Float64Array(stream.length);
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  for (let i = 0; i < stream.length; i++) {
+    const [hook, input] = stream[i];
+    let t0, t1;
+    if (hook === "event") {
+      t0 = process.hrtime.bigint(); hooks.event({ event: input }); t1 = process.hrtime.bigint();
+    } else {
+      const fn = hooks[hook];
+      t0 = process.hrtime.bigint(); fn(input.i, input.o); t1 = process.hrtime.bigint();
+    }
+    samples[i] = Number(t1 - t0) / 1000;
+    // Let deferred work run between events, as it does inside OpenCode.
+    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+  }
+  await hooks.dispose?.();
+  // dispose() waits at most ~2 s; let the rest drain (the request count stops growing).
+  let last = -1, stable = 0;
+  for (let i = 0; i < 600 && stable < 5; i++) {
+    const { requests } = await fetch(`${server.controlUrl}/control/requests`).then((r) => r.json());
+    stable = requests.length === last ? stable + 1 : 0;
+    last = requests.length;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const wallMs = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+
+  const dump = await fetch(`${server.controlUrl}/control/dump`).then((r) => r.json());
+  const requests = dump.requests.filter((r) => r.path.startsWith("/sync/"));
+  const storedSessions = dump.users.flatMap((u) => u.sessions ?? []);
+  const rejected = requests.filter((r) => r.status >= 300).length;
+
+  const wasmDir = join(repo, "npm/wasm");
+  const wasmFile = readdirSync(wasmDir).find((f) => f.endsWith(".wasm"));
+  const sorted = Array.from(samples).sort((a, b) => a - b);
+  const result = {
+    events: stream.length,
+    sessions: storedSessions.length,
+    hookMedianUs: +quantile(sorted, 0.5).toFixed(3),
+    hookP99Us: +quantile(sorted, 0.99).toFixed(3),
+    cpuPerEventUs: +(((cpu.user + cpu.system) / stream.length)).toFixed(2),
+    requestsPerSession: +(requests.length / Math.max(1, storedSessions.length)).toFixed(2),
+    rejectedRequests: rejected,
+    importMs: +importResult.importMs.toFixed(2),
+    wasmBytes: statSync(join(wasmDir, wasmFile)).size,
+    wallMs: Math.round(wallMs),
+  };
+  console.error(
+    [
+      `events replayed        ${result.events} (${result.sessions} sessions)`,
+      `hook call              median ${result.hookMedianUs} µs, p99 ${result.hookP99Us} µs   (goal: <= 0.2 / 3.3 µs)`,
+      `CPU per event          ${result.cpuPerEventUs} µs incl. deferred work   (goal: < 30 µs)`,
+      `requests per session   ${result.requestsPerSession} (${result.rejectedRequests} rejected)`,
+      `import + instantiate   ${result.importMs} ms   (goal: < 30 ms)`,
+      `wasm size              ${(result.wasmBytes / 1024).toFixed(1)} KiB   (goal: < 250 KB)`,
+    ].join("\n"),
+  );
+  console.log(JSON.stringify(result));
+} finally {
+  server.child.kill("SIGTERM");
+  rmSync(home, { recursive: true, force: true });
+}

@@ -1,0 +1,116 @@
+//! `opencode-sync sync`: backfill OpenCode's history ([`super::backfill`]) and/or
+//! deliver what the plugin queued in the outbox (`--flush`).
+//!
+//! - `sync --flush` alone only drains the outbox (several OpenCode processes may be
+//!   draining it at the same time; claims keep them from sending a record twice);
+//! - `sync` backfills;
+//! - `sync --flush` with any backfill option drains the outbox first, then backfills.
+//!   In that order the backfill, which reads OpenCode's current store, has the last
+//!   word over older queued upserts of the same sessions.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use opencode_sync_core::api::Endpoint;
+use opencode_sync_core::config::{Credentials, resolve_credentials};
+use opencode_sync_core::paths;
+use serde_json::{Value, json};
+
+use super::{backfill, unhealthy};
+use crate::cli::SyncArgs;
+use crate::config_store::ConfigStore;
+use crate::http::Http;
+use crate::outbox_dir::OutboxDir;
+use crate::process_env::ProcessEnv;
+use crate::ui;
+
+/// Per-request timeout while draining.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(args: &SyncArgs) -> Result<ExitCode> {
+    let mut flushed: Option<(bool, Value)> = None;
+    if args.flush {
+        let store = ConfigStore::locate()?;
+        let creds = resolve_credentials(store.load()?.as_ref(), &ProcessEnv)?;
+        let (ok, report, auth_failed) = flush(args, &creds)?;
+        if !args.backfill() || auth_failed {
+            if args.json {
+                ui::print_json(&report);
+            }
+            return Ok(if ok { ExitCode::SUCCESS } else { unhealthy() });
+        }
+        flushed = Some((ok, report));
+    }
+    let report = backfill::run(args)?;
+    let code = match &flushed {
+        Some((false, _)) if report.code == 0 => 1,
+        _ => report.code,
+    };
+    if args.json {
+        match flushed {
+            Some((flush_ok, flush_report)) => ui::print_json(&json!({
+                "ok": flush_ok && report.ok,
+                "flush": flush_report,
+                "backfill": report.json,
+            })),
+            None => ui::print_json(&report.json),
+        }
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Drains the outbox; prints the text report unless `--json`. Returns whether the outbox
+/// is empty, the JSON report, and whether the key was refused.
+fn flush(args: &SyncArgs, creds: &Credentials) -> Result<(bool, Value, bool)> {
+    let outbox = OutboxDir::new(paths::outbox_dir(&ProcessEnv)?);
+    let endpoint = Endpoint::new(creds.url.clone(), creds.key.clone());
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let report = outbox
+        .drain(&Http::new(REQUEST_TIMEOUT), &endpoint, deadline)
+        .with_context(|| format!("draining {}", outbox.dir.display()))?;
+    let ok = report.remaining == 0 && report.auth_failed.is_none();
+    if !args.json {
+        println!(
+            "Delivered {} queued record{} to {}.",
+            report.delivered,
+            if report.delivered == 1 { "" } else { "s" },
+            creds.url
+        );
+        if report.quarantined > 0 {
+            println!(
+                "{} record(s) refused by the server were set aside (see `opencode-sync status`).",
+                report.quarantined
+            );
+        }
+        if report.corrupt > 0 {
+            println!(
+                "{} corrupt record(s) were skipped and set aside.",
+                report.corrupt
+            );
+        }
+        if let Some(reason) = &report.auth_failed {
+            println!(
+                "Stopped: API key rejected by {}: {reason}. Run `opencode-sync login` with a new key; the {} queued record(s) are kept.",
+                creds.url.host(),
+                report.remaining
+            );
+        } else if report.remaining > 0 {
+            println!(
+                "{} record(s) still queued{}. Run `opencode-sync sync --flush` again later.",
+                report.remaining,
+                report
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let auth_failed = report.auth_failed.is_some();
+    Ok((
+        ok,
+        json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
+        auth_failed,
+    ))
+}

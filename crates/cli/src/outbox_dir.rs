@@ -1,0 +1,231 @@
+//! The durable outbox on disk, for the CLI: the plugin queues every upsert here before
+//! sending it, and `opencode-sync sync --flush` delivers what is left. The decisions
+//! (names, order, claims, what an answer means) are the core's [`outbox`] model; this
+//! module only lists, reads, renames, writes and deletes files.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opencode_sync_core::api::Endpoint;
+use opencode_sync_core::outbox::{self, Disposition, Record};
+use opencode_sync_core::retry::RetryPolicy;
+
+use crate::fsutil::write_private_atomically;
+use crate::http::Http;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The outbox directory of one machine.
+#[derive(Debug)]
+pub struct OutboxDir {
+    pub dir: PathBuf,
+    writer: String,
+}
+
+/// What is waiting, for `status`.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub queued: usize,
+    pub quarantined: usize,
+    /// The newest error recorded on a queued or quarantined record.
+    pub last_error: Option<String>,
+}
+
+/// What a drain did.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainReport {
+    pub delivered: usize,
+    pub quarantined: usize,
+    pub corrupt: usize,
+    pub remaining: usize,
+    /// Set when the server refused the key (sending stopped, records kept).
+    pub auth_failed: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl OutboxDir {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            writer: format!("{:08x}", fastrand::u32(..)),
+        }
+    }
+
+    fn quarantine_dir(&self) -> PathBuf {
+        self.dir.join(outbox::QUARANTINE_DIR)
+    }
+
+    /// File names in the directory (none when it does not exist).
+    fn list(&self) -> io::Result<Vec<String>> {
+        match fs::read_dir(&self.dir) {
+            Ok(entries) => Ok(entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Counts queued and quarantined records.
+    pub fn counts(&self) -> io::Result<Counts> {
+        let plan = outbox::plan(&self.list()?, now_ms());
+        let quarantined = match fs::read_dir(self.quarantine_dir()) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+                    Some((modified, e.path()))
+                })
+                .collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        let newest_error = |paths: &mut dyn Iterator<Item = PathBuf>| {
+            paths
+                .filter_map(|p| Record::decode(&fs::read_to_string(p).ok()?).ok())
+                .filter(|r| r.last_error.is_some())
+                .max_by_key(|r| r.queued_at)
+                .and_then(|r| r.last_error)
+        };
+        let mut queued_paths = plan.sendable.iter().map(|n| self.dir.join(&n.file));
+        let mut q_paths = quarantined.iter().map(|(_, p)| p.clone());
+        Ok(Counts {
+            queued: plan.total - plan.superseded.len(),
+            quarantined: quarantined.len(),
+            last_error: newest_error(&mut queued_paths).or_else(|| newest_error(&mut q_paths)),
+        })
+    }
+
+    /// Sends everything queued, oldest first, retrying transient failures with backoff
+    /// until `deadline`. Records it could not deliver stay queued.
+    pub fn drain(
+        &self,
+        http: &Http,
+        endpoint: &Endpoint,
+        deadline: Instant,
+    ) -> io::Result<DrainReport> {
+        let policy = RetryPolicy::default();
+        let mut report = DrainReport::default();
+        // Records this drain put back, and when they may go again. (Backoffs set by
+        // other senders are not honoured: a user running `sync --flush` wants a try now.)
+        let mut backoff: HashMap<String, i64> = HashMap::new();
+        loop {
+            let now = now_ms();
+            let plan = outbox::plan(&self.list()?, now);
+            let reclaimed = plan
+                .reclaim
+                .iter()
+                .filter(|(claim, record)| {
+                    fs::rename(self.dir.join(claim), self.dir.join(record)).is_ok()
+                })
+                .count();
+            for file in &plan.superseded {
+                let _ = fs::remove_file(self.dir.join(file));
+            }
+            if reclaimed > 0 {
+                continue; // the records taken back are queued again: plan once more
+            }
+            report.remaining = plan.total - plan.superseded.len();
+            if plan.sendable.is_empty() || Instant::now() >= deadline {
+                return Ok(report);
+            }
+            let mut earliest_retry: Option<i64> = None;
+            let mut progressed = false;
+            for name in &plan.sendable {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                if let Some(&at) = backoff.get(&name.file).filter(|&&at| at > now_ms()) {
+                    earliest_retry = Some(earliest_retry.map_or(at, |e| e.min(at)));
+                    continue;
+                }
+                let record_path = self.dir.join(&name.file);
+                let claim_path =
+                    self.dir
+                        .join(outbox::claim_name(&name.file, now_ms(), &self.writer));
+                match fs::rename(&record_path, &claim_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // another sender has it
+                    Err(e) => return Err(e),
+                }
+                let record = match fs::read_to_string(&claim_path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| Record::decode(&t).map_err(|e| e.to_string()))
+                {
+                    Ok(r) => r,
+                    Err(reason) => {
+                        crate::ui::warn(&format!(
+                            "skipping a corrupt outbox record {}: {reason}",
+                            name.file
+                        ));
+                        self.move_to_quarantine(&claim_path, &format!("{}.corrupt", name.file))?;
+                        report.corrupt += 1;
+                        continue;
+                    }
+                };
+                let (outcome, _) = http.exchange(&record.upsert.request(endpoint));
+                match outbox::dispose(record, &outcome, now_ms(), &policy, fastrand::f64()) {
+                    Disposition::Delete => {
+                        fs::remove_file(&claim_path)?;
+                        report.delivered += 1;
+                        progressed = true;
+                    }
+                    Disposition::Retry(updated) => {
+                        report.last_error.clone_from(&updated.last_error);
+                        earliest_retry = Some(
+                            earliest_retry
+                                .map_or(updated.not_before, |e| e.min(updated.not_before)),
+                        );
+                        backoff.insert(name.file.clone(), updated.not_before);
+                        self.release(&claim_path, &record_path, &updated)?;
+                    }
+                    Disposition::Quarantine(updated) => {
+                        report.last_error.clone_from(&updated.last_error);
+                        write_private_atomically(&claim_path, updated.encode().as_bytes())?;
+                        self.move_to_quarantine(&claim_path, &name.file)?;
+                        report.quarantined += 1;
+                        progressed = true;
+                    }
+                    Disposition::PauseAuth(reason) => {
+                        fs::rename(&claim_path, &record_path)?;
+                        report.auth_failed = Some(reason);
+                        report.remaining = outbox::plan(&self.list()?, now_ms()).total;
+                        return Ok(report);
+                    }
+                }
+            }
+            if !progressed {
+                let wait_ms =
+                    earliest_retry.map_or(500, |t| (t - now_ms()).clamp(50, 30_000)) as u64;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    continue;
+                }
+                std::thread::sleep(Duration::from_millis(wait_ms).min(left));
+            }
+        }
+    }
+
+    /// Writes the updated record back under its queue name, ending the claim.
+    fn release(&self, claim: &Path, record_path: &Path, updated: &Record) -> io::Result<()> {
+        write_private_atomically(claim, updated.encode().as_bytes())?;
+        fs::rename(claim, record_path)
+    }
+
+    fn move_to_quarantine(&self, from: &Path, name: &str) -> io::Result<()> {
+        let dir = self.quarantine_dir();
+        crate::fsutil::create_private_dir(&dir)?;
+        fs::rename(from, dir.join(name))
+    }
+}

@@ -1,0 +1,196 @@
+//! The local record of what `opencode-sync sync` has delivered: one file per deployment
+//! and key in the state directory (`$XDG_STATE_HOME/opencode-sync/`), one JSON line per
+//! synced session ([`SyncRecord`]), the last line for an id winning.
+//!
+//! A line is appended as soon as a session is delivered, so an interrupted run loses
+//! nothing it finished; a torn last line (a kill mid-write) is ignored when read. When
+//! a run ends the file is rewritten compactly (temporary file + rename). Two runs at
+//! once only cost resends: upserts are idempotent on the server.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use opencode_sync_core::SiteUrl;
+use opencode_sync_core::backfill::SyncRecord;
+
+use crate::fsutil::{create_private_dir, write_private_atomically};
+
+/// The record file of one deployment and key.
+#[derive(Debug)]
+pub struct SyncRecords {
+    path: PathBuf,
+    header: String,
+    records: HashMap<String, SyncRecord>,
+    lines: usize,
+    append: Option<File>,
+    dirty: bool,
+}
+
+/// FNV-1a 64 of `text`, hex.
+fn fnv(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+impl SyncRecords {
+    /// The file for `url` and the key shown as `masked_key` (the key itself never goes
+    /// into a name or a file), under `state_dir`.
+    pub fn path_for(state_dir: &Path, url: &SiteUrl, masked_key: &str) -> PathBuf {
+        let id = fnv(&format!("{}\n{masked_key}", url.as_str()));
+        state_dir.join(format!("synced-{id}.jsonl"))
+    }
+
+    /// Loads the records (none when the file does not exist).
+    pub fn load(path: PathBuf, url: &SiteUrl) -> io::Result<Self> {
+        let header = serde_json::json!({"v": 1, "server": url.as_str(), "note": NOTE}).to_string();
+        let mut records = HashMap::new();
+        let mut lines = 0;
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                for line in text.lines() {
+                    lines += 1;
+                    if let Ok(record) = serde_json::from_str::<SyncRecord>(line) {
+                        records.insert(record.id.clone(), record);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Self {
+            path,
+            header,
+            records,
+            lines,
+            append: None,
+            dirty: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SyncRecord> {
+        self.records.get(id)
+    }
+
+    /// Records a session now (appends one line).
+    pub fn put(&mut self, record: SyncRecord) -> io::Result<()> {
+        let line = serde_json::to_string(&record).map_err(io::Error::other)?;
+        if self.append.is_none() {
+            let dir = self
+                .path
+                .parent()
+                .ok_or_else(|| io::Error::other("the record file has no directory"))?;
+            create_private_dir(dir)?;
+            let fresh = !self.path.exists();
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&self.path)?;
+            if fresh {
+                file.write_all(format!("{}\n", self.header).as_bytes())?;
+                self.lines += 1;
+            }
+            self.append = Some(file);
+        }
+        if let Some(file) = self.append.as_mut() {
+            // One write per line: a kill leaves at worst a torn last line.
+            file.write_all(format!("{line}\n").as_bytes())?;
+        }
+        self.lines += 1;
+        self.dirty = true;
+        self.records.insert(record.id.clone(), record);
+        Ok(())
+    }
+
+    /// Ends a run: rewrites the file compactly when it holds many superseded lines,
+    /// else makes the appended lines durable.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        if self.lines > 2 * self.records.len() + 16 {
+            let mut ids: Vec<&String> = self.records.keys().collect();
+            ids.sort();
+            let mut text = format!("{}\n", self.header);
+            for id in ids {
+                if let Ok(line) = serde_json::to_string(&self.records[id]) {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+            self.append = None;
+            write_private_atomically(&self.path, text.as_bytes())?;
+            self.lines = self.records.len() + 1;
+        } else if let Some(file) = &self.append {
+            file.sync_data()?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+const NOTE: &str =
+    "sessions delivered by `opencode-sync sync`; delete this file to send everything again";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> SiteUrl {
+        SiteUrl::parse("http://127.0.0.1:9").unwrap()
+    }
+
+    fn rec(id: &str, updated: f64) -> SyncRecord {
+        opencode_sync_core::backfill::record_on_server(id, updated, None)
+    }
+
+    #[test]
+    fn append_reload_torn_line_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = SyncRecords::path_for(dir.path(), &url(), "osk_abcd…wxyz");
+        let mut r = SyncRecords::load(path.clone(), &url()).unwrap();
+        r.put(rec("a", 1.0)).unwrap();
+        r.put(rec("b", 1.0)).unwrap();
+        r.put(rec("a", 2.0)).unwrap();
+        // A kill mid-write.
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"id\":\"c\",\"upd")
+            .unwrap();
+        let mut again = SyncRecords::load(path.clone(), &url()).unwrap();
+        assert_eq!(again.get("a").unwrap().updated, 2.0);
+        assert!(again.get("c").is_none());
+        for i in 0..40 {
+            again.put(rec("a", f64::from(i))).unwrap();
+        }
+        again.finish().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let last = SyncRecords::load(path.clone(), &url()).unwrap();
+        assert_eq!(last.get("a").unwrap().updated, 39.0);
+        assert_eq!(last.get("b").unwrap().updated, 1.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

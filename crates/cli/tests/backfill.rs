@@ -1,0 +1,670 @@
+//! `opencode-sync sync` (backfill): the built binary reads a made-up OpenCode history
+//! (an `opencode.db` with the real schema, or the older JSON tree) and sends it to the
+//! contract server over loopback; what the server stores is compared with the source.
+//! Every command's output is checked for the full API key and for panics.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+#[path = "support/opencode_fixture.rs"]
+mod opencode_fixture;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use opencode_fixture::Fixture;
+use opencode_sync_server::{Fault, ServerHandle, ServerOptions};
+use serde_json::Value;
+
+const KEY: &str = "osk_TestKeyAbCdEfGhIjKlMnOpQrStUv0001";
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// A home of its own (config, state and OpenCode data under it) and a server.
+struct Env {
+    dir: tempfile::TempDir,
+    server: ServerHandle,
+    /// A fake token that must never reach the server (redaction is on by default).
+    secret: String,
+}
+
+fn random_alnum(n: usize) -> String {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..n)
+        .map(|_| ALNUM[fastrand::usize(..ALNUM.len())] as char)
+        .collect()
+}
+
+impl Env {
+    fn new() -> Self {
+        let server = ServerHandle::start(ServerOptions::default().with_api_key(KEY)).unwrap();
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+            server,
+            secret: format!("ghp_{}", random_alnum(36)),
+        };
+        let out = env.run_with_stdin(
+            &["login", "--url", &env.server.url(), "--api-key-stdin"],
+            Some(&format!("{KEY}\n")),
+        );
+        assert_eq!(out.code, 0, "{}", out.all());
+        // Forget login's own request: tests count what `sync` sends.
+        env.server.controller().clear_requests();
+        env
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `$XDG_DATA_HOME/opencode` (the default place `sync` reads).
+    fn data_dir(&self) -> PathBuf {
+        self.home().join("data/opencode")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.data_dir().join("opencode.db")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.home().join("state/opencode-sync")
+    }
+
+    fn fixture(&self, sessions: usize, turns: usize) -> Fixture {
+        Fixture::generate(sessions, turns, Some(&self.secret))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("XDG_CONFIG_HOME", self.home().join("config"))
+            .env("XDG_STATE_HOME", self.home().join("state"))
+            .env("XDG_DATA_HOME", self.home().join("data"))
+            .current_dir(self.home())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        self.finish(args, child)
+    }
+
+    fn finish(&self, args: &[&str], child: Child) -> Output {
+        let out = child.wait_with_output().unwrap();
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !output.all().contains(KEY),
+            "`opencode-sync {}` printed the full API key:\n{}",
+            args.join(" "),
+            output.all()
+        );
+        assert!(
+            !output.stderr.contains("panicked"),
+            "panic: {}",
+            output.stderr
+        );
+        output
+    }
+
+    fn sync(&self, extra: &[&str]) -> (Output, Value) {
+        let mut args = vec!["sync", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let v = out.json();
+        (out, v)
+    }
+
+    /// The user's sessions as stored, each with its messages and parts.
+    fn stored(&self) -> Vec<Value> {
+        let dump = self.server.dump().unwrap();
+        assert!(
+            !dump.to_string().contains(&self.secret),
+            "a secret reached the server"
+        );
+        dump["users"][0]["sessions"].as_array().unwrap().clone()
+    }
+
+    /// Requests to `/sync/*` so far, as `(method, path, status)`.
+    fn sync_requests(&self) -> Vec<(String, String, u16)> {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/sync/"))
+            .map(|r| (r.method.clone(), r.path.clone(), r.status))
+            .collect()
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.sync_requests()
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .count()
+    }
+
+    fn record_files(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.state_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn assert_ok(out: &Output) {
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn sqlite_history_is_stored_exactly_then_only_changes_are_sent() {
+    let env = Env::new();
+    let mut fx = env.fixture(6, 2);
+    fx.write_db(&env.db());
+
+    // First run: everything, exactly as in the store.
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["source"]["kind"], "sqlite");
+    assert_eq!(v["sessions"]["sent"], 6);
+    assert_eq!(v["messages"]["sent"], fx.message_count());
+    assert_eq!(v["toolCalls"], fx.tool_call_count());
+    fx.compare(&env.stored()).unwrap();
+    assert!(
+        env.sync_requests()
+            .iter()
+            .all(|(_, p, s)| *s == 200 && p != "/sync/batch"),
+        "{:?}",
+        env.sync_requests()
+    );
+    // Each session went before its messages.
+    let order: Vec<String> = env.sync_requests().into_iter().map(|r| r.1).collect();
+    assert_eq!(order[0], "/sync/session");
+    let records = env.record_files();
+    assert_eq!(records.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&records[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // Second run: nothing at all goes out.
+    let before = env.sync_requests().len();
+    let out = env.run(&["sync"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("Nothing to send: 6 sessions")
+            && out.stdout.contains("6 unchanged since the last sync"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.sync_requests().len(), before);
+
+    // One session gets a new turn (as OpenCode would write it): only it is sent, and
+    // only its new messages (plus the newest old one, at the boundary).
+    let updated_at = |env: &Env| -> Vec<(String, Value)> {
+        env.stored()
+            .iter()
+            .map(|s| {
+                (
+                    s["externalId"].as_str().unwrap().to_owned(),
+                    s["updatedAt"].clone(),
+                )
+            })
+            .collect()
+    };
+    let untouched_before = updated_at(&env);
+    let changed = fx.sessions[2].clone();
+    let at = changed.updated + 60_000;
+    fx.sessions[2].add_turn(at, None);
+    fx.update_db(&env.db(), &fx.sessions[2]);
+    let before = env.sync_requests().len();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 1, "{v}");
+    assert_eq!(v["sessions"]["skipped"]["unchanged"], 5);
+    let new_requests = &env.sync_requests()[before..];
+    assert_eq!(
+        new_requests
+            .iter()
+            .filter(|(_, p, _)| p == "/sync/session")
+            .count(),
+        1
+    );
+    let messages_sent = v["messages"]["sent"].as_u64().unwrap();
+    assert!(
+        (3..=4).contains(&messages_sent),
+        "only the new turn (and the boundary message): {v}"
+    );
+    fx.compare(&env.stored()).unwrap();
+    for ((id, after), (_, was)) in updated_at(&env).iter().zip(&untouched_before) {
+        if *id != changed.id {
+            assert_eq!(after, was, "session {id} was touched");
+        }
+    }
+}
+
+#[test]
+fn json_tree_history_is_stored_exactly() {
+    let env = Env::new();
+    let fx = env.fixture(5, 2);
+    let storage = env.home().join("old-opencode/storage");
+    fx.write_tree(&storage);
+    let data_dir = storage.parent().unwrap().to_str().unwrap().to_owned();
+    let (out, v) = env.sync(&["--data-dir", &data_dir]);
+    assert_ok(&out);
+    assert_eq!(v["source"]["kind"], "json");
+    assert_eq!(v["sessions"]["sent"], 5);
+    fx.compare(&env.stored()).unwrap();
+    // The storage directory itself works too, and nothing is sent again.
+    let before = env.sync_requests().len();
+    let (out, v) = env.sync(&["--data-dir", storage.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 0, "{v}");
+    assert_eq!(env.sync_requests().len(), before);
+}
+
+#[test]
+fn all_skips_what_the_server_already_has() {
+    let env = Env::new();
+    let fx = env.fixture(6, 1);
+    fx.write_db(&env.db());
+    // Two sessions reach the server first; then the local record is lost.
+    let (out, _) = env.sync(&[
+        "--session",
+        &fx.sessions[0].id,
+        "--session",
+        &fx.sessions[1].id,
+    ]);
+    assert_ok(&out);
+    for f in env.record_files() {
+        fs::remove_file(f).unwrap();
+    }
+    let before = env.count("/sync/session");
+    let (out, v) = env.sync(&["--all"]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["skipped"]["onServer"], 2, "{v}");
+    assert_eq!(v["sessions"]["sent"], 4);
+    assert_eq!(env.count("/sync/session") - before, 4);
+    assert_eq!(env.count("/sync/sessions/list"), 1);
+    fx.compare(&env.stored()).unwrap();
+    // The skipped ones are recorded too: a plain run now has nothing to send.
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 0, "{v}");
+    // --force sends everything again, and the server still holds each message once.
+    let (out, v) = env.sync(&["--force"]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 6);
+    fx.compare(&env.stored()).unwrap();
+}
+
+#[test]
+fn dry_run_sends_and_records_nothing() {
+    let env = Env::new();
+    let fx = env.fixture(4, 1);
+    fx.write_db(&env.db());
+    let out = env.run(&["sync", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains(&format!(
+            "Would send 4 sessions ({} messages, {} tool calls)",
+            fx.message_count(),
+            fx.tool_call_count()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(&fx.sessions[0].id), "{}", out.stdout);
+    assert!(out.stdout.contains("Dry run: nothing was sent."));
+    let (out, v) = env.sync(&["--dry-run"]);
+    assert_ok(&out);
+    assert_eq!(v["plan"].as_array().unwrap().len(), 4);
+    assert_eq!(v["plan"][0]["reason"], "new");
+    assert!(env.sync_requests().is_empty(), "{:?}", env.sync_requests());
+    assert!(env.record_files().is_empty());
+    // And before login too.
+    let out = env.run(&["logout"]);
+    assert_ok(&out);
+    let out = env.run(&["sync", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("Would send 4 sessions"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn filters_select_sessions() {
+    let env = Env::new();
+    let fx = env.fixture(10, 1);
+    fx.write_db(&env.db());
+    let to_send = |args: &[&str]| {
+        let mut all = vec!["--dry-run"];
+        all.extend_from_slice(args);
+        let (out, v) = env.sync(&all);
+        assert_ok(&out);
+        v["sessions"]["toSend"].as_u64().unwrap()
+    };
+    assert_eq!(to_send(&[]), 10);
+    assert_eq!(to_send(&["--session", &fx.sessions[7].id]), 1);
+    // Even sessions are in alpha (one of them in alpha/sub), odd ones in beta.
+    assert_eq!(to_send(&["--project", "/work/fixture/alpha"]), 5);
+    assert_eq!(to_send(&["--project", "/work/fixture/alpha/sub"]), 1);
+    assert_eq!(to_send(&["--project", "/work/fixture/beta/"]), 5);
+    // Sessions are an hour apart from 2025-06-15T15:06:40Z.
+    assert_eq!(to_send(&["--since", "2025-06-15T19:00:00Z"]), 6);
+    assert_eq!(to_send(&["--since", "2030-01-01"]), 0);
+    let out = env.run(&["sync", "--since", "last tuesday"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("expected a date"), "{}", out.stderr);
+    // An unknown id is a failure, named.
+    let out = env.run(&["sync", "--dry-run", "--session", "ses_nope"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("ses_nope"), "{}", out.stdout);
+}
+
+#[test]
+fn a_rejected_key_stops_everything_with_a_clear_message() {
+    let env = Env::new();
+    let fx = env.fixture(8, 1);
+    fx.write_db(&env.db());
+    env.server.revoke_key(KEY).unwrap();
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("API key rejected by 127.0.0.1: Invalid API key")
+            && out.stderr.contains("opencode-sync login"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        env.sync_requests().len() <= 4,
+        "at most one request per thread: {:?}",
+        env.sync_requests()
+    );
+    // Nothing was recorded as synced: with the key back, everything goes.
+    env.server.add_key(KEY).unwrap();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 8);
+    fx.compare(&env.stored()).unwrap();
+}
+
+#[test]
+fn transient_faults_are_retried_to_completion() {
+    let env = Env::new();
+    let fx = env.fixture(6, 2);
+    fx.write_db(&env.db());
+    env.server
+        .set_faults(vec![
+            Fault::status_retry_after(429, 7, 1).with_limit(3),
+            Fault::status(500, 5),
+        ])
+        .unwrap();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 6);
+    fx.compare(&env.stored()).unwrap();
+    let statuses: Vec<u16> = env.sync_requests().iter().map(|r| r.2).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3);
+    assert!(statuses.iter().filter(|s| **s == 500).count() >= 5);
+}
+
+#[test]
+fn refused_messages_are_reported_and_the_rest_is_delivered() {
+    let env = Env::new();
+    let mut fx = env.fixture(3, 1);
+    // A message over Convex's 1 MiB document limit even after truncation: its text.
+    let huge = "z".repeat(300 * 1024);
+    for p in fx.sessions[1].messages[0].parts.iter_mut() {
+        if p.data["type"] == "text" && p.data["synthetic"] != true {
+            p.data["text"] = Value::String(huge.clone());
+        }
+    }
+    let first = fx.sessions[1].messages[0].parts[0].clone();
+    fx.sessions[1].messages[0].parts.extend((0..4).map(|k| {
+        let mut extra = first.clone();
+        extra.id = format!("{}_x{k}", extra.id);
+        extra
+    }));
+    fx.write_db(&env.db());
+    let (out, v) = env.sync(&[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(v["sessions"]["failed"], 1, "{v}");
+    assert_eq!(v["messages"]["failed"], 1);
+    let failure = &v["failures"][0];
+    assert_eq!(failure["messageId"], fx.sessions[1].messages[0].id.as_str());
+    assert!(
+        failure["reason"].as_str().unwrap().contains("too large"),
+        "{failure}"
+    );
+    assert!(out.stderr.contains("failed: "), "{}", out.stderr);
+    // The other sessions (and the failed session's other messages) were delivered; the
+    // failed one is tried again next time.
+    let stored = env.stored();
+    assert_eq!(stored.len(), 3);
+    let (out, v) = env.sync(&[]);
+    assert_eq!(out.code, 1);
+    assert_eq!(v["sessions"]["toSend"], 1, "{v}");
+}
+
+#[test]
+fn interrupted_runs_exit_130_and_the_next_run_resumes_without_duplicates() {
+    let env = Env::new();
+    let fx = env.fixture(8, 3);
+    fx.write_db(&env.db());
+    env.server.set_faults(vec![Fault::slow(120)]).unwrap();
+    let child = env.command(&["sync"]).stdin(Stdio::null()).spawn().unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Interrupt once some sessions are complete (and recorded), not all.
+    let recorded = |env: &Env| {
+        env.record_files()
+            .iter()
+            .map(|f| fs::read_to_string(f).unwrap_or_default().lines().count())
+            .sum::<usize>()
+            .saturating_sub(1)
+    };
+    while recorded(&env) == 0 {
+        assert!(Instant::now() < deadline, "the sync made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped_at = Instant::now();
+    let out = env.finish(&["sync"], child);
+    assert_eq!(out.code, 130, "{}", out.all());
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(10),
+        "stops within the requests in flight"
+    );
+    assert!(
+        out.stdout.contains("Run `opencode-sync sync` again"),
+        "{}",
+        out.stdout
+    );
+    let partial: usize = env
+        .stored()
+        .iter()
+        .map(|s| s["messageCount"].as_u64().unwrap() as usize)
+        .sum();
+    assert!(partial < fx.message_count(), "the run was cut short");
+
+    env.server.clear_faults().unwrap();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    let sent = v["sessions"]["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 8, "resumes where it stopped: {v}");
+    assert_eq!(
+        v["sessions"]["skipped"]["unchanged"].as_u64().unwrap() + sent,
+        8
+    );
+    fx.compare(&env.stored()).unwrap();
+}
+
+#[test]
+fn reads_while_opencode_writes_to_the_store() {
+    let env = Env::new();
+    let fx = env.fixture(6, 2);
+    fx.write_db(&env.db());
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (stop, written, db) = (Arc::clone(&stop), Arc::clone(&written), env.db());
+        let mut more = Fixture::generate(400, 1, None);
+        for s in &mut more.sessions {
+            s.id = s.id.replace("fixture", "written");
+            for m in &mut s.messages {
+                m.id = m.id.replace("fixture", "written");
+            }
+        }
+        std::thread::spawn(move || {
+            let mut conn = rusqlite::Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            for s in &more.sessions {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let tx = conn.transaction().unwrap();
+                tx.execute(
+                    "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+                     VALUES (?1, ?2, 's', ?3, ?4, '1.18.33', ?5, ?6)",
+                    rusqlite::params![s.id, more.projects[s.project].id, s.directory, s.title, s.created, s.updated],
+                )
+                .unwrap();
+                for m in &s.messages {
+                    tx.execute(
+                        "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        rusqlite::params![m.id, s.id, m.created, m.updated, m.data(&s.directory).to_string()],
+                    )
+                    .unwrap();
+                }
+                tx.commit().unwrap();
+                written.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let out = env.run(&["sync"]);
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert_ok(&out);
+    assert!(written.load(Ordering::SeqCst) > 0);
+    // What was written meanwhile goes with the next run; the store is intact.
+    let (out, _) = env.sync(&[]);
+    assert_ok(&out);
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let sessions: i64 = conn
+        .query_row("SELECT count(*) FROM session", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(env.stored().len() as i64, sessions);
+}
+
+#[test]
+fn a_cost_only_change_right_after_a_sync_is_confirmed_after_the_dedup_window() {
+    let env = Env::new();
+    let mut fx = env.fixture(2, 1);
+    fx.write_db(&env.db());
+    let (out, _) = env.sync(&[]);
+    assert_ok(&out);
+    // Within 10 s of that sync, only the session's cost (and time) change: the server
+    // would skip that update, so the CLI sends it again once the window has passed.
+    fx.sessions[0].extra_cost = 0.5;
+    fx.sessions[0].updated += 1;
+    fx.update_db(&env.db(), &fx.sessions[0]);
+    let before = env.count("/sync/session");
+    let started = Instant::now();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 1);
+    assert_eq!(
+        env.count("/sync/session") - before,
+        2,
+        "sent, then confirmed"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(10));
+    fx.compare(&env.stored()).unwrap();
+}
+
+#[test]
+fn flush_then_backfill_when_both_are_asked() {
+    let env = Env::new();
+    let fx = env.fixture(2, 1);
+    fx.write_db(&env.db());
+    let (out, v) = env.sync(&["--flush", "--all"]);
+    assert_ok(&out);
+    assert_eq!(v["flush"]["ok"], true, "{v}");
+    assert_eq!(v["backfill"]["sessions"]["sent"], 2, "{v}");
+    fx.compare(&env.stored()).unwrap();
+    // --flush alone touches only the outbox.
+    let out = env.run(&["sync", "--flush"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("Delivered 0 queued records"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("Nothing to send"), "{}", out.stdout);
+    // --dry-run is for the backfill only.
+    assert_eq!(env.run(&["sync", "--flush", "--dry-run"]).code, 2);
+}

@@ -1,0 +1,275 @@
+//! The durable outbox as the plugin uses it: every upsert becomes a file in
+//! `$XDG_STATE_HOME/opencode-sync/outbox/` before any network attempt, so `opencode run`
+//! exiting, a crash or a SIGKILL loses nothing. Names, order, claims and what an answer
+//! means are the core's [`outbox`] model; this module only moves files through the
+//! host's file system calls (the [`Fs`] trait, so it is tested natively).
+
+use opencode_sync_core::engine::Upsert;
+use opencode_sync_core::outbox::{self, Record};
+
+/// The file system calls the outbox needs. Paths are plain strings (the host's).
+pub trait Fs {
+    fn read(&self, path: &str) -> Option<String>;
+    /// Names of the files in `dir`; `None` when it cannot be listed (e.g. missing).
+    fn list(&self, dir: &str) -> Option<Vec<String>>;
+    /// Writes atomically (temporary file + rename), creating private directories.
+    fn write(&self, path: &str, text: &str) -> bool;
+    /// `false` when `from` is gone (another process claimed it) or the rename failed.
+    fn rename(&self, from: &str, to: &str) -> bool;
+    fn remove(&self, path: &str) -> bool;
+}
+
+/// One process's view of the outbox directory.
+#[derive(Debug)]
+pub struct DiskOutbox {
+    dir: String,
+    writer: String,
+    counter: u64,
+}
+
+/// A record loaded from disk at start (left by an earlier process).
+#[derive(Debug)]
+pub struct Leftover {
+    pub file: String,
+    pub upsert: Upsert,
+}
+
+/// What loading the leftovers found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub leftovers: Vec<Leftover>,
+    pub corrupt: usize,
+    /// Live records on disk, including ones another process is sending.
+    pub total: usize,
+}
+
+impl DiskOutbox {
+    pub fn new(dir: String, writer: String) -> Self {
+        Self {
+            dir,
+            writer,
+            counter: 0,
+        }
+    }
+
+    fn path(&self, file: &str) -> String {
+        format!("{}/{file}", self.dir)
+    }
+
+    fn quarantine_path(&self, file: &str) -> String {
+        format!("{}/{}/{file}", self.dir, outbox::QUARANTINE_DIR)
+    }
+
+    /// Persists an upsert; returns its file name, or `None` when the write failed (the
+    /// upsert is then only in memory, and still sent).
+    pub fn persist(&mut self, fs: &dyn Fs, upsert: &Upsert, now: i64) -> Option<String> {
+        let file = outbox::file_name(upsert, now, &self.writer, self.counter);
+        self.counter += 1;
+        let record = Record::new(upsert.clone(), now);
+        fs.write(&self.path(&file), &record.encode())
+            .then_some(file)
+    }
+
+    /// Deletes a record superseded by a newer one (unless someone is sending it).
+    pub fn discard(&self, fs: &dyn Fs, file: &str) {
+        fs.remove(&self.path(file));
+    }
+
+    /// Claims a record for sending; `None` when another process took it first.
+    pub fn claim(&self, fs: &dyn Fs, file: &str, now: i64) -> Option<String> {
+        let claim = outbox::claim_name(file, now, &self.writer);
+        fs.rename(&self.path(file), &self.path(&claim))
+            .then_some(claim)
+    }
+
+    /// Delivered: the claim goes away.
+    pub fn delivered(&self, fs: &dyn Fs, claim: &str) {
+        fs.remove(&self.path(claim));
+    }
+
+    /// Not delivered yet: the record goes back under its queue name.
+    pub fn release(&self, fs: &dyn Fs, claim: &str, file: &str) {
+        if !fs.rename(&self.path(claim), &self.path(file)) {
+            fs.remove(&self.path(claim));
+        }
+    }
+
+    /// Refused for good: kept aside with the reason, for `opencode-sync status`.
+    pub fn quarantine(
+        &self,
+        fs: &dyn Fs,
+        claim: &str,
+        file: &str,
+        upsert: &Upsert,
+        reason: &str,
+        now: i64,
+    ) {
+        let mut record = Record::new(upsert.clone(), now);
+        record.attempts = 1;
+        record.last_error = Some(reason.to_owned());
+        fs.write(&self.quarantine_path(file), &record.encode());
+        fs.remove(&self.path(claim));
+    }
+
+    /// Loads what earlier processes left: takes back stale claims, deletes superseded
+    /// records, and reads the rest in queue order. A corrupt record is set aside.
+    pub fn scan(&self, fs: &dyn Fs, now: i64) -> Scan {
+        let mut scan = Scan::default();
+        let Some(names) = fs.list(&self.dir) else {
+            return scan;
+        };
+        let mut plan = outbox::plan(&names, now);
+        if !plan.reclaim.is_empty() {
+            for (claim, file) in &plan.reclaim {
+                fs.rename(&self.path(claim), &self.path(file));
+            }
+            // The records taken back are queued again: plan once more with them.
+            plan = outbox::plan(&fs.list(&self.dir).unwrap_or_default(), now);
+        }
+        for file in &plan.superseded {
+            fs.remove(&self.path(file));
+        }
+        scan.total = plan.total - plan.superseded.len();
+        for name in plan.queued {
+            let Some(text) = fs.read(&self.path(&name.file)) else {
+                continue; // claimed by another process meanwhile
+            };
+            match Record::decode(&text) {
+                Ok(record) => scan.leftovers.push(Leftover {
+                    file: name.file,
+                    upsert: record.upsert,
+                }),
+                Err(_) => {
+                    scan.corrupt += 1;
+                    fs.rename(
+                        &self.path(&name.file),
+                        &self.quarantine_path(&format!("{}.corrupt", name.file)),
+                    );
+                }
+            }
+        }
+        scan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencode_sync_core::api::{MessagePayload, SessionPayload};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    /// A file system in memory.
+    #[derive(Default)]
+    struct MemFs(RefCell<BTreeMap<String, String>>);
+
+    impl Fs for MemFs {
+        fn read(&self, path: &str) -> Option<String> {
+            self.0.borrow().get(path).cloned()
+        }
+        fn list(&self, dir: &str) -> Option<Vec<String>> {
+            let prefix = format!("{dir}/");
+            Some(
+                self.0
+                    .borrow()
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(&prefix))
+                    .filter(|rest| !rest.contains('/'))
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        }
+        fn write(&self, path: &str, text: &str) -> bool {
+            self.0.borrow_mut().insert(path.into(), text.into());
+            true
+        }
+        fn rename(&self, from: &str, to: &str) -> bool {
+            let mut files = self.0.borrow_mut();
+            match files.remove(from) {
+                Some(text) => {
+                    files.insert(to.into(), text);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn remove(&self, path: &str) -> bool {
+            self.0.borrow_mut().remove(path).is_some()
+        }
+    }
+
+    fn session(id: &str) -> Upsert {
+        Upsert::Session(SessionPayload {
+            external_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    fn message(id: &str) -> Upsert {
+        Upsert::Message(MessagePayload {
+            session_external_id: "ses_1".into(),
+            external_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_second_process_picks_up_what_the_first_left() {
+        let fs = MemFs::default();
+        let mut first = DiskOutbox::new("/o".into(), "aaaa".into());
+        let s = first.persist(&fs, &session("ses_1"), 10).unwrap();
+        let m = first.persist(&fs, &message("msg_1"), 11).unwrap();
+        let m2 = first.persist(&fs, &message("msg_2"), 12).unwrap();
+        // msg_1 was being sent when the process died.
+        let _claim = first.claim(&fs, &m, 13).unwrap();
+        fs.write(
+            &format!(
+                "/o/{}",
+                "0000000000014-aaaa-000003.ses_1.message.msg_3.json"
+            ),
+            "{torn",
+        );
+
+        let second = DiskOutbox::new("/o".into(), "bbbb".into());
+        // Within the stale window the claim is respected.
+        let scan = second.scan(&fs, 1000);
+        let files: Vec<&str> = scan.leftovers.iter().map(|l| l.file.as_str()).collect();
+        assert_eq!(files, [s.as_str(), m2.as_str()]);
+        assert_eq!(scan.corrupt, 1);
+        assert!(
+            fs.read("/o/quarantine/0000000000014-aaaa-000003.ses_1.message.msg_3.json.corrupt")
+                .is_some()
+        );
+        // After it, the dead process's claim is taken back.
+        let scan = second.scan(&fs, 13 + outbox::STALE_CLAIM_MS + 1);
+        let files: Vec<&str> = scan.leftovers.iter().map(|l| l.file.as_str()).collect();
+        assert_eq!(files, [s.as_str(), m.as_str(), m2.as_str()]);
+    }
+
+    #[test]
+    fn claims_are_exclusive_and_outcomes_move_files() {
+        let fs = MemFs::default();
+        let mut a = DiskOutbox::new("/o".into(), "aaaa".into());
+        let b = DiskOutbox::new("/o".into(), "bbbb".into());
+        let file = a.persist(&fs, &session("ses_1"), 1).unwrap();
+        let claim = a.claim(&fs, &file, 2).unwrap();
+        assert!(
+            b.claim(&fs, &file, 2).is_none(),
+            "only one sender gets a record"
+        );
+        a.release(&fs, &claim, &file);
+        let claim = b.claim(&fs, &file, 3).unwrap();
+        b.delivered(&fs, &claim);
+        assert!(fs.list("/o").unwrap().is_empty());
+
+        let file = a.persist(&fs, &session("ses_2"), 4).unwrap();
+        let claim = a.claim(&fs, &file, 5).unwrap();
+        a.quarantine(&fs, &claim, &file, &session("ses_2"), "too large", 6);
+        assert!(fs.list("/o").unwrap().is_empty());
+        let kept = fs.read(&format!("/o/quarantine/{file}")).unwrap();
+        assert_eq!(
+            Record::decode(&kept).unwrap().last_error.as_deref(),
+            Some("too large")
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! The JavaScript side: the host object the shim builds, the global timers, and `fetch`
+//! (through gloo-net). Every import that can throw is bound with `catch`, so a JS
+//! exception becomes an `Err` here instead of unwinding through wasm.
+
+use std::path::PathBuf;
+
+use js_sys::{Function, Promise, Reflect};
+use opencode_sync_core::api::{Method, Outcome, Request, classify};
+use opencode_sync_core::paths::Environment;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::disk::Fs;
+use crate::settings::Files;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `{ readFile(path), listDir(path), writeFile(path, text), rename(from, to),
+    /// remove(path), env(name), homedir(), now(), random(), toast(message, variant),
+    /// log(level, message) }`, built by the shim; each method swallows its own errors.
+    #[derive(Debug, Clone)]
+    pub type Host;
+
+    #[wasm_bindgen(method, catch, js_name = readFile)]
+    fn read_file(this: &Host, path: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = listDir)]
+    fn list_dir(this: &Host, path: &str) -> Result<Option<Vec<String>>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = writeFile)]
+    fn write_file(this: &Host, path: &str, text: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = rename)]
+    fn rename_file(this: &Host, from: &str, to: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = remove)]
+    fn remove_file(this: &Host, path: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = env)]
+    fn env_var(this: &Host, name: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = homedir)]
+    fn home(this: &Host) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = random)]
+    fn random_unit(this: &Host) -> Result<f64, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = toast)]
+    fn show_toast(this: &Host, message: &str, variant: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = log)]
+    fn write_log(this: &Host, level: &str, message: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(catch, js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = clearTimeout)]
+    fn clear_timeout_js(id: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_after(ms: u32) -> Result<web_sys::AbortSignal, JsValue>;
+}
+
+impl Host {
+    pub fn read(&self, path: &str) -> Option<String> {
+        self.read_file(path).ok().flatten()
+    }
+
+    pub fn random(&self) -> f64 {
+        self.random_unit()
+            .ok()
+            .filter(|r| r.is_finite())
+            .unwrap_or(0.5)
+    }
+
+    pub fn toast(&self, message: &str, variant: &str) {
+        let _ = self.show_toast(message, variant);
+    }
+
+    pub fn log(&self, level: &str, message: &str) {
+        let _ = self.write_log(level, message);
+    }
+}
+
+impl Files for Host {
+    fn read(&self, path: &str) -> Option<String> {
+        Host::read(self, path)
+    }
+}
+
+impl Fs for Host {
+    fn read(&self, path: &str) -> Option<String> {
+        Host::read(self, path)
+    }
+    fn list(&self, dir: &str) -> Option<Vec<String>> {
+        self.list_dir(dir).ok().flatten()
+    }
+    fn write(&self, path: &str, text: &str) -> bool {
+        self.write_file(path, text).unwrap_or(false)
+    }
+    fn rename(&self, from: &str, to: &str) -> bool {
+        self.rename_file(from, to).unwrap_or(false)
+    }
+    fn remove(&self, path: &str) -> bool {
+        self.remove_file(path).unwrap_or(false)
+    }
+}
+
+impl Environment for Host {
+    fn var(&self, name: &str) -> Option<String> {
+        self.env_var(name).ok().flatten().filter(|v| !v.is_empty())
+    }
+
+    fn home_dir(&self) -> Option<PathBuf> {
+        self.home()
+            .ok()
+            .flatten()
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+/// Calls `callback` after `ms`. With `keep_alive` false the timer does not keep Node or
+/// Bun running (a retry backoff must never delay the host's exit).
+pub fn timer(callback: &Function, ms: f64, keep_alive: bool) -> Option<JsValue> {
+    let id = set_timeout(callback, ms.max(0.0)).ok()?;
+    if !keep_alive
+        && let Ok(unref) = Reflect::get(&id, &JsValue::from_str("unref"))
+        && let Some(unref) = unref.dyn_ref::<Function>()
+    {
+        let _ = unref.call0(&id);
+    }
+    Some(id)
+}
+
+pub fn clear_timer(id: &JsValue) {
+    let _ = clear_timeout_js(id);
+}
+
+/// Resolves after `ms` without holding the host open.
+pub async fn sleep(ms: u64) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if timer(&resolve, ms as f64, false).is_none() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// How long one request may take before it is abandoned (and retried).
+const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
+/// Sends one request through the host's global `fetch` and classifies the answer with
+/// the core's rules. A request that cannot be made or times out is a retry.
+pub async fn send(request: &Request) -> Outcome {
+    match fetch(request).await {
+        Ok((status, retry_after, body)) => {
+            classify(request.route, status, retry_after.as_deref(), &body)
+        }
+        Err(reason) => Outcome::Retry {
+            after_ms: None,
+            reason,
+        },
+    }
+}
+
+async fn fetch(request: &Request) -> Result<(u16, Option<String>, String), String> {
+    use gloo_net::http::{Method as HttpMethod, RequestBuilder};
+
+    let method = match request.method {
+        Method::Get => HttpMethod::GET,
+        Method::Post => HttpMethod::POST,
+    };
+    let signal = abort_after(REQUEST_TIMEOUT_MS).ok();
+    let mut builder = RequestBuilder::new(&request.url)
+        .method(method)
+        .abort_signal(signal.as_ref());
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let built = match &request.body {
+        Some(body) => builder.body(body.as_str()),
+        None => builder.build(),
+    }
+    .map_err(|e| format!("cannot build the request: {e}"))?;
+    let response = built
+        .send()
+        .await
+        .map_err(|e| format!("network error: {e}"))?;
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after");
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("network error reading the answer: {e}"))?;
+    Ok((status, retry_after, body))
+}

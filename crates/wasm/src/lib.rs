@@ -1,0 +1,564 @@
+//! `opencode-sync-wasm`: the layer the OpenCode plugin runs. It holds the core
+//! [`Engine`] and the host's capabilities, and only moves bytes: hook inputs go into the
+//! engine, every upsert it returns is written to the durable outbox and queued (a newer
+//! upsert replaces a queued one with the same key), and one sender delivers them through
+//! the host's `fetch`, classifying each answer with the core's rules. Records left by an
+//! earlier process (offline, killed) are picked up at start. Every decision (what to
+//! send, what an answer means, how long to back off) is the core's.
+//!
+//! The JavaScript side is `npm/index.js`, which builds the host object, defers every
+//! hook call off the hook, and catches anything thrown here. A panic poisons the module:
+//! every instance turns inactive and stops calling into the engine.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use js_sys::{Function, Promise, Reflect};
+use opencode_sync_core::api::{Endpoint, Outcome};
+use opencode_sync_core::engine::{Engine, Hook, Upsert};
+use opencode_sync_core::retry::RetryPolicy;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+
+pub mod disk;
+mod host;
+pub mod queue;
+pub mod settings;
+
+use disk::DiskOutbox;
+pub use host::Host;
+use opencode_sync_core::outbox::SOFT_LIMIT_RECORDS;
+use queue::SendQueue;
+
+/// How long `flush()` waits by default, and how long `dispose()` waits.
+const DEFAULT_FLUSH_MS: f64 = 2000.0;
+
+static POISONED: AtomicBool = AtomicBool::new(false);
+
+fn poisoned() -> bool {
+    POISONED.load(Ordering::Relaxed)
+}
+
+/// Sets the panic hook once: it marks the module poisoned (the wasm instance aborts
+/// mid-call, so its state can no longer be trusted) and prints the panic.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            POISONED.store(true, Ordering::Relaxed);
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
+
+/// The plugin for one OpenCode instance.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct SyncPlugin {
+    inner: Option<Rc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    host: Host,
+    /// The plugin tuple's options, kept to re-read the credentials after a refused key.
+    tuple: Map<String, Value>,
+    policy: RetryPolicy,
+    engine: RefCell<Engine>,
+    state: RefCell<State>,
+    /// The durable outbox; `None` when the state directory is unknown (no HOME).
+    disk: RefCell<Option<DiskOutbox>>,
+}
+
+#[derive(Debug)]
+struct State {
+    endpoint: Endpoint,
+    queue: SendQueue,
+    /// A sender task is running: sending, or waiting to retry.
+    sending: bool,
+    /// The server refused the key: nothing is sent until the credentials change.
+    auth_failed: bool,
+    /// The user was told about the refused key.
+    toasted: bool,
+    /// `flush()` promises waiting for the queue to settle, with their timeout timers.
+    waiters: Vec<(Function, Option<JsValue>)>,
+    stats: Stats,
+}
+
+impl State {
+    /// Nothing more will be delivered without new input or new credentials.
+    fn settled(&self) -> bool {
+        !self.sending && (self.queue.is_empty() || self.auth_failed)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    delivered: u32,
+    rejected: u32,
+    retries: u32,
+    auth_failures: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    active: bool,
+    queued: u32,
+    sending: bool,
+    auth_failed: bool,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+#[wasm_bindgen]
+impl SyncPlugin {
+    /// `host`: the shim's host object. `input`: the plugin input without `client` and
+    /// `$`. `options`: the plugin tuple's object, or `null`. Never throws: without usable
+    /// credentials (or with `enabled: false`) the plugin is inactive and says why once
+    /// through `host.log`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(host: Host, input: JsValue, options: JsValue) -> SyncPlugin {
+        install_panic_hook();
+        let input = to_json(&input).unwrap_or(Value::Null);
+        let tuple = match to_json(&options) {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let settings = match settings::load(&host, &host, &tuple) {
+            Ok(settings) => settings,
+            Err(inactive) => {
+                host.log(inactive.level, &inactive.message);
+                return SyncPlugin { inner: None };
+            }
+        };
+        for note in &settings.notes {
+            host.log("warn", note);
+        }
+        let mut engine = Engine::new(&input, settings.options);
+        let branch = engine
+            .worktree()
+            .and_then(|worktree| settings::git_branch(&host, worktree));
+        engine.set_git_branch(branch);
+        host.log(
+            "info",
+            &format!("syncing sessions to {}", settings.endpoint.base.host()),
+        );
+        let disk = opencode_sync_core::paths::outbox_dir(&host)
+            .ok()
+            .map(|dir| DiskOutbox::new(dir.display().to_string(), writer_tag(&host)));
+        if disk.is_none() {
+            host.log(
+                "warn",
+                "no state directory (HOME unset): queued upserts are kept in memory only",
+            );
+        }
+        let inner = Rc::new(Inner {
+            disk: RefCell::new(disk),
+            host,
+            tuple,
+            policy: RetryPolicy::default(),
+            engine: RefCell::new(engine),
+            state: RefCell::new(State {
+                endpoint: settings.endpoint,
+                queue: SendQueue::default(),
+                sending: false,
+                auth_failed: false,
+                toasted: false,
+                waiters: Vec::new(),
+                stats: Stats::default(),
+            }),
+        });
+        // What earlier processes could not deliver goes out too, off the constructor.
+        wasm_bindgen_futures::spawn_local(Rc::clone(&inner).load_leftovers());
+        SyncPlugin { inner: Some(inner) }
+    }
+
+    /// False when there are no usable credentials, sync is disabled, or a panic
+    /// poisoned the module: the shim then registers no hooks.
+    #[wasm_bindgen(getter)]
+    pub fn active(&self) -> bool {
+        self.live().is_some()
+    }
+
+    /// Feeds one hook call (`"event"`, `"chat.message"`, `"tool.execute.before"`,
+    /// `"tool.execute.after"`; the two-argument hooks as `{i, o}`) and starts sending
+    /// whatever the engine decided is worth sending.
+    ///
+    /// Calls the engine cannot act on (see [`Hook::wants`]) are not converted at all.
+    /// The rest cross as JSON text: `JSON.stringify` plus `serde_json` costs less than
+    /// half of walking the object field by field from wasm (`serde-wasm-bindgen`).
+    pub fn handle(&self, hook: &str, input: JsValue) {
+        let Some(inner) = self.live() else { return };
+        let Some(hook) = Hook::from_name(hook) else {
+            return;
+        };
+        let event_type = match hook {
+            Hook::Event => Reflect::get(&input, &JsValue::from_str("type"))
+                .ok()
+                .and_then(|t| t.as_string()),
+            _ => None,
+        };
+        if !hook.wants(event_type.as_deref()) {
+            return;
+        }
+        let Some(value) = to_json(&input) else {
+            return;
+        };
+        let upserts = inner.engine.borrow_mut().handle(hook, &value);
+        Inner::enqueue(inner, upserts);
+    }
+
+    /// Resolves once everything queued is delivered (or dropped, or waiting for a new
+    /// key), or after `timeout_ms` (default 2000), whichever comes first.
+    pub fn flush(&self, timeout_ms: Option<f64>) -> Promise {
+        match self.live() {
+            Some(inner) => inner.settled_promise(timeout_ms.unwrap_or(DEFAULT_FLUSH_MS)),
+            None => Promise::resolve(&JsValue::UNDEFINED),
+        }
+    }
+
+    /// OpenCode is disposing the plugin: queues the engine's final upserts (session
+    /// totals) and waits up to 2 s for delivery.
+    pub fn dispose(&self) -> Promise {
+        let Some(inner) = self.live() else {
+            return Promise::resolve(&JsValue::UNDEFINED);
+        };
+        let upserts = inner.engine.borrow_mut().flush();
+        Inner::enqueue(inner, upserts);
+        inner.settled_promise(DEFAULT_FLUSH_MS)
+    }
+
+    /// `{active, queued, sending, authFailed, delivered, rejected, retries,
+    /// authFailures}`, for diagnostics and tests.
+    pub fn status(&self) -> JsValue {
+        let status = match self.live() {
+            Some(inner) => {
+                let st = inner.state.borrow();
+                Status {
+                    active: true,
+                    queued: u32::try_from(st.queue.len()).unwrap_or(u32::MAX),
+                    sending: st.sending,
+                    auth_failed: st.auth_failed,
+                    stats: st.stats,
+                }
+            }
+            None => Status {
+                active: false,
+                queued: 0,
+                sending: false,
+                auth_failed: false,
+                stats: Stats::default(),
+            },
+        };
+        status
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap_or(JsValue::NULL)
+    }
+}
+
+/// A JS value as JSON, if it is JSON data (a cycle or a `BigInt` is not: `None`).
+fn to_json(value: &JsValue) -> Option<Value> {
+    let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
+}
+
+impl SyncPlugin {
+    fn live(&self) -> Option<&Rc<Inner>> {
+        if poisoned() {
+            return None;
+        }
+        self.inner.as_ref()
+    }
+}
+
+/// A short random tag naming this process's outbox records and claims.
+fn writer_tag(host: &Host) -> String {
+    format!("{:08x}", (host.random() * f64::from(u32::MAX)) as u32)
+}
+
+impl Inner {
+    /// Persists each upsert, then queues it. A queued upsert it replaces loses its file.
+    fn enqueue(this: &Rc<Self>, upserts: Vec<Upsert>) {
+        if upserts.is_empty() {
+            return;
+        }
+        {
+            let now = js_sys::Date::now() as i64;
+            let mut disk = this.disk.borrow_mut();
+            let mut st = this.state.borrow_mut();
+            for upsert in upserts {
+                let file = disk
+                    .as_mut()
+                    .and_then(|d| d.persist(&this.host, &upsert, now));
+                if let (Some(old), Some(d)) = (st.queue.push(upsert, file), disk.as_ref()) {
+                    d.discard(&this.host, &old);
+                }
+                if st.queue.len() == SOFT_LIMIT_RECORDS {
+                    this.host.log(
+                        "warn",
+                        &format!("{SOFT_LIMIT_RECORDS} upserts are waiting to be sent; they are kept on disk, none is dropped"),
+                    );
+                }
+            }
+        }
+        Self::kick(this);
+    }
+
+    /// Queues what earlier processes left in the outbox, ahead of this process's own.
+    async fn load_leftovers(self: Rc<Self>) {
+        let scan = {
+            let disk = self.disk.borrow();
+            let Some(disk) = disk.as_ref() else { return };
+            disk.scan(&self.host, js_sys::Date::now() as i64)
+        };
+        if scan.corrupt > 0 {
+            self.host.log(
+                "warn",
+                &format!(
+                    "{} corrupt outbox record(s) were set aside (outbox/quarantine)",
+                    scan.corrupt
+                ),
+            );
+        }
+        if scan.total > SOFT_LIMIT_RECORDS {
+            self.host.log(
+                "warn",
+                &format!("{} records are waiting in the outbox; none is dropped, run `opencode-sync sync --flush`", scan.total),
+            );
+        }
+        if scan.leftovers.is_empty() {
+            return;
+        }
+        self.host.log(
+            "info",
+            &format!(
+                "sending {} record(s) left by an earlier OpenCode",
+                scan.leftovers.len()
+            ),
+        );
+        let superseded = self.state.borrow_mut().queue.push_leftovers(
+            scan.leftovers
+                .into_iter()
+                .map(|l| (l.upsert, l.file))
+                .collect(),
+        );
+        if let Some(disk) = self.disk.borrow().as_ref() {
+            for file in superseded {
+                disk.discard(&self.host, &file);
+            }
+        }
+        Self::kick(&self);
+    }
+
+    /// Starts the sender unless it is running, idle for lack of work, or stopped by a
+    /// refused key that the credentials file has not replaced yet.
+    fn kick(this: &Rc<Self>) {
+        {
+            let st = this.state.borrow();
+            if st.sending || st.queue.is_empty() {
+                return;
+            }
+        }
+        if this.state.borrow().auth_failed && !this.reload_credentials() {
+            return;
+        }
+        this.state.borrow_mut().sending = true;
+        wasm_bindgen_futures::spawn_local(Rc::clone(this).run());
+    }
+
+    /// After a refused key: picks up credentials that changed since (`opencode-sync
+    /// login` while OpenCode runs). Returns whether sending may resume.
+    fn reload_credentials(&self) -> bool {
+        let Ok(settings) = settings::load(&self.host, &self.host, &self.tuple) else {
+            return false;
+        };
+        let mut st = self.state.borrow_mut();
+        let same = settings.endpoint.base.as_str() == st.endpoint.base.as_str()
+            && settings.endpoint.key == st.endpoint.key;
+        if same {
+            return false;
+        }
+        self.host.log(
+            "info",
+            &format!(
+                "new credentials found; syncing to {} again",
+                settings.endpoint.base.host()
+            ),
+        );
+        st.endpoint = settings.endpoint;
+        st.auth_failed = false;
+        st.toasted = false;
+        true
+    }
+
+    /// The sender: one request in flight, in queue order, until the queue is empty or
+    /// the key is refused.
+    async fn run(self: Rc<Self>) {
+        let mut attempt = 0u32;
+        loop {
+            if poisoned() {
+                return;
+            }
+            let next = {
+                let mut st = self.state.borrow_mut();
+                if st.auth_failed {
+                    None
+                } else {
+                    st.queue
+                        .pop()
+                        .map(|item| (item.upsert.request(&st.endpoint), item))
+                }
+            };
+            let Some((request, item)) = next else {
+                self.stop_sending();
+                return;
+            };
+            // Claim the record so no other process sends it at the same time. Gone means
+            // another process (or `opencode-sync sync --flush`) already has it.
+            let claim = match (&item.file, self.disk.borrow().as_ref()) {
+                (Some(file), Some(disk)) => {
+                    match disk.claim(&self.host, file, js_sys::Date::now() as i64) {
+                        Some(claim) => Some(claim),
+                        None => continue,
+                    }
+                }
+                _ => None,
+            };
+            let outcome = host::send(&request).await;
+            if poisoned() {
+                return;
+            }
+            match outcome {
+                Outcome::Delivered(_) => {
+                    attempt = 0;
+                    self.state.borrow_mut().stats.delivered += 1;
+                    self.end_claim(claim.as_deref());
+                }
+                Outcome::Retry { after_ms, reason } => {
+                    attempt = attempt.saturating_add(1);
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        self.host.log(
+                            "warn",
+                            &format!(
+                                "could not deliver {} ({reason}); retrying (attempt {attempt})",
+                                item.key
+                            ),
+                        );
+                    }
+                    self.state.borrow_mut().stats.retries += 1;
+                    self.put_back(item, claim.as_deref());
+                    host::sleep(self.policy.delay_ms(attempt, after_ms, self.host.random())).await;
+                }
+                Outcome::AuthFailed(reason) => {
+                    attempt = 0;
+                    self.put_back(item, claim.as_deref());
+                    self.refused_key(&reason);
+                }
+                Outcome::Rejected(reason) => {
+                    attempt = 0;
+                    self.state.borrow_mut().stats.rejected += 1;
+                    if let (Some(claim), Some(file), Some(disk)) =
+                        (&claim, &item.file, self.disk.borrow().as_ref())
+                    {
+                        disk.quarantine(
+                            &self.host,
+                            claim,
+                            file,
+                            &item.upsert,
+                            &reason,
+                            js_sys::Date::now() as i64,
+                        );
+                    }
+                    self.host.log(
+                        "warn",
+                        &format!("OpenSync refused {}, dropped it: {reason}", item.key),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Delivered (or superseded): the claimed record is done.
+    fn end_claim(&self, claim: Option<&str>) {
+        if let (Some(claim), Some(disk)) = (claim, self.disk.borrow().as_ref()) {
+            disk.delivered(&self.host, claim);
+        }
+    }
+
+    /// Not delivered: back to the front of the queue and under its queue name on disk,
+    /// unless a newer upsert of the same key replaced it meanwhile.
+    fn put_back(&self, item: queue::Queued, claim: Option<&str>) {
+        let file = item.file.clone();
+        let requeued = self.state.borrow_mut().queue.requeue(item);
+        match (claim, file, self.disk.borrow().as_ref()) {
+            (Some(claim), Some(file), Some(disk)) if requeued => {
+                disk.release(&self.host, claim, &file)
+            }
+            (Some(claim), _, Some(disk)) => disk.delivered(&self.host, claim),
+            _ => {}
+        }
+    }
+
+    /// Stops sending, keeps the queue, and tells the user once.
+    fn refused_key(&self, reason: &str) {
+        let (host_name, first) = {
+            let mut st = self.state.borrow_mut();
+            st.auth_failed = true;
+            st.stats.auth_failures += 1;
+            let first = !st.toasted;
+            st.toasted = true;
+            (st.endpoint.base.host().to_owned(), first)
+        };
+        self.host.log(
+            "error",
+            &format!(
+                "OpenSync rejected the API key for {host_name} ({reason}); syncing is paused until the key changes"
+            ),
+        );
+        if first {
+            self.host.toast(
+                &format!(
+                    "OpenSync rejected the API key for {host_name}. Run `opencode-sync login` with a new key from Settings."
+                ),
+                "error",
+            );
+        }
+    }
+
+    fn stop_sending(&self) {
+        let waiters = {
+            let mut st = self.state.borrow_mut();
+            st.sending = false;
+            if st.settled() {
+                std::mem::take(&mut st.waiters)
+            } else {
+                Vec::new()
+            }
+        };
+        for (resolve, timer) in waiters {
+            if let Some(timer) = timer {
+                host::clear_timer(&timer);
+            }
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    /// A promise that resolves when the queue settles or after `timeout_ms`. Its timer
+    /// keeps the host alive: this is what `dispose` waits on before the process exits.
+    fn settled_promise(&self, timeout_ms: f64) -> Promise {
+        Promise::new(&mut |resolve, _reject| {
+            let mut st = self.state.borrow_mut();
+            if st.settled() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+                return;
+            }
+            let timer = host::timer(&resolve, timeout_ms, true);
+            st.waiters.push((resolve, timer));
+        })
+    }
+}

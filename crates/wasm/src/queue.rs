@@ -1,0 +1,160 @@
+//! The send queue: upserts waiting for the sender, in arrival order, where a newer
+//! upsert replaces a queued one with the same key (only the newest state of a session
+//! or message is worth sending). Each item names its outbox file, the durable copy.
+
+use std::collections::VecDeque;
+
+use opencode_sync_core::engine::Upsert;
+
+/// One upsert waiting to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    pub key: String,
+    pub upsert: Upsert,
+    /// Its record in the outbox directory (`None` if writing it failed).
+    pub file: Option<String>,
+}
+
+/// Upserts waiting for the sender.
+#[derive(Debug, Default)]
+pub struct SendQueue {
+    items: VecDeque<Queued>,
+}
+
+impl SendQueue {
+    /// Adds an upsert. A queued one with the same key is replaced in place, so the
+    /// newest state goes out at the older one's turn; the replaced item's file is
+    /// returned for deletion.
+    pub fn push(&mut self, upsert: Upsert, file: Option<String>) -> Option<String> {
+        let key = upsert.key();
+        match self.items.iter_mut().find(|q| q.key == key) {
+            Some(queued) => {
+                queued.upsert = upsert;
+                std::mem::replace(&mut queued.file, file)
+            }
+            None => {
+                self.items.push_back(Queued { key, upsert, file });
+                None
+            }
+        }
+    }
+
+    /// Adds records left by an earlier process, ahead of this process's own (they are
+    /// older). A key already queued here is newer and wins.
+    pub fn push_leftovers(&mut self, leftovers: Vec<(Upsert, String)>) -> Vec<String> {
+        let mut superseded = Vec::new();
+        for (upsert, file) in leftovers.into_iter().rev() {
+            let key = upsert.key();
+            if self.items.iter().any(|q| q.key == key) {
+                superseded.push(file);
+            } else {
+                self.items.push_front(Queued {
+                    key,
+                    upsert,
+                    file: Some(file),
+                });
+            }
+        }
+        superseded
+    }
+
+    /// The next upsert to send.
+    pub fn pop(&mut self) -> Option<Queued> {
+        self.items.pop_front()
+    }
+
+    /// Puts an upsert that could not be delivered back at the front, unless a newer one
+    /// with the same key arrived while it was in flight (that one supersedes it).
+    /// Returns whether it was put back.
+    pub fn requeue(&mut self, item: Queued) -> bool {
+        if self.items.iter().any(|q| q.key == item.key) {
+            return false;
+        }
+        self.items.push_front(item);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencode_sync_core::api::{MessagePayload, SessionPayload};
+
+    fn session(id: &str, title: &str) -> Upsert {
+        Upsert::Session(SessionPayload {
+            external_id: id.into(),
+            title: Some(title.into()),
+            ..Default::default()
+        })
+    }
+
+    fn message(id: &str) -> Upsert {
+        Upsert::Message(MessagePayload {
+            session_external_id: "ses_1".into(),
+            external_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    fn titles(q: &mut SendQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .map(|item| match item.upsert {
+                Upsert::Session(s) => s.title.unwrap_or_default(),
+                Upsert::Message(m) => m.external_id,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn newer_upsert_replaces_queued_one_in_place() {
+        let mut q = SendQueue::default();
+        q.push(session("ses_1", "first"), None);
+        q.push(message("msg_1"), None);
+        q.push(session("ses_1", "second"), None);
+        q.push(session("ses_2", "other"), None);
+        assert_eq!(q.len(), 3);
+        assert_eq!(titles(&mut q), ["second", "msg_1", "other"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn files_follow_their_upserts() {
+        let mut q = SendQueue::default();
+        assert_eq!(q.push(session("ses_1", "a"), Some("f1".into())), None);
+        assert_eq!(
+            q.push(session("ses_1", "b"), Some("f2".into())),
+            Some("f1".into())
+        );
+        let superseded = q.push_leftovers(vec![
+            (session("ses_0", "left"), "f0".into()),
+            (session("ses_1", "older"), "fx".into()),
+        ]);
+        assert_eq!(superseded, ["fx"]);
+        let order: Vec<Option<String>> = std::iter::from_fn(|| q.pop()).map(|i| i.file).collect();
+        assert_eq!(order, [Some("f0".into()), Some("f2".into())]);
+    }
+
+    #[test]
+    fn requeue_goes_first_unless_superseded() {
+        let mut q = SendQueue::default();
+        q.push(message("msg_1"), None);
+        q.push(message("msg_2"), None);
+        let first = q.pop().unwrap();
+        q.requeue(first);
+        assert_eq!(titles(&mut q), ["msg_1", "msg_2"]);
+
+        q.push(session("ses_1", "old"), None);
+        let in_flight = q.pop().unwrap();
+        q.push(session("ses_1", "new"), None);
+        q.requeue(in_flight);
+        assert_eq!(titles(&mut q), ["new"]);
+    }
+}

@@ -1,0 +1,202 @@
+// opencode-sync-plugin: syncs every OpenCode session to an OpenSync dashboard.
+//
+// This file is glue. Every decision (what to send, when, how to retry) is made by the
+// Rust core compiled to wasm (wasm/, built by scripts/build). Here we only:
+//   1. load the wasm module once, when OpenCode imports this file;
+//   2. give it a small host object (files, environment, clock, toasts, logs);
+//   3. return hooks that queue their input and return at once; a single deferred drain
+//      hands the queue to the wasm side, off the hook.
+// Nothing here may throw into OpenCode: every call into the wasm side is guarded, and
+// after any failure the plugin goes quiet for the rest of the process.
+
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname } from "node:path";
+
+const SERVICE = "opencode-sync";
+
+let wasm = null;
+let loadError = null;
+try {
+  wasm = await import("./wasm/opencode_sync_wasm.js");
+} catch (error) {
+  loadError = error;
+}
+
+/** The host object the wasm side reads through. Every method swallows its errors. */
+function makeHost(client) {
+  const log = (level, message) => {
+    try {
+      const sent = client?.app?.log?.({ body: { service: SERVICE, level, message } });
+      if (sent) {
+        sent.catch?.(() => {});
+        return;
+      }
+    } catch {
+      // fall through to stderr
+    }
+    if (level === "warn" || level === "error") {
+      try {
+        console.error(`[${SERVICE}] ${message}`);
+      } catch {
+        // nowhere left to report
+      }
+    }
+  };
+  let tmpCounter = 0;
+  return {
+    readFile(path) {
+      try {
+        return readFileSync(path, "utf8");
+      } catch {
+        return null;
+      }
+    },
+    listDir(path) {
+      try {
+        return readdirSync(path);
+      } catch {
+        return null;
+      }
+    },
+    // Atomic: a private temporary file beside the target, then a rename over it.
+    writeFile(path, text) {
+      const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        writeFileSync(tmp, text, { mode: 0o600 });
+        renameSync(tmp, path);
+        return true;
+      } catch {
+        try {
+          unlinkSync(tmp);
+        } catch {
+          // nothing was written
+        }
+        return false;
+      }
+    },
+    rename(from, to) {
+      try {
+        mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
+        renameSync(from, to);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    remove(path) {
+      try {
+        unlinkSync(path);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    env(name) {
+      const value = process.env[name];
+      return typeof value === "string" && value !== "" ? value : null;
+    },
+    // As the CLI resolves it (Rust's home_dir): $HOME first except on Windows.
+    homedir() {
+      const env = process.platform === "win32" ? null : process.env.HOME;
+      if (env) return env;
+      try {
+        return homedir() || null;
+      } catch {
+        return null;
+      }
+    },
+    now: () => Date.now(),
+    random: () => Math.random(),
+    toast(message, variant) {
+      try {
+        client?.tui?.showToast?.({ body: { message, variant } })?.catch?.(() => {});
+      } catch {
+        // a toast is a courtesy
+      }
+    },
+    log,
+  };
+}
+
+/** The input minus the SDK client and the Bun shell (the wasm side reads it as JSON). */
+function dataOf(input) {
+  const { client: _client, $: _shell, ...rest } = input ?? {};
+  return rest;
+}
+
+const schedule = typeof setImmediate === "function" ? setImmediate : (fn) => setTimeout(fn, 0);
+
+/**
+ * The plugin function OpenCode calls once per instance: `plugin(input, options)`.
+ * Returns no hooks at all when sync is off (not logged in, or `enabled: false`).
+ */
+export const OpenCodeSyncPlugin = async (input, options) => {
+  let host;
+  try {
+    host = makeHost(input?.client);
+    if (!wasm) {
+      host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
+      return {};
+    }
+    const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
+    if (!plugin.active) return {};
+
+    // Hook inputs waiting for the drain, as [name, input, name, input, ...].
+    let pending = [];
+    let scheduled = false;
+    let dead = false;
+    const fail = (error) => {
+      dead = true;
+      pending = [];
+      host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
+    };
+
+    const drain = () => {
+      scheduled = false;
+      const batch = pending;
+      pending = [];
+      for (let k = 0; k < batch.length && !dead; k += 2) {
+        try {
+          plugin.handle(batch[k], batch[k + 1]);
+        } catch (error) {
+          fail(error);
+        }
+      }
+    };
+    const push = (name, value) => {
+      if (dead) return;
+      pending.push(name, value);
+      if (!scheduled) {
+        scheduled = true;
+        schedule(drain);
+      }
+    };
+
+    return {
+      event: async (arg) => push("event", arg?.event),
+      "chat.message": async (i, o) => push("chat.message", { i, o }),
+      "tool.execute.before": async (i, o) => push("tool.execute.before", { i, o }),
+      "tool.execute.after": async (i, o) => push("tool.execute.after", { i, o }),
+      dispose: async () => {
+        if (dead) return;
+        drain();
+        try {
+          await plugin.dispose();
+        } catch (error) {
+          fail(error);
+        }
+      },
+    };
+  } catch (error) {
+    try {
+      (host ?? makeHost(undefined)).log("error", `could not start, sessions are not synced: ${error}`);
+    } catch {
+      // nothing may escape into OpenCode
+    }
+    return {};
+  }
+};
+
+export default OpenCodeSyncPlugin;
