@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::api::{Endpoint, MessagePayload, Request, SessionPayload};
 use crate::config::Options;
 use crate::map::{self, SessionContext};
-use crate::model::{Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
+use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
 
 /// Which plugin hook produced an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,19 +161,27 @@ impl Engine {
             .or(self.input.directory.as_deref())
     }
 
-    /// Feeds one hook call. Malformed or unknown input is ignored, never an error.
+    /// Feeds one hook call as a JSON value (see [`Engine::handle_json`]).
     pub fn handle(&mut self, hook: Hook, input: &Value) -> Vec<Upsert> {
+        self.handle_json(hook, &input.to_string())
+    }
+
+    /// Feeds one hook call given as JSON text, parsed straight into the model types.
+    /// Malformed or unknown input is ignored, never an error.
+    pub fn handle_json(&mut self, hook: Hook, json: &str) -> Vec<Upsert> {
         let mut out = Vec::new();
         match hook {
-            Hook::Event => self.on_event(input, &mut out),
+            Hook::Event => {
+                if let Ok(event) = serde_json::from_str::<Event>(json) {
+                    self.on_event(event, &mut out);
+                }
+            }
             Hook::ChatMessage => {
-                let output = &input["o"];
-                if let Some(info) = parse::<MessageInfo>(&output["message"]) {
-                    let parts: Vec<PartInfo> = output["parts"]
-                        .as_array()
-                        .map(|ps| ps.iter().filter_map(parse).collect())
-                        .unwrap_or_default();
-                    for mut part in parts {
+                let Ok(ChatMessage { o }) = serde_json::from_str::<ChatMessage>(json) else {
+                    return out;
+                };
+                if let Some(info) = o.message.filter(|m| !m.id.is_empty()) {
+                    for mut part in o.parts.into_iter().filter(|p| !p.id.is_empty()) {
                         part.message_id.clone_from(&info.id);
                         self.store_part(part);
                     }
@@ -186,56 +194,29 @@ impl Engine {
         out
     }
 
-    fn on_event(&mut self, event: &Value, out: &mut Vec<Upsert>) {
-        let Some(event) = parse::<Event>(event) else {
-            return;
-        };
-        let props = &event.properties;
-        match event.kind.as_str() {
-            "session.created" | "session.updated" => {
-                if let Some(info) =
-                    parse::<SessionInfo>(&props["info"]).filter(|i| !i.id.is_empty())
-                {
-                    self.on_session(info, out);
-                }
+    fn on_event(&mut self, event: Event, out: &mut Vec<Upsert>) {
+        match event {
+            Event::Session { info } if !info.id.is_empty() => self.on_session(info, out),
+            Event::Status { session_id, status } => {
+                self.sessions.entry(session_id).or_default().busy = status.kind == "busy";
             }
-            "session.status" => {
-                if let Some(id) = props["sessionID"].as_str() {
-                    let busy = props["status"]["type"].as_str() == Some("busy");
-                    self.sessions.entry(id.to_owned()).or_default().busy = busy;
-                }
+            Event::Idle { session_id } => {
+                self.sessions.entry(session_id.clone()).or_default().busy = false;
+                self.emit_pending_messages(Some(&session_id), out);
+                self.emit_session_if_changed(&session_id, out);
             }
-            "session.idle" => {
-                if let Some(id) = props["sessionID"].as_str() {
-                    self.sessions.entry(id.to_owned()).or_default().busy = false;
-                    self.emit_pending_messages(Some(id), out);
-                    self.emit_session_if_changed(id, out);
-                }
+            Event::Message { info } if !info.id.is_empty() => self.on_message(info, out),
+            Event::Part { part } if !part.id.is_empty() => {
+                let message_id = part.message_id.clone();
+                self.store_part(part);
+                self.maybe_emit_message(&message_id, out);
             }
-            "message.updated" => {
-                if let Some(info) =
-                    parse::<MessageInfo>(&props["info"]).filter(|i| !i.id.is_empty())
-                {
-                    self.on_message(info, out);
-                }
+            Event::MessageRemoved { message_id } => {
+                self.messages.remove(&message_id);
             }
-            "message.part.updated" => {
-                if let Some(part) = parse::<PartInfo>(&props["part"]).filter(|p| !p.id.is_empty()) {
-                    let message_id = part.message_id.clone();
-                    self.store_part(part);
-                    self.maybe_emit_message(&message_id, out);
-                }
-            }
-            "message.removed" => {
-                if let Some(id) = props["messageID"].as_str() {
-                    self.messages.remove(id);
-                }
-            }
-            "vcs.branch.updated" => {
-                if let Some(branch) = props["branch"].as_str().filter(|b| !b.is_empty()) {
-                    self.git_branch = Some(branch.to_owned());
-                }
-            }
+            Event::Branch {
+                branch: Some(branch),
+            } if !branch.is_empty() => self.git_branch = Some(branch),
             _ => {}
         }
     }
@@ -388,14 +369,6 @@ fn totals(p: &SessionPayload) -> (Option<u64>, Option<u64>, Option<u64>) {
         p.completion_tokens,
         p.cost.map(f64::to_bits),
     )
-}
-
-fn parse<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
-    if value.is_object() {
-        serde_json::from_value(value.clone()).ok()
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

@@ -1,69 +1,27 @@
 //! OpenCode's data as plugins receive it (hook inputs, events) and as it stores it
 //! (`opencode.db` rows, the older JSON tree): one set of serde types for both, so live
 //! sync and backfill read the same facts. Every field is optional or defaulted and
-//! unknown fields are ignored: OpenCode adds fields often, and a plugin must never break
-//! because of that.
+//! unknown fields and event types are ignored: OpenCode adds fields often, and a plugin
+//! must never break because of that. Parsing goes straight from JSON text to these
+//! types (no intermediate `Value`): it runs for most hook calls.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
-
-/// Deserialises any JSON number (or a missing/null/mistyped value) as `f64`, defaulting
-/// to 0. OpenCode's counters are integers today, but a float must not fail the event.
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Value::deserialize(d)?.as_f64().unwrap_or_default())
-}
-
-fn lenient_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(Value::deserialize(d)?.as_f64())
-}
-
-/// Any nested object: a null or mistyped value becomes the default instead of an error.
-fn lenient<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned + Default>(
-    d: D,
-) -> Result<T, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(d)?).unwrap_or_default())
-}
-
-fn lenient_opt<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
-}
-
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => s,
-        _ => String::new(),
-    })
-}
-
-fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        _ => None,
-    })
-}
 
 /// Token counts, on sessions, assistant messages and step-finish parts.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Tokens {
-    #[serde(deserialize_with = "lenient_f64")]
     pub input: f64,
-    #[serde(deserialize_with = "lenient_f64")]
     pub output: f64,
-    #[serde(deserialize_with = "lenient_f64")]
     pub reasoning: f64,
-    #[serde(deserialize_with = "lenient")]
     pub cache: CacheTokens,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct CacheTokens {
-    #[serde(deserialize_with = "lenient_f64")]
     pub read: f64,
-    #[serde(deserialize_with = "lenient_f64")]
     pub write: f64,
 }
 
@@ -71,11 +29,8 @@ pub struct CacheTokens {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Times {
-    #[serde(deserialize_with = "lenient_f64")]
     pub created: f64,
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub updated: Option<f64>,
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub completed: Option<f64>,
 }
 
@@ -83,9 +38,8 @@ pub struct Times {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct SessionModel {
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub id: Option<String>,
-    #[serde(rename = "providerID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
 }
 
@@ -93,9 +47,9 @@ pub struct SessionModel {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct MessageModel {
-    #[serde(rename = "providerID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
-    #[serde(rename = "modelID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "modelID")]
     pub model_id: Option<String>,
 }
 
@@ -103,23 +57,16 @@ pub struct MessageModel {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct SessionInfo {
-    #[serde(deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(rename = "projectID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "projectID")]
     pub project_id: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub directory: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub title: Option<String>,
-    #[serde(rename = "parentID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "parentID")]
     pub parent_id: Option<String>,
-    #[serde(deserialize_with = "lenient_opt")]
     pub model: Option<SessionModel>,
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub cost: Option<f64>,
-    #[serde(deserialize_with = "lenient_opt")]
     pub tokens: Option<Tokens>,
-    #[serde(deserialize_with = "lenient")]
     pub time: Times,
 }
 
@@ -127,27 +74,20 @@ pub struct SessionInfo {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct MessageInfo {
-    #[serde(deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(rename = "sessionID", deserialize_with = "lenient_string")]
+    #[serde(rename = "sessionID")]
     pub session_id: String,
-    #[serde(deserialize_with = "lenient_string")]
     pub role: String,
-    #[serde(deserialize_with = "lenient")]
     pub time: Times,
     /// User messages name their model here.
-    #[serde(deserialize_with = "lenient_opt")]
     pub model: Option<MessageModel>,
     /// Assistant messages name their model here.
-    #[serde(rename = "modelID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "modelID")]
     pub model_id: Option<String>,
-    #[serde(rename = "providerID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub cost: Option<f64>,
-    #[serde(deserialize_with = "lenient_opt")]
     pub tokens: Option<Tokens>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub finish: Option<String>,
     pub error: Option<Value>,
 }
@@ -166,26 +106,19 @@ impl MessageInfo {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ToolState {
-    #[serde(deserialize_with = "lenient_string")]
     pub status: String,
     pub input: Value,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub output: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub title: Option<String>,
     pub metadata: Value,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub error: Option<String>,
-    #[serde(deserialize_with = "lenient")]
     pub time: ToolTimes,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ToolTimes {
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub start: Option<f64>,
-    #[serde(deserialize_with = "lenient_opt_f64")]
     pub end: Option<f64>,
 }
 
@@ -194,47 +127,183 @@ pub struct ToolTimes {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PartInfo {
-    #[serde(deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(rename = "messageID", deserialize_with = "lenient_string")]
+    #[serde(rename = "messageID")]
     pub message_id: String,
-    #[serde(rename = "sessionID", deserialize_with = "lenient_string")]
+    #[serde(rename = "sessionID")]
     pub session_id: String,
-    #[serde(rename = "type", deserialize_with = "lenient_string")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// `text` and `reasoning`.
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub text: Option<String>,
     /// OpenCode-generated text (not typed by the user nor said by the model).
-    #[serde(deserialize_with = "lenient_opt")]
     pub synthetic: Option<bool>,
     /// `tool`.
-    #[serde(rename = "callID", deserialize_with = "lenient_opt_string")]
+    #[serde(rename = "callID")]
     pub call_id: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub tool: Option<String>,
-    #[serde(deserialize_with = "lenient_opt")]
     pub state: Option<ToolState>,
 }
 
-/// An `event` hook payload: `{id, type, properties}`.
+/// The events the engine acts on, parsed straight from the `event` hook's JSON
+/// (`{id, type, properties}`, `type` before `properties`, as OpenCode writes it). Any
+/// other type fails to parse, and is ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// `session.created` and `session.updated`.
+    Session { info: SessionInfo },
+    /// `session.status`.
+    Status {
+        session_id: String,
+        status: SessionStatus,
+    },
+    /// `session.idle`.
+    Idle { session_id: String },
+    /// `message.updated`.
+    Message { info: MessageInfo },
+    /// `message.part.updated`.
+    Part { part: PartInfo },
+    /// `message.removed`.
+    MessageRemoved { message_id: String },
+    /// `vcs.branch.updated`.
+    Branch { branch: Option<String> },
+}
+
+/// The `properties` of each event type, as OpenCode names its fields.
+#[derive(Deserialize)]
+struct InfoProps<T> {
+    info: T,
+}
+
+#[derive(Deserialize)]
+struct StatusProps {
+    #[serde(rename = "sessionID")]
+    session_id: String,
+    #[serde(default)]
+    status: SessionStatus,
+}
+
+#[derive(Deserialize)]
+struct IdleProps {
+    #[serde(rename = "sessionID")]
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+struct PartProps {
+    part: PartInfo,
+}
+
+#[derive(Deserialize)]
+struct RemovedProps {
+    #[serde(rename = "messageID")]
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+struct BranchProps {
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+/// Reads `type`, then parses `properties` straight into that type's fields: one pass,
+/// no intermediate value (hand written because serde's adjacently tagged enums buffer
+/// the content, which doubles both the work and the wasm code).
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OpenCode event object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        let mut kind: Option<std::borrow::Cow<'de, str>> = None;
+        let mut event = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "type" => kind = Some(map.next_value()?),
+                "properties" => {
+                    let kind = kind
+                        .as_deref()
+                        .ok_or_else(|| A::Error::custom("`properties` before `type`"))?;
+                    event = Some(match kind {
+                        "session.created" | "session.updated" => Event::Session {
+                            info: map.next_value::<InfoProps<SessionInfo>>()?.info,
+                        },
+                        "session.status" => {
+                            let p: StatusProps = map.next_value()?;
+                            Event::Status {
+                                session_id: p.session_id,
+                                status: p.status,
+                            }
+                        }
+                        "session.idle" => Event::Idle {
+                            session_id: map.next_value::<IdleProps>()?.session_id,
+                        },
+                        "message.updated" => Event::Message {
+                            info: map.next_value::<InfoProps<MessageInfo>>()?.info,
+                        },
+                        "message.part.updated" => Event::Part {
+                            part: map.next_value::<PartProps>()?.part,
+                        },
+                        "message.removed" => Event::MessageRemoved {
+                            message_id: map.next_value::<RemovedProps>()?.message_id,
+                        },
+                        "vcs.branch.updated" => Event::Branch {
+                            branch: map.next_value::<BranchProps>()?.branch,
+                        },
+                        other => {
+                            map.next_value::<IgnoredAny>()?;
+                            return Err(A::Error::custom(format!("ignored event type {other}")));
+                        }
+                    });
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        event.ok_or_else(|| A::Error::custom("an event without `type` and `properties`"))
+    }
+}
+
+/// `session.status`'s `{type: "busy" | "idle" | ...}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct Event {
-    #[serde(rename = "type", deserialize_with = "lenient_string")]
+pub struct SessionStatus {
+    #[serde(rename = "type")]
     pub kind: String,
-    pub properties: Value,
+}
+
+/// The `chat.message` hook's `{i: input, o: {message, parts}}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ChatMessage {
+    pub o: ChatMessageOutput,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ChatMessageOutput {
+    pub message: Option<MessageInfo>,
+    pub parts: Vec<PartInfo>,
 }
 
 /// The plugin function's input, minus the SDK client and shell.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PluginInput {
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub directory: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub worktree: Option<String>,
-    #[serde(deserialize_with = "lenient_opt")]
     pub project: Option<Project>,
 }
 
@@ -242,11 +311,8 @@ pub struct PluginInput {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Project {
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub id: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub worktree: Option<String>,
-    #[serde(deserialize_with = "lenient_opt_string")]
     pub vcs: Option<String>,
 }
 
@@ -256,17 +322,44 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn tolerant_of_missing_mistyped_and_unknown_fields() {
+    fn tolerant_of_missing_null_and_unknown_fields() {
         let info: SessionInfo = serde_json::from_value(json!({
-            "id": "ses_1", "title": 5, "cost": "free", "tokens": {"input": 1.0, "cache": null},
+            "id": "ses_1", "title": null, "tokens": {"input": 1, "cache": {"read": 2}},
             "brandNew": {"x": 1}, "time": {"created": 10}
         }))
         .unwrap();
         assert_eq!(info.id, "ses_1");
         assert_eq!(info.title, None);
         assert_eq!(info.cost, None);
-        assert_eq!(info.tokens.unwrap().input, 1.0);
+        let tokens = info.tokens.unwrap();
+        assert_eq!(
+            (tokens.input, tokens.cache.read, tokens.output),
+            (1.0, 2.0, 0.0)
+        );
         assert_eq!(info.time.created, 10.0);
+    }
+
+    #[test]
+    fn events_by_type() {
+        let parse = |v: Value| serde_json::from_str::<Event>(&v.to_string()).unwrap();
+        assert!(matches!(
+            parse(json!({"id": "e", "type": "session.updated", "properties": {"sessionID": "s", "info": {"id": "s"}}})),
+            Event::Session { info } if info.id == "s"
+        ));
+        assert!(matches!(
+            parse(json!({"type": "session.status", "properties": {"sessionID": "s", "status": {"type": "busy"}}, "id": "e"})),
+            Event::Status { status, .. } if status.kind == "busy"
+        ));
+        for other in [
+            json!({"type": "brand.new", "properties": {"x": [1, 2]}}),
+            json!({"type": "message.part.delta", "properties": {"delta": "x"}}),
+        ] {
+            assert!(serde_json::from_str::<Event>(&other.to_string()).is_err());
+        }
+        assert!(
+            serde_json::from_str::<Event>("{\"type\": \"session.idle\", \"properties\": 5}")
+                .is_err()
+        );
     }
 
     #[test]

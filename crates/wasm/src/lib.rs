@@ -206,10 +206,13 @@ impl SyncPlugin {
         if !hook.wants(event_type.as_deref()) {
             return;
         }
-        let Some(value) = to_json(&input) else {
+        let Some(json) = js_sys::JSON::stringify(&input)
+            .ok()
+            .and_then(|text| text.as_string())
+        else {
             return;
         };
-        let upserts = inner.engine.borrow_mut().handle(hook, &value);
+        let upserts = inner.engine.borrow_mut().handle_json(hook, &json);
         Inner::enqueue(inner, upserts);
     }
 
