@@ -67,7 +67,11 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     if !might_contain_secret(text) {
         return Cow::Borrowed(text);
     }
-    let masked = mask_scanned(&mask_private_keys(text));
+    let masked = if text.contains("-----BEGIN ") {
+        mask_scanned(&mask_private_keys(text))
+    } else {
+        mask_scanned(text)
+    };
     if masked == text {
         Cow::Borrowed(text)
     } else {
@@ -75,15 +79,25 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Bytes that can start a provider token or a JWT, for a one-byte check before the
+/// prefix table is searched.
+const TOKEN_FIRST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < PREFIXES.len() {
+        table[PREFIXES[i].0.as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    table[b'e' as usize] = true; // eyJ… (JWT)
+    table
+};
+
+/// Cheap test for text in which nothing can match (most short strings).
 fn might_contain_secret(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() >= 8
-        && (text.contains("-----BEGIN")
-            || text.contains("://")
-            || text.contains("eyJ")
-            || text.contains('=')
-            || text.contains(':')
-            || PREFIXES.iter().any(|(p, _)| text.contains(p)))
+    text.len() >= 8
+        && text
+            .bytes()
+            .any(|b| matches!(b, b'=' | b':' | b'-' | b' ') || TOKEN_FIRST_BYTES[b as usize])
 }
 
 fn mask_private_keys(text: &str) -> String {
@@ -182,6 +196,9 @@ fn scan(bytes: &[u8], from: usize, pred: fn(u8) -> bool) -> usize {
 
 /// The end of a provider token or JWT starting at `i`.
 fn token_at(bytes: &[u8], i: usize) -> Option<usize> {
+    if !TOKEN_FIRST_BYTES[bytes[i] as usize] {
+        return None;
+    }
     let rest = &bytes[i..];
     for (prefix, min_len) in PREFIXES {
         if rest.starts_with(prefix.as_bytes()) {
