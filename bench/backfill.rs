@@ -36,7 +36,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         sessions: 1_000,
         messages: 50_000,
-        jobs: 4,
+        jobs: 6,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

@@ -127,7 +127,7 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "flush")]
     pub dry_run: bool,
     /// Sessions sent in parallel (1 to 16).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=16))]
     pub jobs: u8,
     /// Give up on a request after retrying it this long (the outbox: the whole drain).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]

@@ -431,9 +431,17 @@ fn a_rejected_key_stops_everything_with_a_clear_message() {
         out.all()
     );
     assert!(
-        env.sync_requests().len() <= 4,
+        env.sync_requests().len() <= 6,
         "at most one request per thread: {:?}",
         env.sync_requests()
+    );
+    // --all stops at the session list the same way.
+    let out = env.run(&["sync", "--all"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains("API key rejected by 127.0.0.1") && !out.stdout.contains("Sent"),
+        "{}",
+        out.all()
     );
     // Nothing was recorded as synced: with the key back, everything goes.
     env.server.add_key(KEY).unwrap();

@@ -223,6 +223,8 @@ enum Status {
     Failed,
     /// Not finished because the run stopped.
     Stopped,
+    /// Deleted from OpenCode's store between listing and reading.
+    Gone,
 }
 
 /// A session upsert to send again once the dedup window has passed.
@@ -666,7 +668,21 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
                     }
                     let session = match store.load(&summary.id) {
                         Ok(Some(s)) => s,
-                        Ok(None) => continue, // deleted since it was listed
+                        Ok(None) => {
+                            // Deleted in OpenCode since it was listed.
+                            let _ = reader_events.send(Event::Done(Box::new(SessionResult {
+                                id: summary.id.clone(),
+                                title: summary.title.clone(),
+                                project_path: summary.directory.clone(),
+                                reason,
+                                status: Status::Gone,
+                                messages: 0,
+                                tools: 0,
+                                record: None,
+                                confirm: None,
+                            })));
+                            continue;
+                        }
                         Err(e) => {
                             let _ = reader_events.send(Event::Failure(Failure {
                                 session_id: summary.id.clone(),
@@ -832,6 +848,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
             .iter()
             .filter(|f| f.reason.starts_with("no such session"))
             .count();
+    let gone = results.iter().filter(|r| r.status == Status::Gone).count();
     let messages: usize = done.iter().map(|r| r.messages).sum();
     let tools: usize = done.iter().map(|r| r.tools).sum();
     let failed_messages = failures.iter().filter(|f| f.message_id.is_some()).count();
@@ -911,7 +928,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
                     "are up to date"
                 }
             );
-        } else {
+        } else if planned > 0 {
             println!(
                 "Sent {} ({}, {}) from {from} to {to} in {:.1} s ({rate:.0} messages/s).",
                 plural(sent_sessions, "session", "sessions"),
@@ -920,7 +937,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
                 elapsed.as_secs_f64(),
             );
         }
-        if unchanged + found_on_server > 0 {
+        if unchanged + found_on_server + gone > 0 {
             let mut parts = Vec::new();
             if unchanged > 0 {
                 parts.push(format!("{unchanged} unchanged since the last sync"));
@@ -928,9 +945,12 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
             if found_on_server > 0 {
                 parts.push(format!("{found_on_server} already on the server"));
             }
+            if gone > 0 {
+                parts.push(format!("{gone} deleted in OpenCode meanwhile"));
+            }
             println!(
                 "Skipped {}: {}.",
-                plural(unchanged + found_on_server, "session", "sessions"),
+                plural(unchanged + found_on_server + gone, "session", "sessions"),
                 parts.join(", ")
             );
         }
@@ -984,7 +1004,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
             "sent": sent_sessions,
             "failed": failed_sessions,
             "remaining": remaining,
-            "skipped": {"unchanged": unchanged, "onServer": found_on_server},
+            "skipped": {"unchanged": unchanged, "onServer": found_on_server, "deleted": gone},
         },
         "messages": {"sent": if args.dry_run { 0 } else { messages }, "failed": failed_messages},
         "toolCalls": if args.dry_run { 0 } else { tools },
