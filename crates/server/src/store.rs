@@ -224,72 +224,69 @@ pub(crate) fn find_session(
     user_id: i64,
     external_id: &str,
 ) -> rusqlite::Result<Option<SessionRow>> {
-    tx.query_row(
-        &format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND external_id = ?2 \
+    tx.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND external_id = ?2 \
              ORDER BY id LIMIT 1"
-        ),
-        params![user_id, external_id],
-        session_from_row,
-    )
+    ))?
+    .query_row(params![user_id, external_id], session_from_row)
     .optional()
 }
 
 /// Inserts `row` (its `id` is ignored); returns the new id.
 pub(crate) fn insert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sessions (user_id, external_id, title, project_path, project_name, model, \
          provider, source, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, \
          searchable_text, message_count, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
-            row.user_id,
-            row.external_id,
-            row.title,
-            row.project_path,
-            row.project_name,
-            row.model,
-            row.provider,
-            row.source,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.total_tokens,
-            row.cost,
-            row.duration_ms,
-            row.searchable_text,
-            row.message_count,
-            row.created_at,
-            row.updated_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.user_id,
+        row.external_id,
+        row.title,
+        row.project_path,
+        row.project_name,
+        row.model,
+        row.provider,
+        row.source,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.total_tokens,
+        row.cost,
+        row.duration_ms,
+        row.searchable_text,
+        row.message_count,
+        row.created_at,
+        row.updated_at,
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
 /// Writes every mutable column of `row` back.
 pub(crate) fn update_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE sessions SET title = ?2, project_path = ?3, project_name = ?4, model = ?5, \
          provider = ?6, source = ?7, prompt_tokens = ?8, completion_tokens = ?9, \
          total_tokens = ?10, cost = ?11, duration_ms = ?12, searchable_text = ?13, \
          message_count = ?14, updated_at = ?15 WHERE id = ?1",
-        params![
-            row.id,
-            row.title,
-            row.project_path,
-            row.project_name,
-            row.model,
-            row.provider,
-            row.source,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.total_tokens,
-            row.cost,
-            row.duration_ms,
-            row.searchable_text,
-            row.message_count,
-            row.updated_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.id,
+        row.title,
+        row.project_path,
+        row.project_name,
+        row.model,
+        row.provider,
+        row.source,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.total_tokens,
+        row.cost,
+        row.duration_ms,
+        row.searchable_text,
+        row.message_count,
+        row.updated_at,
+    ])?;
     Ok(())
 }
 
@@ -332,59 +329,54 @@ pub(crate) fn find_message(
     tx: &Transaction<'_>,
     external_id: &str,
 ) -> rusqlite::Result<Option<MessageRow>> {
-    tx.query_row(
-        &format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE external_id = ?1 ORDER BY id LIMIT 1"
-        ),
-        params![external_id],
-        message_from_row,
-    )
+    tx.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE external_id = ?1 ORDER BY id LIMIT 1"
+    ))?
+    .query_row(params![external_id], message_from_row)
     .optional()
 }
 
 /// Inserts `row` (its `id` is ignored); returns the new id.
 pub(crate) fn insert_message(tx: &Transaction<'_>, row: &MessageRow) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO messages (session_id, external_id, role, text_content, model, prompt_tokens, \
          completion_tokens, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            row.session_id,
-            row.external_id,
-            row.role,
-            row.text_content,
-            row.model,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.duration_ms,
-            row.created_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.session_id,
+        row.external_id,
+        row.role,
+        row.text_content,
+        row.model,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.duration_ms,
+        row.created_at,
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
 /// Writes the patchable columns of `row` back (never its session, role or time).
 pub(crate) fn update_message(tx: &Transaction<'_>, row: &MessageRow) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE messages SET text_content = ?2, model = ?3, prompt_tokens = ?4, \
          completion_tokens = ?5, duration_ms = ?6 WHERE id = ?1",
-        params![
-            row.id,
-            row.text_content,
-            row.model,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.duration_ms,
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.id,
+        row.text_content,
+        row.model,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.duration_ms,
+    ])?;
     Ok(())
 }
 
 /// Deletes every part of a message.
 pub(crate) fn delete_parts(tx: &Transaction<'_>, message_id: i64) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM parts WHERE message_id = ?1",
-        params![message_id],
-    )?;
+    tx.prepare_cached("DELETE FROM parts WHERE message_id = ?1")?
+        .execute(params![message_id])?;
     Ok(())
 }
 
