@@ -1,5 +1,7 @@
-//! The sync API on the sync listener: `/health`, `/sync/session`,
-//! `/sync/message`, `/sync/batch`, `/sync/sessions/list` and CORS preflight,
+//! The OpenSync API on the sync listener: `/health`, `/sync/session`,
+//! `/sync/message`, `/sync/batch`, `/sync/sessions/list`, the read routes
+//! `/api/sessions`, `/api/sessions/get`, `/api/search`, `/api/stats` and CORS
+//! preflight,
 //! answering as the real OpenSync HTTP routes do — same auth order and texts,
 //! same status codes, `{"error": String(e)}` for every handler failure — with
 //! the fault layer in front and every answer written to the request log.
@@ -17,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::convex::{self, ConvexError};
 use crate::faults::Verdict;
+use crate::read;
 use crate::reqlog::RequestRecord;
 use crate::state::AppState;
 use crate::store::{self, Table};
@@ -170,6 +173,10 @@ async fn route(state: &Arc<AppState>, req: Request) -> Reply {
         (Method::POST, "/sync/message") => sync_message(state, req).await,
         (Method::POST, "/sync/batch") => sync_batch(state, req).await,
         (Method::GET, "/sync/sessions/list") => list_sessions(state, req).await,
+        (Method::GET, "/api/sessions") => api_sessions(state, req).await,
+        (Method::GET, "/api/sessions/get") => api_session_get(state, req).await,
+        (Method::GET, "/api/search") => api_search(state, req).await,
+        (Method::GET, "/api/stats") => api_stats(state, req).await,
         _ => Ok(Reply::error(
             StatusCode::NOT_FOUND,
             "No matching routes found",
@@ -481,4 +488,116 @@ async fn list_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Rep
         .await?
         .map_err(|e| Reply::server_error(format!("Error: {e}")))?;
     Ok(Reply::ok(json!({ "sessionIds": ids })))
+}
+
+/// `url.searchParams.get(name)`: the first value of a query parameter.
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(key) == name).then(|| form_decode(value))
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding as `URLSearchParams` does it:
+/// `+` is a space, `%XX` a byte, invalid escapes stay as they are, and invalid
+/// UTF-8 becomes U+FFFD.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(b) = hex {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_failed(e: &rusqlite::Error) -> Reply {
+    Reply::server_error(format!("Error: {e}"))
+}
+
+async fn api_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate(state, req.headers(), false).await?;
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 50);
+    let sessions = run_db(state, move |conn| read::list_sessions(conn, user, limit))
+        .await?
+        .map_err(|e| read_failed(&e))?;
+    Ok(Reply::ok(json!({ "sessions": sessions })))
+}
+
+async fn api_session_get(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate(state, req.headers(), false).await?;
+    let Some(id) = query_param(&req, "id").filter(|id| !id.is_empty()) else {
+        return Ok(Reply::error(StatusCode::BAD_REQUEST, "Missing session ID"));
+    };
+    let found = run_db(state, move |conn| read::get_session(conn, user, &id))
+        .await?
+        .map_err(|e| read_failed(&e))?;
+    Ok(found.map_or_else(
+        || Reply::error(StatusCode::NOT_FOUND, "Session not found"),
+        Reply::ok,
+    ))
+}
+
+async fn api_search(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate(state, req.headers(), false).await?;
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 20);
+    let Some(query) = query_param(&req, "q").filter(|q| !q.is_empty()) else {
+        return Ok(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "Missing query parameter 'q'",
+        ));
+    };
+    let results = run_db(state, move |conn| read::search(conn, user, &query, limit))
+        .await?
+        .map_err(|e| read_failed(&e))?;
+    Ok(Reply::ok(json!({ "results": results })))
+}
+
+async fn api_stats(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate(state, req.headers(), false).await?;
+    let stats = run_db(state, move |conn| read::stats(conn, user))
+        .await?
+        .map_err(|e| read_failed(&e))?;
+    Ok(Reply::ok(stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_matches_url_search_params() {
+        assert_eq!(form_decode("a+b%20c"), "a b c");
+        assert_eq!(form_decode("%E2%9C%93"), "\u{2713}");
+        assert_eq!(form_decode("100%"), "100%");
+        assert_eq!(form_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn first_query_value_wins() {
+        let req = Request::builder()
+            .uri("/api/search?q=one&q=two&limit=")
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(query_param(&req, "q").as_deref(), Some("one"));
+        assert_eq!(query_param(&req, "limit").as_deref(), Some(""));
+        assert_eq!(query_param(&req, "id"), None);
+    }
 }

@@ -18,6 +18,17 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// A listener was asked for on a non-loopback address without
+    /// `ServerOptions::allow_remote`.
+    #[error(
+        "refusing to listen on {addr}: it is not a loopback address, so other machines could \
+         connect; set allow_remote (`--allow-remote`) to serve them (every sync and read route \
+         still needs an API key)"
+    )]
+    RemoteBindRefused {
+        /// The address that was asked for.
+        addr: SocketAddr,
+    },
     /// The SQLite database file could not be opened or initialised.
     #[error("cannot open database {path}: {source}")]
     OpenDatabase {

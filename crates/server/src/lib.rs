@@ -1,7 +1,8 @@
 //! An OpenSync-compatible sync server over SQLite.
 //!
 //! It answers the sync API of OpenSync (`/health`, `/sync/session`,
-//! `/sync/message`, `/sync/batch`, `/sync/sessions/list`) with the same auth,
+//! `/sync/message`, `/sync/batch`, `/sync/sessions/list`) and its read API
+//! (`/api/sessions`, `/api/sessions/get`, `/api/search`, `/api/stats`) with the same auth,
 //! validators, limits, upsert rules and dedup windows as the strictest deployed
 //! version of the real Convex backend, so a client that works against it works
 //! against the real thing. It is the contract server of the project's tests
@@ -35,6 +36,7 @@ mod convex;
 mod error;
 mod faults;
 mod handle;
+mod read;
 mod reqlog;
 mod server;
 mod shutdown;

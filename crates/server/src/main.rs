@@ -8,7 +8,7 @@
 //! API keys are never printed.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,9 +23,13 @@ struct Args {
     /// Port of the sync API (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Address to listen on.
+    /// Address to listen on. Anything but loopback needs --allow-remote.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     host: IpAddr,
+    /// Allow a non-loopback --host, serving other machines (every sync and read
+    /// route still needs an API key; the control listener stays on loopback).
+    #[arg(long)]
+    allow_remote: bool,
     /// SQLite file to keep data in (default: in memory).
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
@@ -49,6 +53,14 @@ fn main() -> ExitCode {
         eprintln!("opencode-sync-server: error: every --api-key must start with osk_");
         return ExitCode::from(2);
     }
+    if !args.host.to_canonical().is_loopback() && !args.allow_remote {
+        eprintln!(
+            "opencode-sync-server: error: --host {} is not a loopback address, so other machines \
+             could connect; add --allow-remote to serve them (every request still needs an API key)",
+            args.host
+        );
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,13 +78,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    // The control listener has no authentication: it never leaves loopback.
+    let control_host = match args.host {
+        h if h.to_canonical().is_loopback() => h,
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
     let opts = ServerOptions {
         bind: SocketAddr::new(args.host, args.port),
         db_path: args.db,
         api_keys: args.api_keys,
         control: args.control,
-        control_bind: SocketAddr::new(args.host, args.control_port),
+        control_bind: SocketAddr::new(control_host, args.control_port),
         clock_offset_ms: 0,
+        allow_remote: args.allow_remote,
     };
     let server = match Server::bind(opts).await {
         Ok(s) => s,

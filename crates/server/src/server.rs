@@ -41,6 +41,11 @@ pub struct ServerOptions {
     pub control_bind: SocketAddr,
     /// Initial offset of the server clock in milliseconds (see `advance_clock`).
     pub clock_offset_ms: i64,
+    /// Allow `bind` / `control_bind` on an address other than loopback, i.e.
+    /// serving other machines. Off by default: binding elsewhere then fails
+    /// with [`ServerError::RemoteBindRefused`]. Every sync and read route needs
+    /// an API key either way; the control listener never has authentication.
+    pub allow_remote: bool,
 }
 
 impl Default for ServerOptions {
@@ -53,6 +58,7 @@ impl Default for ServerOptions {
             control: false,
             control_bind: loopback,
             clock_offset_ms: 0,
+            allow_remote: false,
         }
     }
 }
@@ -70,6 +76,30 @@ impl ServerOptions {
     pub fn with_control(mut self) -> Self {
         self.control = true;
         self
+    }
+
+    /// These options listening on `bind`, which may be a non-loopback address
+    /// (sets [`allow_remote`](Self::allow_remote)).
+    #[must_use]
+    pub fn with_remote_bind(mut self, bind: SocketAddr) -> Self {
+        self.bind = bind;
+        self.allow_remote = true;
+        self
+    }
+
+    /// Fails unless both listeners are on loopback or `allow_remote` is set.
+    pub fn check_bind(&self) -> Result<(), ServerError> {
+        if self.allow_remote {
+            return Ok(());
+        }
+        let mut addrs = vec![self.bind];
+        if self.control {
+            addrs.push(self.control_bind);
+        }
+        match addrs.into_iter().find(|a| !is_loopback(a)) {
+            Some(addr) => Err(ServerError::RemoteBindRefused { addr }),
+            None => Ok(()),
+        }
     }
 
     /// These options keeping data in this SQLite file.
@@ -94,6 +124,7 @@ pub struct Server {
 impl Server {
     /// Opens the database, creates the users and binds the listeners.
     pub async fn bind(opts: ServerOptions) -> Result<Self, ServerError> {
+        opts.check_bind()?;
         for key in &opts.api_keys {
             control::check_key(key)?;
         }
@@ -178,6 +209,12 @@ impl Server {
         stopper.abort();
         Ok(())
     }
+}
+
+/// Whether `addr` only accepts connections from this machine
+/// (`127.0.0.0/8`, `::1`, or `::ffff:127.x.y.z`).
+pub(crate) fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// Binds, serves until `shutdown` completes, and returns: the entry point for

@@ -149,15 +149,21 @@ pub(crate) enum Table {
     Parts,
 }
 
-/// An opaque 32-character id in the style of a Convex document id.
-pub(crate) fn doc_id(table: Table, rowid: i64) -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let prefix = match table {
+const ID_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+fn id_prefix(table: Table) -> &'static str {
+    match table {
         Table::Users => "jh",
         Table::Sessions => "js",
         Table::Messages => "k5",
         Table::Parts => "m7",
-    };
+    }
+}
+
+/// An opaque 32-character id in the style of a Convex document id.
+pub(crate) fn doc_id(table: Table, rowid: i64) -> String {
+    const ALPHABET: &[u8; 32] = ID_ALPHABET;
+    let prefix = id_prefix(table);
     let mut n = u64::try_from(rowid).unwrap_or(0);
     let mut digits = [b'0'; 30];
     for slot in digits.iter_mut().rev() {
@@ -166,6 +172,20 @@ pub(crate) fn doc_id(table: Table, rowid: i64) -> String {
         n /= 32;
     }
     format!("{prefix}{}", String::from_utf8_lossy(&digits))
+}
+
+/// The row id behind a [`doc_id`] of `table`, or `None` if `id` is not one.
+pub(crate) fn parse_doc_id(table: Table, id: &str) -> Option<i64> {
+    let digits = id.strip_prefix(id_prefix(table))?;
+    if digits.len() != 30 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        let d = ID_ALPHABET.iter().position(|&a| a == b)?;
+        n = n.checked_mul(32)?.checked_add(u64::try_from(d).ok()?)?;
+    }
+    i64::try_from(n).ok()
 }
 
 /// A stored session, column for column.
@@ -191,11 +211,11 @@ pub(crate) struct SessionRow {
     pub(crate) updated_at: f64,
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, external_id, title, project_path, project_name, \
+pub(crate) const SESSION_COLUMNS: &str = "id, user_id, external_id, title, project_path, project_name, \
     model, provider, source, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, \
     searchable_text, message_count, created_at, updated_at";
 
-fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
+pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -305,10 +325,10 @@ pub(crate) struct MessageRow {
     pub(crate) created_at: f64,
 }
 
-const MESSAGE_COLUMNS: &str = "id, session_id, external_id, role, text_content, model, \
+pub(crate) const MESSAGE_COLUMNS: &str = "id, session_id, external_id, role, text_content, model, \
     prompt_tokens, completion_tokens, duration_ms, created_at";
 
-fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+pub(crate) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
         id: r.get(0)?,
         session_id: r.get(1)?,
@@ -561,6 +581,24 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
         assert_ne!(doc_id(Table::Messages, 1), a);
+    }
+
+    #[test]
+    fn ids_parse_back() {
+        for rowid in [0, 1, 31, 32, 1_000_003, i64::MAX] {
+            assert_eq!(
+                parse_doc_id(Table::Sessions, &doc_id(Table::Sessions, rowid)),
+                Some(rowid)
+            );
+        }
+        assert_eq!(
+            parse_doc_id(Table::Sessions, &doc_id(Table::Messages, 7)),
+            None
+        );
+        assert_eq!(parse_doc_id(Table::Sessions, "js123"), None);
+        assert_eq!(parse_doc_id(Table::Sessions, "ses_abc"), None);
+        let bad = format!("js{}", "i".repeat(30)); // `i` is not in the alphabet
+        assert_eq!(parse_doc_id(Table::Sessions, &bad), None);
     }
 
     #[test]

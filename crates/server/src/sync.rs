@@ -330,7 +330,7 @@ pub(crate) fn batch_sessions(
 
 /// The text a part contributes to search: `text` parts only, content as a
 /// string or `{text}` / `{content}`.
-fn part_search_text(parts: &[(String, Value)]) -> String {
+pub(crate) fn part_search_text(parts: &[(String, Value)]) -> String {
     let pieces: Vec<String> = parts
         .iter()
         .filter(|(kind, _)| kind == "text")

@@ -626,8 +626,9 @@ fn cors_preflight_and_unknown_routes() {
     }
     let r = api(&server).get("/sync/session");
     assert_eq!(r.status, 404);
-    let r = api(&server).get("/api/sessions");
+    let r = api(&server).get("/api/no-such-route");
     assert_eq!(r.status, 404);
+    assert_eq!(r.error(), "No matching routes found");
 }
 
 #[test]

@@ -147,3 +147,36 @@ fn bad_arguments_are_clear_errors() {
         assert!(!stderr.contains("not_osk_secret"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_non_loopback_host_needs_allow_remote() {
+    for host in ["0.0.0.0", "::", "192.0.2.1"] {
+        let out = Command::new(BIN)
+            .args(["--host", host, "--api-key", "osk_secret_value"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{host}");
+        assert!(out.stdout.is_empty(), "{host}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not a loopback address"), "{stderr}");
+        assert!(stderr.contains("--allow-remote"), "{stderr}");
+        assert!(!stderr.contains("osk_secret_value"), "{stderr}");
+    }
+    // Loopback spellings need nothing extra.
+    let (mut child, ready) = spawn(&["--host", "127.0.0.2", "--control"]);
+    assert!(
+        ready["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.2:")
+    );
+    assert!(
+        ready["controlUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.2:")
+    );
+    drop(child.stdin.take());
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}

@@ -1,0 +1,544 @@
+//! The read API (`/api/sessions`, `/api/sessions/get`, `/api/search`,
+//! `/api/stats`) over real HTTP on loopback, with data stored through the sync
+//! routes first: shapes as the real backend returns them, auth, 400/404
+//! answers, search in titles, message texts and text parts, stats totals, and
+//! that every user only ever reads their own data. Also the loopback-only bind
+//! rule of `ServerOptions`.
+
+// Test helpers outside #[test] functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{Client, KEY, OTHER_KEY, start};
+use opencode_sync_server::{ServerError, ServerHandle, ServerOptions};
+use serde_json::{Value, json};
+
+const READ_ROUTES: [&str; 4] = [
+    "/api/sessions",
+    "/api/sessions/get?id=x",
+    "/api/search?q=x",
+    "/api/stats",
+];
+
+fn api(server: &ServerHandle) -> Client {
+    Client::with_key(&server.url(), KEY)
+}
+
+fn ok(r: &common::Resp) {
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// Two sessions for `KEY` (the second updated later) with messages and parts.
+fn seed(server: &ServerHandle) -> Client {
+    let c = api(server);
+    ok(&c.post(
+        "/sync/session",
+        &json!({
+            "externalId": "ses_alpha",
+            "title": "Refactor the Outbox flusher",
+            "projectPath": "/home/me/alpha",
+            "projectName": "alpha",
+            "model": "claude-sonnet",
+            "provider": "anthropic",
+            "promptTokens": 100,
+            "completionTokens": 50,
+            "cost": 0.25,
+            "durationMs": 1200
+        }),
+    ));
+    ok(&c.post(
+        "/sync/message",
+        &json!({
+            "sessionExternalId": "ses_alpha",
+            "externalId": "msg_a2",
+            "role": "assistant",
+            "textContent": "Done: the flusher now retries with jittered backoff.",
+            "model": "claude-sonnet",
+            "promptTokens": 10,
+            "completionTokens": 20,
+            "durationMs": 500,
+            "createdAt": 1_700_000_000_200_i64,
+            "parts": [
+                {"type": "text", "content": "Done: the flusher now retries."},
+                {"type": "tool-call", "content": {"name": "edit", "args": {"path": "a.rs"}}}
+            ]
+        }),
+    ));
+    ok(&c.post(
+        "/sync/message",
+        &json!({
+            "sessionExternalId": "ses_alpha",
+            "externalId": "msg_a1",
+            "role": "user",
+            "textContent": "Please make the flusher resilient",
+            "createdAt": 1_700_000_000_100_i64,
+            "parts": [{"type": "text", "content": {"text": "Please make the flusher resilient"}}]
+        }),
+    ));
+    server.advance_clock(20_000);
+    ok(&c.post(
+        "/sync/batch",
+        &json!({
+            "sessions": [{
+                "externalId": "ses_beta",
+                "title": "Dashboard colours",
+                "model": "gpt-5",
+                "promptTokens": 7,
+                "completionTokens": 3,
+                "cost": 1.5
+            }],
+            "messages": [{
+                "sessionExternalId": "ses_beta",
+                "externalId": "msg_b1",
+                "role": "user",
+                "textContent": "Make the charts use a Zanzibar palette",
+                "parts": [{"type": "text", "content": "Make the charts use a Zanzibar palette"}]
+            }]
+        }),
+    ));
+    c
+}
+
+#[test]
+fn sessions_are_listed_newest_first_with_the_real_fields() {
+    let server = start();
+    let c = seed(&server);
+    let r = c.get("/api/sessions");
+    ok(&r);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let sessions = r.body["sessions"].as_array().unwrap();
+    assert_eq!(r.body.as_object().unwrap().len(), 1);
+    let ids: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["externalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ses_beta", "ses_alpha"]);
+
+    let alpha = &sessions[1];
+    assert_eq!(alpha["id"].as_str().unwrap().len(), 32);
+    assert_eq!(alpha["title"], "Refactor the Outbox flusher");
+    assert_eq!(alpha["projectPath"], "/home/me/alpha");
+    assert_eq!(alpha["projectName"], "alpha");
+    assert_eq!(alpha["model"], "claude-sonnet");
+    assert_eq!(alpha["provider"], "anthropic");
+    assert_eq!(alpha["promptTokens"], 100);
+    assert_eq!(alpha["completionTokens"], 50);
+    assert_eq!(alpha["totalTokens"], 150);
+    assert_eq!(alpha["cost"], 0.25);
+    assert_eq!(alpha["durationMs"], 1200);
+    assert_eq!(alpha["isPublic"], false);
+    assert_eq!(alpha["messageCount"], 2);
+    assert!(alpha["createdAt"].as_i64().unwrap() > 1_600_000_000_000);
+    assert!(alpha["updatedAt"].as_i64().unwrap() >= alpha["createdAt"].as_i64().unwrap());
+    let mut keys: Vec<&str> = alpha
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "completionTokens",
+            "cost",
+            "createdAt",
+            "durationMs",
+            "externalId",
+            "id",
+            "isPublic",
+            "messageCount",
+            "model",
+            "projectName",
+            "projectPath",
+            "promptTokens",
+            "provider",
+            "title",
+            "totalTokens",
+            "updatedAt"
+        ]
+    );
+    // Absent fields are omitted, as Convex omits undefined.
+    let beta = &sessions[0];
+    assert!(beta.get("projectPath").is_none());
+    assert!(beta.get("durationMs").is_none());
+    assert_eq!(beta["totalTokens"], 10);
+
+    // The same ids as the sync routes hand out.
+    let dump = server.dump().unwrap();
+    let stored = common::sessions_of(&dump, KEY);
+    assert_eq!(stored[0]["_id"], alpha["id"]);
+
+    // limit, with parseInt semantics and the default of 50.
+    let one = c.get("/api/sessions?limit=1").body["sessions"].clone();
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(one[0]["externalId"], "ses_beta");
+    assert_eq!(c.get("/api/sessions?limit=0").body, json!({"sessions": []}));
+    assert_eq!(
+        c.get("/api/sessions?limit=abc").body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for i in 0..55 {
+        c.post("/sync/session", &json!({"externalId": format!("bulk_{i}")}));
+    }
+    assert_eq!(
+        c.get("/api/sessions").body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
+    assert_eq!(
+        c.get("/api/sessions?limit=100").body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        57
+    );
+}
+
+#[test]
+fn a_session_comes_with_its_messages_in_order_and_their_parts() {
+    let server = start();
+    let c = seed(&server);
+    let list = c.get("/api/sessions").body;
+    let alpha_id = list["sessions"][1]["id"].as_str().unwrap().to_owned();
+
+    let by_id = c.get(&format!("/api/sessions/get?id={alpha_id}"));
+    ok(&by_id);
+    let by_external = c.get("/api/sessions/get?id=ses_alpha");
+    ok(&by_external);
+    assert_eq!(by_id.body, by_external.body);
+    let body = by_id.body;
+    assert_eq!(body.as_object().unwrap().len(), 2);
+    assert_eq!(body["session"], list["sessions"][1]);
+
+    let messages = body["messages"].as_array().unwrap();
+    // Dashboard order: by createdAt, not by arrival.
+    assert_eq!(messages[0]["externalId"], "msg_a1");
+    assert_eq!(messages[1]["externalId"], "msg_a2");
+    let m = &messages[1];
+    assert_eq!(m["id"].as_str().unwrap().len(), 32);
+    assert_eq!(m["role"], "assistant");
+    assert_eq!(
+        m["textContent"],
+        "Done: the flusher now retries with jittered backoff."
+    );
+    assert_eq!(m["model"], "claude-sonnet");
+    assert_eq!(m["promptTokens"], 10);
+    assert_eq!(m["completionTokens"], 20);
+    assert_eq!(m["durationMs"], 500);
+    assert_eq!(m["createdAt"], 1_700_000_000_200_i64);
+    assert_eq!(
+        m["parts"],
+        json!([
+            {"type": "text", "content": "Done: the flusher now retries."},
+            {"type": "tool-call", "content": {"name": "edit", "args": {"path": "a.rs"}}}
+        ])
+    );
+    assert!(messages[0].get("model").is_none());
+    assert_eq!(
+        messages[0]["parts"],
+        json!([{"type": "text", "content": {"text": "Please make the flusher resilient"}}])
+    );
+
+    // Query strings are decoded as URLSearchParams does.
+    c.post("/sync/session", &json!({"externalId": "ses with spaces/&"}));
+    let r = c.get("/api/sessions/get?id=ses+with%20spaces%2F%26");
+    ok(&r);
+    assert_eq!(r.body["session"]["externalId"], "ses with spaces/&");
+    assert_eq!(r.body["messages"], json!([]));
+}
+
+#[test]
+fn get_answers_400_and_404_like_the_real_route() {
+    let server = start();
+    let c = seed(&server);
+    for path in [
+        "/api/sessions/get",
+        "/api/sessions/get?id=",
+        "/api/sessions/get?x=1",
+    ] {
+        let r = c.get(path);
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.body, json!({"error": "Missing session ID"}), "{path}");
+    }
+    for id in ["nope", "js000000000000000000000000000999", "msg_a1"] {
+        let r = c.get(&format!("/api/sessions/get?id={id}"));
+        assert_eq!(r.status, 404, "{id}");
+        assert_eq!(r.body, json!({"error": "Session not found"}), "{id}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+}
+
+#[test]
+fn search_finds_titles_message_texts_and_text_parts() {
+    let server = start();
+    let c = seed(&server);
+
+    // A word of a title, case-insensitively.
+    let r = c.get("/api/search?q=OUTBOX");
+    ok(&r);
+    assert_eq!(r.body.as_object().unwrap().len(), 1);
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    let hit = &results[0];
+    assert_eq!(hit["externalId"], "ses_alpha");
+    assert_eq!(hit["id"].as_str().unwrap().len(), 32);
+    assert_eq!(hit["title"], "Refactor the Outbox flusher");
+    assert_eq!(hit["projectPath"], "/home/me/alpha");
+    assert_eq!(hit["model"], "claude-sonnet");
+    assert_eq!(hit["totalTokens"], 150);
+    assert_eq!(hit["cost"], 0.25);
+    assert_eq!(hit["messageCount"], 2);
+    assert!(hit["createdAt"].as_i64().is_some());
+    assert_eq!(hit["snippet"], "Refactor the Outbox flusher");
+
+    // Only in a message's textContent.
+    let r = c.get("/api/search?q=jittered");
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["externalId"], "ses_alpha");
+    assert!(
+        results[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("jittered backoff"),
+        "{:?}",
+        results[0]
+    );
+
+    // In a text part (and message) of the batch-stored session; word prefixes match.
+    let r = c.get("/api/search?q=zanzi");
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["externalId"], "ses_beta");
+    assert!(results[0].get("projectPath").is_none());
+
+    // Sessions matching more terms come first; then newest first.
+    let r = c.get("/api/search?q=flusher+dashboard");
+    let ids: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["externalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ses_beta", "ses_alpha"]);
+    let r = c.get("/api/search?q=flusher%20outbox%20dashboard&limit=1");
+    assert_eq!(r.body["results"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["results"][0]["externalId"], "ses_alpha");
+
+    // No match, or only punctuation: an empty list.
+    for q in ["kumquat", "%21%21"] {
+        let r = c.get(&format!("/api/search?q={q}"));
+        ok(&r);
+        assert_eq!(r.body, json!({"results": []}), "{q}");
+    }
+
+    for path in ["/api/search", "/api/search?q=", "/api/search?limit=3"] {
+        let r = c.get(path);
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(
+            r.body,
+            json!({"error": "Missing query parameter 'q'"}),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn stats_total_what_was_stored() {
+    let server = start();
+    let c = api(&server);
+    let r = c.get("/api/stats");
+    ok(&r);
+    assert_eq!(
+        r.body,
+        json!({
+            "sessionCount": 0,
+            "messageCount": 0,
+            "totalTokens": 0,
+            "totalCost": 0,
+            "totalDurationMs": 0,
+            "modelUsage": {}
+        })
+    );
+
+    seed(&server);
+    ok(&c.post(
+        "/sync/session",
+        &json!({"externalId": "ses_gamma", "promptTokens": 1, "completionTokens": 1, "cost": 0.125}),
+    ));
+    let r = c.get("/api/stats");
+    ok(&r);
+    assert_eq!(
+        r.body,
+        json!({
+            "sessionCount": 3,
+            "messageCount": 3,
+            "totalTokens": 162,
+            "totalCost": 1.875,
+            "totalDurationMs": 1200,
+            "modelUsage": {
+                "claude-sonnet": {"tokens": 150, "cost": 0.25, "sessions": 1},
+                "gpt-5": {"tokens": 10, "cost": 1.5, "sessions": 1},
+                "unknown": {"tokens": 2, "cost": 0.125, "sessions": 1}
+            }
+        })
+    );
+}
+
+#[test]
+fn reads_need_a_valid_key_and_answer_like_the_sync_routes() {
+    let server = start();
+    seed(&server);
+    let url = server.url();
+    let cases = [
+        (None, "Missing Authorization header"),
+        (Some("Basic abc"), "Missing Authorization header"),
+        (
+            Some("Bearer eyJhbGciOi.jwt.token"),
+            "Invalid or expired token",
+        ),
+        (Some("Bearer osk_not_a_user"), "Invalid API key"),
+    ];
+    for (auth, expected) in cases {
+        for path in READ_ROUTES {
+            let r = Client::new(&url, auth).get(path);
+            assert_eq!(r.status, 401, "{auth:?} {path}");
+            assert_eq!(r.body, json!({"error": expected}), "{auth:?} {path}");
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        }
+    }
+    // Auth comes before parameter checks, as in the real routes.
+    let r = Client::new(&url, None).get("/api/search");
+    assert_eq!(r.status, 401);
+
+    // A revoked key reads nothing.
+    assert!(server.revoke_key(KEY).unwrap());
+    let r = api(&server).get("/api/sessions");
+    assert_eq!((r.status, r.error()), (401, "Invalid API key"));
+
+    // Preflight and wrong methods behave like the other routes.
+    let r = Client::new(&url, None).options("/api/sessions");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = Client::new(&url, None).post("/api/sessions", &json!({}));
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error(), "No matching routes found");
+
+    // Every read answer is in the request log.
+    let logged: Vec<(String, u16)> = server
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.starts_with("/api/"))
+        .map(|q| (q.path, q.status))
+        .collect();
+    assert!(
+        logged.contains(&("/api/stats".to_owned(), 401)),
+        "{logged:?}"
+    );
+}
+
+#[test]
+fn every_user_reads_only_their_own_data() {
+    let server = start();
+    server.add_key(OTHER_KEY).unwrap();
+    let a = seed(&server);
+    let b = Client::with_key(&server.url(), OTHER_KEY);
+    ok(&b.post(
+        "/sync/session",
+        &json!({"externalId": "ses_alpha", "title": "B's own alpha", "cost": 9}),
+    ));
+    ok(&b.post(
+        "/sync/message",
+        &json!({"sessionExternalId": "ses_alpha", "externalId": "msg_other",
+                "role": "user", "textContent": "private pineapple"}),
+    ));
+
+    let listed = b.get("/api/sessions").body;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["sessions"][0]["title"], "B's own alpha");
+
+    // Same externalId: each user gets their own session.
+    let mine = b.get("/api/sessions/get?id=ses_alpha").body;
+    assert_eq!(mine["session"]["title"], "B's own alpha");
+    assert_eq!(mine["messages"].as_array().unwrap().len(), 1);
+    let theirs = a.get("/api/sessions/get?id=ses_alpha").body;
+    assert_eq!(theirs["session"]["title"], "Refactor the Outbox flusher");
+
+    // Another user's session id is "not found", not a leak.
+    let a_beta_id = a.get("/api/sessions/get?id=ses_beta").body["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = b.get(&format!("/api/sessions/get?id={a_beta_id}"));
+    assert_eq!((r.status, r.error()), (404, "Session not found"));
+
+    assert_eq!(b.get("/api/search?q=zanzibar").body, json!({"results": []}));
+    assert_eq!(
+        a.get("/api/search?q=pineapple").body,
+        json!({"results": []})
+    );
+    assert_eq!(
+        b.get("/api/search?q=pineapple").body["results"][0]["title"],
+        "B's own alpha"
+    );
+
+    let stats: Value = b.get("/api/stats").body;
+    assert_eq!(stats["sessionCount"], 1);
+    assert_eq!(stats["messageCount"], 1);
+    assert_eq!(stats["totalCost"], 9);
+    assert_eq!(a.get("/api/stats").body["sessionCount"], 2);
+}
+
+#[test]
+fn binding_beyond_loopback_needs_allow_remote() {
+    let anywhere: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let opts = ServerOptions {
+        bind: anywhere,
+        ..ServerOptions::default().with_api_key(KEY)
+    };
+    let err = ServerHandle::start(opts).unwrap_err();
+    assert!(
+        matches!(err, ServerError::RemoteBindRefused { addr } if addr == anywhere),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("0.0.0.0:0"), "{text}");
+    assert!(text.contains("allow_remote"), "{text}");
+
+    // The control listener (no auth at all) follows the same rule.
+    let opts = ServerOptions {
+        control_bind: "[::]:0".parse().unwrap(),
+        ..ServerOptions::default().with_control()
+    };
+    assert!(matches!(
+        opts.check_bind(),
+        Err(ServerError::RemoteBindRefused { .. })
+    ));
+    assert!(ServerOptions::default().with_control().check_bind().is_ok());
+
+    let allowed = ServerOptions::default().with_remote_bind(anywhere);
+    assert!(allowed.allow_remote);
+    assert!(allowed.check_bind().is_ok());
+    // Loopback in every spelling is fine without it.
+    for addr in [
+        "127.0.0.1:0",
+        "127.1.2.3:0",
+        "[::1]:0",
+        "[::ffff:127.0.0.1]:0",
+    ] {
+        let opts = ServerOptions {
+            bind: addr.parse().unwrap(),
+            ..ServerOptions::default()
+        };
+        assert!(opts.check_bind().is_ok(), "{addr}");
+    }
+}
