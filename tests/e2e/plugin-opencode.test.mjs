@@ -16,7 +16,6 @@ import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { startModelServer } from "./lib/model-server.mjs";
 import {
   E2E_DIR,
@@ -29,16 +28,10 @@ import {
   recordedEvents,
   RECORDER_PLUGIN_URL,
 } from "./lib/opencode.mjs";
-
-const REPO = path.resolve(E2E_DIR, "..", "..");
-// OPENCODE_SYNC_PLUGIN_ENTRY tests another build of the plugin (e.g. an unpacked tarball).
-const PLUGIN_ENTRY = path.resolve(process.env.OPENCODE_SYNC_PLUGIN_ENTRY || path.join(REPO, "npm", "index.js"));
-const PLUGIN_URL = pathToFileURL(PLUGIN_ENTRY).href;
-const SERVER_BIN = process.env.OPENCODE_SYNC_SERVER_BIN || path.join(REPO, "target", "debug", "opencode-sync-server");
+import { assertStoredAsInDb, MAX_TOOL_OUTPUT_BYTES } from "./lib/compare.mjs";
+import { PLUGIN_URL, assertPluginBuilt, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
 
 const TITLE = "Plugin acceptance session";
-/** The plugin's default `maxToolOutputBytes` (crates/core/src/config.rs). */
-const MAX_TOOL_OUTPUT_BYTES = 16_384;
 /** What the plugin may add to `opencode run`'s wall time. */
 const MAX_PLUGIN_OVERHEAD_MS = 3000;
 
@@ -54,79 +47,17 @@ const API_KEY = `osk_${randomAlnum(32)}`;
 let model;
 let sync;
 
-// ---------------------------------------------------------------------------------------
-// The contract sync server as a child process
-// ---------------------------------------------------------------------------------------
-
-/** Starts `opencode-sync-server --control`; resolves with {url, controlUrl, child, stop}. */
-async function startSyncServer() {
-  if (!fs.existsSync(SERVER_BIN)) {
-    throw new Error(`${SERVER_BIN} is missing: run \`cargo build -p opencode-sync-server\` (or set OPENCODE_SYNC_SERVER_BIN)`);
-  }
-  // stdin stays a pipe: the server also stops if this process dies without cleaning up.
-  const child = spawn(SERVER_BIN, ["--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY, "--control"], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const info = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`sync server did not start in 15 s: ${stderr}`)), 15_000);
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        try {
-          resolve(JSON.parse(out.slice(0, nl)));
-        } catch (err) {
-          reject(new Error(`sync server printed ${JSON.stringify(out)}: ${err}`));
-        }
-      }
-    });
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`sync server exited (${code ?? signal}) before starting: ${stderr}`));
-    });
-  });
-  assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  assert.match(info.controlUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const killer = setTimeout(() => child.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(killer);
-  };
-  return { ...info, child, stop, stderr: () => stderr };
-}
-
-async function control(method, route) {
-  const res = await fetch(`${sync.controlUrl}${route}`, { method });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${route}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-const dumpServer = () => control("GET", "/control/dump");
-const clearRequestLog = () => control("DELETE", "/control/requests");
+const dumpServer = () => sync.dump();
+const clearRequestLog = () => sync.clearRequestLog();
 
 // ---------------------------------------------------------------------------------------
 // Setup
 // ---------------------------------------------------------------------------------------
 
 before(async () => {
-  assert.ok(
-    fs.existsSync(PLUGIN_ENTRY) && fs.existsSync(path.join(path.dirname(PLUGIN_ENTRY), "wasm")),
-    `${PLUGIN_ENTRY} or the wasm/ next to it is missing: run scripts/build first`,
-  );
+  assertPluginBuilt();
   model = await startModelServer({ title: TITLE });
-  sync = await startSyncServer();
+  sync = await startSyncServer({ apiKey: API_KEY });
   // Warm the page cache with the 185 MB binary, so the first timed run is not penalised.
   const warm = createEnv({ name: "warm-up", git: false });
   try {
@@ -166,19 +97,9 @@ async function withEnv(t, opts, fn) {
   }
 }
 
-/** The plugin's credentials file in the isolated env ($XDG_CONFIG_HOME/opencode-sync/config.json, 0600). */
-function writeSyncCredentials(e, extra = {}) {
-  const dir = path.join(e.configHome, "opencode-sync");
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, "config.json");
-  fs.writeFileSync(file, JSON.stringify({ convexUrl: sync.url, apiKey: API_KEY, ...extra }, null, 2) + "\n", { mode: 0o600 });
-  fs.chmodSync(file, 0o600);
-  return file;
-}
-
 /** OpenCode config with the recorder (evidence of what hooks arrived) and, optionally, our plugin. */
 function configure(e, { plugin = true } = {}) {
-  writeSyncCredentials(e);
+  writeSyncCredentials(e, { url: sync.url, apiKey: API_KEY });
   writeConfig(e, { baseURL: model.baseURL, plugins: plugin ? [RECORDER_PLUGIN_URL, PLUGIN_URL] : [RECORDER_PLUGIN_URL] });
 }
 
@@ -204,165 +125,28 @@ async function dumpFor(e) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The comparison: what the server stored vs opencode.db
+// The comparison: what the server stored vs opencode.db (lib/compare.mjs)
 // ---------------------------------------------------------------------------------------
 
 const bytes = (s) => Buffer.byteLength(s, "utf8");
 
 /**
- * Compares a stored value with the db's: equal, except that a string containing one of
- * `secrets` must be stored without any of them and with the redaction mask.
- */
-function assertLike(actual, expected, secrets, label) {
-  if (typeof expected === "string" && secrets.some((s) => expected.includes(s))) {
-    assert.equal(typeof actual, "string", `${label}: a string`);
-    for (const s of secrets) assert.ok(!actual.includes(s), `${label}: secret leaked: ${actual}`);
-    assert.ok(actual.includes("[REDACTED]"), `${label}: redaction mask missing: ${actual}`);
-    return;
-  }
-  if (expected && typeof expected === "object" && JSON.stringify(expected).match(new RegExp(secrets.map(escapeRe).join("|") || "(?!)"))) {
-    assert.equal(typeof actual, "object", `${label}: an object`);
-    assert.deepEqual(Object.keys(actual ?? {}).sort(), Object.keys(expected).sort(), `${label}: keys`);
-    for (const k of Object.keys(expected)) assertLike(actual[k], expected[k], secrets, `${label}.${k}`);
-    return;
-  }
-  assert.deepEqual(actual, expected, label);
-}
-
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/** The stored tool-result output for a db output: as is, or cut at the limit and marked. */
-function assertToolOutput(stored, result, dbOutput, secrets, label) {
-  if (bytes(dbOutput) <= MAX_TOOL_OUTPUT_BYTES || secrets.some((s) => dbOutput.includes(s))) {
-    assertLike(stored, dbOutput, secrets, label);
-    assert.equal(result.truncated, undefined, `${label}: not marked truncated`);
-    return;
-  }
-  const m = stored.match(/\n… \[truncated: showing (\d+) of (\d+) bytes\]$/);
-  assert.ok(m, `${label}: long output carries the truncation marker; ends with ${JSON.stringify(stored.slice(-120))}`);
-  assert.equal(Number(m[2]), bytes(dbOutput), `${label}: marker names the full size`);
-  assert.ok(Number(m[1]) <= MAX_TOOL_OUTPUT_BYTES, `${label}: cut at the limit`);
-  const kept = stored.slice(0, m.index);
-  assert.equal(bytes(kept), Number(m[1]), `${label}: marker names the kept size`);
-  assert.ok(dbOutput.startsWith(kept), `${label}: the kept text is the output's beginning`);
-  assert.equal(result.truncated, true, `${label}: marked truncated`);
-}
-
-/** The part types the plugin sends for one db message, in order (map.rs). */
-function expectedPartKinds(dbParts) {
-  const kinds = [];
-  for (const p of dbParts) {
-    const d = p.data;
-    if (d.type === "text" && d.synthetic !== true && d.text) kinds.push("text");
-    else if (d.type === "tool") {
-      kinds.push("tool-call");
-      if (d.state?.status === "completed" || d.state?.status === "error") kinds.push("tool-result");
-    }
-  }
-  return kinds;
-}
-
-/**
- * Asserts that the server holds the session exactly as opencode.db does. Returns
- * {store, stored} for scenario-specific checks.
+ * Asserts that the server holds the session exactly as opencode.db does, and that
+ * OpenCode generated the scripted title. Returns {store, stored} for scenario-specific
+ * checks.
  */
 function assertSessionSynced(e, dump, sessionID, { secrets = [] } = {}) {
   const store = readStore(e, { sessionID });
   assert.equal(store.sessions.length, 1, "opencode.db has the session");
   const row = store.sessions[0];
-
-  const matches = dump.users.flatMap((u) => u.sessions.filter((s) => s.externalId === sessionID));
-  assert.equal(
-    matches.length,
-    1,
-    `the server has session ${sessionID} once; it has [${dump.users.flatMap((u) => u.sessions.map((s) => s.externalId))}]; ` +
-      `the plugin logged:\n${pluginLog(e)}`,
-  );
-  const s = matches[0];
-
-  // --- the session ---
   assert.doesNotMatch(row.title, /^New session - /, "OpenCode generated a title");
   assert.equal(row.title, TITLE);
-  assert.equal(s.title, row.title, "title");
-  assert.equal(s.projectPath, row.directory, "projectPath = session.directory");
-  assert.equal(s.projectName, path.basename(row.directory), "projectName = last path segment");
-  const lastAssistant = store.messages.filter((m) => m.data.role === "assistant").at(-1);
-  const modelID = row.model?.id ?? lastAssistant?.data.modelID;
-  const providerID = row.model?.id ? row.model.providerID : lastAssistant?.data.providerID;
-  assert.equal(s.model, modelID, "model");
-  assert.equal(s.provider, providerID, "provider");
-  assert.equal(s.source, "opencode");
-  const prompt = row.tokens_input + row.tokens_cache_read + row.tokens_cache_write;
-  const completion = row.tokens_output + row.tokens_reasoning;
-  assert.ok(prompt > 0 && completion > 0, "OpenCode counted tokens");
-  assert.equal(s.promptTokens, prompt, `promptTokens = input ${row.tokens_input} + cache read ${row.tokens_cache_read} + cache write ${row.tokens_cache_write}`);
-  assert.equal(s.completionTokens, completion, `completionTokens = output ${row.tokens_output} + reasoning ${row.tokens_reasoning}`);
-  assert.ok(row.cost > 0, "OpenCode computed a cost");
-  assert.ok(Math.abs(s.cost - row.cost) < 1e-9, `cost: stored ${s.cost}, db ${row.cost}`);
-  assert.equal(s.createdAt, row.time_created, "session createdAt = db time_created");
-  assert.equal(s.messageCount, store.messages.length, "messageCount = db messages");
-
-  // --- every message, once ---
-  const storedIds = s.messages.map((m) => m.externalId);
-  assert.equal(new Set(storedIds).size, storedIds.length, `no message stored twice: ${storedIds}`);
-  assert.deepEqual([...storedIds].sort(), store.messages.map((m) => m.id).sort(), "the stored messages are the db's");
-
-  for (const m of store.messages) {
-    const label = `message ${m.id} (${m.data.role})`;
-    const sm = s.messages.find((x) => x.externalId === m.id);
-    const dbParts = store.parts.filter((p) => p.message_id === m.id); // id order = creation order
-    assert.equal(sm.role, m.data.role, `${label}: role`);
-    const texts = dbParts.filter((p) => p.data.type === "text" && p.data.synthetic !== true && p.data.text).map((p) => p.data.text);
-    assertLike(sm.textContent, texts.length ? texts.join("\n\n") : undefined, secrets, `${label}: textContent`);
-    assert.ok(Math.abs(sm.createdAt - m.time_created) <= 1000, `${label}: createdAt ${sm.createdAt} vs db ${m.time_created}`);
-    if (m.data.role === "assistant") {
-      assert.equal(sm.model, m.data.modelID, `${label}: model`);
-      const t = m.data.tokens;
-      const mp = t.input + (t.cache?.read ?? 0) + (t.cache?.write ?? 0);
-      const mc = t.output + (t.reasoning ?? 0);
-      assert.equal(sm.promptTokens, mp > 0 ? mp : undefined, `${label}: promptTokens (tokens ${JSON.stringify(t)})`);
-      assert.equal(sm.completionTokens, mc > 0 ? mc : undefined, `${label}: completionTokens (tokens ${JSON.stringify(t)})`);
-    } else {
-      assert.equal(sm.model, m.data.model?.modelID, `${label}: model`);
-    }
-
-    // Parts: text parts and tool calls/results, in the db's order.
-    assert.deepEqual(
-      sm.parts.map((p) => p.type),
-      expectedPartKinds(dbParts),
-      `${label}: stored part types (db parts: ${dbParts.map((p) => p.data.type)})`,
-    );
-    const storedTexts = sm.parts.filter((p) => p.type === "text").map((p) => p.content);
-    assert.equal(storedTexts.length, texts.length);
-    texts.forEach((text, i) => assertLike(storedTexts[i], text, secrets, `${label}: text part ${i}`));
-
-    for (const p of dbParts.filter((x) => x.data.type === "tool")) {
-      const d = p.data;
-      const tl = `${label}: ${d.tool} ${d.callID}`;
-      const i = sm.parts.findIndex((x) => x.type === "tool-call" && x.content?.callID === d.callID);
-      assert.ok(i >= 0, `${tl}: a tool-call part`);
-      const call = sm.parts[i].content;
-      assert.equal(call.toolName, d.tool, `${tl}: toolName`);
-      assert.equal(call.status, d.state.status, `${tl}: status`);
-      assertLike(call.args, d.state.input, secrets, `${tl}: args`);
-      if (d.state.title !== undefined) assertLike(call.title, d.state.title, secrets, `${tl}: title`);
-      if (d.state.status !== "completed" && d.state.status !== "error") continue;
-      const next = sm.parts[i + 1];
-      assert.equal(next?.type, "tool-result", `${tl}: the tool-result follows its call`);
-      const result = next.content;
-      if (d.state.status === "completed") {
-        assertToolOutput(result.output, result, d.state.output ?? "", secrets, `${tl}: output`);
-      } else {
-        assertLike(result.error, d.state.error, secrets, `${tl}: error`);
-      }
-      const exit = d.state.metadata?.exit;
-      if (typeof exit === "number") assert.equal(result.exit, exit, `${tl}: exit code`);
-      else assert.equal(result.exit, undefined, `${tl}: no exit code`);
-    }
-  }
-  return { store, stored: s };
+  const { stored } = assertStoredAsInDb(store, dump, sessionID, {
+    secrets,
+    maxToolOutputBytes: MAX_TOOL_OUTPUT_BYTES,
+    context: () => `the plugin logged:\n${pluginLog(e)}`,
+  });
+  return { store, stored };
 }
 
 /** Every request the plugin made was accepted (2xx, no batch errors, none dropped from the log). */
@@ -380,17 +164,6 @@ function sessionIdOf(e) {
   const id = readStore(e).sessions[0]?.id;
   assert.match(id ?? "", /^ses_/, "opencode.db has a session");
   return id;
-}
-
-/** The plugin's lines in OpenCode's log (it logs through client.app.log), for failure messages. */
-function pluginLog(e) {
-  const dir = path.join(e.dataDir, "log");
-  if (!fs.existsSync(dir)) return "(no OpenCode log)";
-  const lines = fs
-    .readdirSync(dir)
-    .flatMap((f) => fs.readFileSync(path.join(dir, f), "utf8").split("\n"))
-    .filter((l) => l.includes("opencode-sync"));
-  return lines.length ? lines.join("\n") : "(nothing)";
 }
 
 /** Evidence for a report: event types the recorder saw for a run. */

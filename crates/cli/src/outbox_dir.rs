@@ -3,7 +3,7 @@
 //! (names, order, claims, what an answer means) are the core's [`outbox`] model; this
 //! module only lists, reads, renames, writes and deletes files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -142,12 +142,24 @@ impl OutboxDir {
             }
             let mut earliest_retry: Option<i64> = None;
             let mut progressed = false;
-            for name in &plan.sendable {
+            // Each session whose oldest record may go sends its records in order, in
+            // this pass, until one of them has to wait (a retry, or another sender took
+            // it): one directory listing per pass, not one per record.
+            let mut open: HashSet<&str> = plan
+                .sendable
+                .iter()
+                .map(|n| n.session_id.as_str())
+                .collect();
+            for name in &plan.queued {
+                if !open.contains(name.session_id.as_str()) {
+                    continue;
+                }
                 if Instant::now() >= deadline {
                     break;
                 }
                 if let Some(&at) = backoff.get(&name.file).filter(|&&at| at > now_ms()) {
                     earliest_retry = Some(earliest_retry.map_or(at, |e| e.min(at)));
+                    open.remove(name.session_id.as_str());
                     continue;
                 }
                 let record_path = self.dir.join(&name.file);
@@ -156,7 +168,11 @@ impl OutboxDir {
                         .join(outbox::claim_name(&name.file, now_ms(), &self.writer));
                 match fs::rename(&record_path, &claim_path) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // another sender has it
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        // Another sender has it: the rest of its session waits.
+                        open.remove(name.session_id.as_str());
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
                 let record = match fs::read_to_string(&claim_path)
@@ -171,6 +187,7 @@ impl OutboxDir {
                         ));
                         self.move_to_quarantine(&claim_path, &format!("{}.corrupt", name.file))?;
                         report.corrupt += 1;
+                        progressed = true;
                         continue;
                     }
                 };
@@ -189,6 +206,7 @@ impl OutboxDir {
                         );
                         backoff.insert(name.file.clone(), updated.not_before);
                         self.release(&claim_path, &record_path, &updated)?;
+                        open.remove(name.session_id.as_str());
                     }
                     Disposition::Quarantine(updated) => {
                         report.last_error.clone_from(&updated.last_error);

@@ -10,11 +10,12 @@
 //! ```
 //!
 //! Names sort in queue order, so the oldest record is the first name. A newer upsert of
-//! the same key is a new file and the older file is deleted. Several processes share the
-//! directory: a sender claims a record by renaming it to `<name>.claim-<ms>-<writer>`
-//! (rename is atomic; the loser sees "not found"), and returns or deletes it after the
-//! attempt. A claim older than [`STALE_CLAIM_MS`] belonged to a process that died and
-//! may be taken back. Upserts are idempotent on the server, so the rare double send
+//! the same key is a new file and the older file is deleted; it is sent at the older
+//! one's turn, and a session's record always before its messages (see [`plan`]).
+//! Several processes share the directory: a sender claims a record by renaming it to
+//! `<name>.claim-<ms>-<writer>` (rename is atomic; the loser sees "not found"), and
+//! returns or deletes it after the attempt. A claim older than [`STALE_CLAIM_MS`]
+//! belonged to a process that died and may be taken back. Upserts are idempotent on the server, so the rare double send
 //! (a crash between "delivered" and "deleted") is harmless.
 
 use serde::{Deserialize, Serialize};
@@ -197,8 +198,9 @@ pub struct Plan {
     /// claimed by a live sender is held back, so a session's records arrive in order
     /// (the session before its messages: the server keeps `createdAt` only on insert).
     pub sendable: Vec<RecordName>,
-    /// Every live queued record (superseded ones excluded), in queue order: what a
-    /// process that sends strictly in order loads at start.
+    /// Every live queued record (superseded ones excluded), in send order: queue order,
+    /// except that a session's record goes at the place of its session's oldest live
+    /// record. What a process that sends strictly in order loads at start.
     pub queued: Vec<RecordName>,
     /// Stale claims to rename back to their record name.
     pub reclaim: Vec<(String, String)>,
@@ -220,7 +222,7 @@ pub fn plan(file_names: &[String], now: i64) -> Plan {
                 name, claimed_at, ..
             } => {
                 plan.total += 1;
-                if now - claimed_at > STALE_CLAIM_MS {
+                if now.saturating_sub(claimed_at) > STALE_CLAIM_MS {
                     plan.reclaim.push((file.clone(), name.file.clone()));
                 } else {
                     busy_sessions.insert(name.session_id);
@@ -236,12 +238,41 @@ pub fn plan(file_names: &[String], now: i64) -> Plan {
     for (i, name) in queued.iter().enumerate() {
         newest.insert(name.key.clone(), i);
     }
-    let mut blocked = busy_sessions;
+    let mut live = Vec::with_capacity(queued.len());
     for (i, name) in queued.into_iter().enumerate() {
-        if newest.get(&name.key) != Some(&i) {
+        if newest.get(&name.key) == Some(&i) {
+            live.push(name);
+        } else {
             plan.superseded.push(name.file);
-            continue;
         }
+    }
+    // A newer session record replaces an older one at the older one's turn: a session's
+    // record goes out before its messages (the first record of a session creates it on
+    // the server, and `createdAt` is kept only then). Its file, written later, sorts
+    // after messages queued meanwhile, so it takes the place of its session's oldest
+    // live record.
+    let mut first_of_session = std::collections::HashMap::new();
+    for (i, name) in live.iter().enumerate() {
+        first_of_session.entry(name.session_id.clone()).or_insert(i);
+    }
+    let mut live: Vec<((usize, bool), RecordName)> = live
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let place = if name.key.starts_with("session:") {
+                (
+                    first_of_session.get(&name.session_id).copied().unwrap_or(i),
+                    false,
+                )
+            } else {
+                (i, true)
+            };
+            (place, name)
+        })
+        .collect();
+    live.sort_by_key(|(place, _)| *place);
+    let mut blocked = busy_sessions;
+    for (_, name) in live {
         if !blocked.contains(&name.session_id) {
             // Only the oldest record of each session goes in one pass.
             blocked.insert(name.session_id.clone());
@@ -375,14 +406,15 @@ mod tests {
         ];
         let p = plan(&files, 130_000);
         assert_eq!(p.superseded, vec![s1]);
-        // s1's newest record is queued after m1, so m1 (the oldest live one of s1) goes
-        // first; s3 waits for its claimed record; s2 is independent.
+        // s1's newest record was written after m1, yet it goes first, at the place of
+        // s1's oldest live record (the server keeps a session's createdAt only when its
+        // first record creates it); s3 waits for its claimed record; s2 is independent.
         let order: Vec<&str> = p.sendable.iter().map(|n| n.file.as_str()).collect();
-        assert_eq!(order, vec![m1.as_str(), s2.as_str()]);
+        assert_eq!(order, vec![s1_newer.as_str(), s2.as_str()]);
         let queued: Vec<&str> = p.queued.iter().map(|n| n.file.as_str()).collect();
         assert_eq!(
             queued,
-            vec![m1.as_str(), s2.as_str(), s1_newer.as_str(), m3.as_str()]
+            vec![s1_newer.as_str(), m1.as_str(), s2.as_str(), m3.as_str()]
         );
         assert_eq!(p.reclaim.len(), 1);
         assert_eq!(p.reclaim[0].0, stale);

@@ -82,6 +82,13 @@ impl DiskOutbox {
             .then_some(claim)
     }
 
+    /// Whether some sender holds a claim on `file` (it is being sent).
+    pub fn claimed_elsewhere(&self, fs: &dyn Fs, file: &str) -> bool {
+        let prefix = format!("{file}.claim-");
+        fs.list(&self.dir)
+            .is_some_and(|names| names.iter().any(|n| n.starts_with(&prefix)))
+    }
+
     /// Delivered: the claim goes away.
     pub fn delivered(&self, fs: &dyn Fs, claim: &str) {
         fs.remove(&self.path(claim));
@@ -257,7 +264,9 @@ mod tests {
             b.claim(&fs, &file, 2).is_none(),
             "only one sender gets a record"
         );
+        assert!(b.claimed_elsewhere(&fs, &file));
         a.release(&fs, &claim, &file);
+        assert!(!b.claimed_elsewhere(&fs, &file));
         let claim = b.claim(&fs, &file, 3).unwrap();
         b.delivered(&fs, &claim);
         assert!(fs.list("/o").unwrap().is_empty());

@@ -35,6 +35,9 @@ use queue::SendQueue;
 
 /// How long `flush()` waits by default, and how long `dispose()` waits.
 const DEFAULT_FLUSH_MS: f64 = 2000.0;
+/// How long the sender waits for another process to finish sending a session record
+/// before going on with that session's messages (a request times out after 30 s).
+const OTHER_SENDER_WAIT_MS: f64 = 35_000.0;
 
 static POISONED: AtomicBool = AtomicBool::new(false);
 
@@ -85,6 +88,11 @@ struct State {
     toasted: bool,
     /// `flush()` promises waiting for the queue to settle, with their timeout timers.
     waiters: Vec<(Function, Option<JsValue>)>,
+    /// The record being sent: its claim and queue names in the outbox.
+    in_flight: Option<(String, String)>,
+    /// `dispose()` gave up waiting: the instance sends nothing more, and what is left
+    /// stays in the outbox for the next start or `opencode-sync sync --flush`.
+    closed: bool,
     stats: Stats,
 }
 
@@ -170,6 +178,8 @@ impl SyncPlugin {
                 auth_failed: false,
                 toasted: false,
                 waiters: Vec::new(),
+                in_flight: None,
+                closed: false,
                 stats: Stats::default(),
             }),
         });
@@ -220,20 +230,26 @@ impl SyncPlugin {
     /// key), or after `timeout_ms` (default 2000), whichever comes first.
     pub fn flush(&self, timeout_ms: Option<f64>) -> Promise {
         match self.live() {
-            Some(inner) => inner.settled_promise(timeout_ms.unwrap_or(DEFAULT_FLUSH_MS)),
+            Some(inner) => {
+                Inner::settled_promise(inner, timeout_ms.unwrap_or(DEFAULT_FLUSH_MS), false)
+            }
             None => Promise::resolve(&JsValue::UNDEFINED),
         }
     }
 
     /// OpenCode is disposing the plugin: queues the engine's final upserts (session
-    /// totals) and waits up to 2 s for delivery.
+    /// totals) and waits up to 2 s for delivery. If that is not enough, the instance
+    /// closes: a record in flight goes back to the outbox under its queue name (the
+    /// process is about to exit; a claim left behind would hold the record, and the
+    /// rest of its session, back from every other sender until it went stale), and
+    /// nothing more is sent. What is left waits in the outbox.
     pub fn dispose(&self) -> Promise {
         let Some(inner) = self.live() else {
             return Promise::resolve(&JsValue::UNDEFINED);
         };
         let upserts = inner.engine.borrow_mut().flush();
         Inner::enqueue(inner, upserts);
-        inner.settled_promise(DEFAULT_FLUSH_MS)
+        Inner::settled_promise(inner, DEFAULT_FLUSH_MS, true)
     }
 
     /// `{active, queued, sending, authFailed, delivered, rejected, retries,
@@ -409,7 +425,7 @@ impl Inner {
             }
             let next = {
                 let mut st = self.state.borrow_mut();
-                if st.auth_failed {
+                if st.auth_failed || st.closed {
                     None
                 } else {
                     st.queue
@@ -423,17 +439,42 @@ impl Inner {
             };
             // Claim the record so no other process sends it at the same time. Gone means
             // another process (or `opencode-sync sync --flush`) already has it.
-            let claim = match (&item.file, self.disk.borrow().as_ref()) {
-                (Some(file), Some(disk)) => {
-                    match disk.claim(&self.host, file, js_sys::Date::now() as i64) {
-                        Some(claim) => Some(claim),
-                        None => continue,
-                    }
-                }
-                _ => None,
+            let claimed = match (&item.file, self.disk.borrow().as_ref()) {
+                (Some(file), Some(disk)) => disk
+                    .claim(&self.host, file, js_sys::Date::now() as i64)
+                    .ok_or(file.clone())
+                    .map(Some),
+                _ => Ok(None),
             };
+            let claim = match claimed {
+                Ok(claim) => claim,
+                Err(file) => {
+                    // A session record another sender holds must reach the server
+                    // before this session's messages, which would create a bare
+                    // session otherwise (`createdAt` is kept only on insert).
+                    if matches!(item.upsert, Upsert::Session(_)) {
+                        self.wait_for_other_sender(&file).await;
+                    }
+                    continue;
+                }
+            };
+            if let (Some(claim), Some(file)) = (&claim, &item.file) {
+                self.state.borrow_mut().in_flight = Some((claim.clone(), file.clone()));
+            }
             let outcome = host::send(&request).await;
             if poisoned() {
+                return;
+            }
+            let closed = {
+                let mut st = self.state.borrow_mut();
+                st.in_flight = None;
+                st.closed
+            };
+            if closed {
+                // `dispose` gave the record back to the outbox meanwhile: leave it there
+                // (delivered or not, a later sender sends it again; upserts are
+                // idempotent).
+                self.stop_sending();
                 return;
             }
             match outcome {
@@ -483,6 +524,22 @@ impl Inner {
                     );
                 }
             }
+        }
+    }
+
+    /// Waits (bounded) until no other sender holds a claim on `file`.
+    async fn wait_for_other_sender(&self, file: &str) {
+        let give_up = js_sys::Date::now() + OTHER_SENDER_WAIT_MS;
+        loop {
+            let busy = self
+                .disk
+                .borrow()
+                .as_ref()
+                .is_some_and(|d| d.claimed_elsewhere(&self.host, file));
+            if !busy || poisoned() || self.state.borrow().closed || js_sys::Date::now() >= give_up {
+                return;
+            }
+            host::sleep(100).await;
         }
     }
 
@@ -553,15 +610,55 @@ impl Inner {
 
     /// A promise that resolves when the queue settles or after `timeout_ms`. Its timer
     /// keeps the host alive: this is what `dispose` waits on before the process exits.
-    fn settled_promise(&self, timeout_ms: f64) -> Promise {
+    /// With `close_on_timeout`, the instance closes when the time is up.
+    fn settled_promise(this: &Rc<Self>, timeout_ms: f64, close_on_timeout: bool) -> Promise {
         Promise::new(&mut |resolve, _reject| {
-            let mut st = self.state.borrow_mut();
+            let mut st = this.state.borrow_mut();
             if st.settled() {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
                 return;
             }
-            let timer = host::timer(&resolve, timeout_ms, true);
+            let timer = if close_on_timeout {
+                let inner = Rc::clone(this);
+                let done = resolve.clone();
+                let on_timeout = Closure::once_into_js(move || {
+                    inner.close();
+                    let _ = done.call0(&JsValue::UNDEFINED);
+                });
+                on_timeout
+                    .dyn_ref::<Function>()
+                    .and_then(|f| host::timer(f, timeout_ms, true))
+            } else {
+                host::timer(&resolve, timeout_ms, true)
+            };
             st.waiters.push((resolve, timer));
         })
+    }
+
+    /// Stops sending for good (see [`SyncPlugin::dispose`]): the record in flight goes
+    /// back under its queue name, and everything queued stays in the outbox.
+    fn close(&self) {
+        let (in_flight, queued) = {
+            let mut st = self.state.borrow_mut();
+            st.closed = true;
+            (st.in_flight.take(), st.queue.len())
+        };
+        let disk = self.disk.borrow();
+        let kept = match (in_flight, disk.as_ref()) {
+            (Some((claim, file)), Some(disk)) => {
+                disk.release(&self.host, &claim, &file);
+                queued + 1
+            }
+            (_, Some(_)) => queued,
+            (_, None) => 0,
+        };
+        if kept > 0 {
+            self.host.log(
+                "info",
+                &format!(
+                    "{kept} record(s) not delivered yet stay in the outbox for the next start or `opencode-sync sync --flush`"
+                ),
+            );
+        }
     }
 }

@@ -40,12 +40,16 @@ impl SendQueue {
     }
 
     /// Adds records left by an earlier process, ahead of this process's own (they are
-    /// older). A key already queued here is newer and wins.
+    /// older), in the order given. A key already queued here is newer and wins, and
+    /// takes the leftover's place.
     pub fn push_leftovers(&mut self, leftovers: Vec<(Upsert, String)>) -> Vec<String> {
         let mut superseded = Vec::new();
         for (upsert, file) in leftovers.into_iter().rev() {
             let key = upsert.key();
-            if self.items.iter().any(|q| q.key == key) {
+            if let Some(i) = self.items.iter().position(|q| q.key == key) {
+                if let Some(newer) = self.items.remove(i) {
+                    self.items.push_front(newer);
+                }
                 superseded.push(file);
             } else {
                 self.items.push_front(Queued {
@@ -64,10 +68,15 @@ impl SendQueue {
     }
 
     /// Puts an upsert that could not be delivered back at the front, unless a newer one
-    /// with the same key arrived while it was in flight (that one supersedes it).
-    /// Returns whether it was put back.
+    /// with the same key arrived while it was in flight: that one supersedes it and
+    /// moves to the front in its place (the newest state goes out at the older one's
+    /// turn; a session must reach the server before its messages, which create a bare
+    /// session otherwise). Returns whether it was put back.
     pub fn requeue(&mut self, item: Queued) -> bool {
-        if self.items.iter().any(|q| q.key == item.key) {
+        if let Some(i) = self.items.iter().position(|q| q.key == item.key) {
+            if let Some(newer) = self.items.remove(i) {
+                self.items.push_front(newer);
+            }
             return false;
         }
         self.items.push_front(item);
@@ -140,6 +149,20 @@ mod tests {
         assert_eq!(superseded, ["fx"]);
         let order: Vec<Option<String>> = std::iter::from_fn(|| q.pop()).map(|i| i.file).collect();
         assert_eq!(order, [Some("f0".into()), Some("f2".into())]);
+
+        // A newer upsert of a leftover's key goes out at the leftover's turn.
+        q.push(message("msg_9"), Some("f9".into()));
+        q.push(session("ses_1", "newest"), Some("f3".into()));
+        let superseded = q.push_leftovers(vec![
+            (session("ses_1", "left"), "f4".into()),
+            (message("msg_8"), "f8".into()),
+        ]);
+        assert_eq!(superseded, ["f4"]);
+        let order: Vec<Option<String>> = std::iter::from_fn(|| q.pop()).map(|i| i.file).collect();
+        assert_eq!(
+            order,
+            [Some("f3".into()), Some("f8".into()), Some("f9".into())]
+        );
     }
 
     #[test]
@@ -152,9 +175,11 @@ mod tests {
         assert_eq!(titles(&mut q), ["msg_1", "msg_2"]);
 
         q.push(session("ses_1", "old"), None);
+        q.push(message("msg_3"), None);
         let in_flight = q.pop().unwrap();
         q.push(session("ses_1", "new"), None);
-        q.requeue(in_flight);
-        assert_eq!(titles(&mut q), ["new"]);
+        assert!(!q.requeue(in_flight));
+        // The newer session upsert goes out at the failed one's turn, before the message.
+        assert_eq!(titles(&mut q), ["new", "msg_3"]);
     }
 }

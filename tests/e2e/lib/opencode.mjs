@@ -204,10 +204,12 @@ process.on("exit", () => {
  * @param {object} [o.env]          extra environment variables
  * @param {number} [o.timeoutMs]    hard limit; the process group is killed after it (60 s)
  * @param {boolean} [o.printLogs]   --print-logs --log-level (INFO by default) to stderr (true)
+ * @param {(child: import("node:child_process").ChildProcess) => void} [o.onSpawn]  called with
+ *   the child once started (its pid is also its process group's id), e.g. to kill it mid-run
  * @returns {Promise<{code:number|null, signal:string|null, timedOut:boolean, stdout:string,
  *   stderr:string, wallMs:number, args:string[], events:object[]|null}>}
  */
-export async function runOpencode(e, prompt, { session, continue: cont = false, format, args = [], env = {}, timeoutMs = 60_000, printLogs = true, logLevel = "INFO" } = {}) {
+export async function runOpencode(e, prompt, { session, continue: cont = false, format, args = [], env = {}, timeoutMs = 60_000, printLogs = true, logLevel = "INFO", onSpawn } = {}) {
   const argv = ["run"];
   if (printLogs) argv.push("--print-logs", "--log-level", logLevel);
   if (session) argv.push("--session", session);
@@ -223,6 +225,7 @@ export async function runOpencode(e, prompt, { session, continue: cont = false, 
     detached: true, // own process group, so the tools it spawns are ended with it
   });
   live.add(child.pid);
+  if (onSpawn && child.pid) onSpawn(child);
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));

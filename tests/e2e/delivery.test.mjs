@@ -1,0 +1,584 @@
+// The delivery acceptance suite: nothing OpenCode stores is lost or duplicated on its way
+// to the server, whatever the network or the process does. The REAL OpenCode binary with
+// our plugin (file://<repo>/npm/index.js), scripted models, the contract sync server
+// (crates/server, a child process with --control and fault injection), and the native
+// CLI's `opencode-sync sync --flush` draining the same durable outbox. After each
+// scenario the server's dump is compared with opencode.db by lib/compare.mjs (every
+// session field, every message once, every tool call, messageCount = the real count),
+// and the outbox must be empty.
+//
+// Scenarios (each with its own sync server, so faults do not leak between them):
+//   1. the server refuses connections for a whole two-turn session; then (a) the next
+//      OpenCode start delivers the leftovers, (b) `sync --flush` does;
+//   2. 429 + Retry-After: 2 on every 3rd request and 500 on every 5th;
+//   3. a hanging server: `opencode run` wall time within 3 s of a run without the
+//      plugin, then `sync --flush` completes the data;
+//   4. OpenCode SIGKILLed mid-turn, then run again with --session;
+//   5. two OpenCode processes in two projects at once plus concurrent `sync --flush`.
+//
+// Needs: `scripts/build` (npm/wasm/), `cargo build -p opencode-sync-server -p
+// opencode-sync-cli` (or OPENCODE_SYNC_SERVER_BIN / OPENCODE_SYNC_CLI_BIN), `bash
+// scripts/setup-e2e`. Run: cd tests/e2e && node --test delivery.test.mjs. E2E_KEEP=1 keeps
+// every environment under tests/e2e/.work/ (a failed one is always kept, with
+// server-dump-*.json, flush-*.json and the OpenCode logs).
+
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { startModelServer } from "./lib/model-server.mjs";
+import { createEnv, writeConfig, runOpencode, describeRun, readStore, stubConfigDirDeps, RECORDER_PLUGIN_URL, OPENCODE_BIN } from "./lib/opencode.mjs";
+import { assertStoredAsInDb } from "./lib/compare.mjs";
+import { REPO, PLUGIN_URL, assertPluginBuilt, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
+
+const CLI_BIN = process.env.OPENCODE_SYNC_CLI_BIN || path.join(REPO, "target", "debug", "opencode-sync");
+const API_KEY = `osk_${crypto.randomBytes(24).toString("hex")}`;
+const TITLE = "Delivery session";
+/** What the plugin may add to `opencode run`'s wall time, even against a hanging server. */
+const MAX_PLUGIN_OVERHEAD_MS = 3000;
+/** `sync --flush --timeout` used here; the process is killed 30 s after it at the latest. */
+const FLUSH_TIMEOUT_S = 60;
+
+// ---------------------------------------------------------------------------------------
+// Scripts
+// ---------------------------------------------------------------------------------------
+
+/** Two turns (continued with --session): read + a failing command, then one more command. */
+const TWO_TURNS = () => [
+  [
+    {
+      text: "Reading and running.",
+      toolCalls: [
+        { name: "read", args: { filePath: "notes.txt" } },
+        { name: "bash", args: { command: "echo failing && exit 2", description: "Fails on purpose" } },
+      ],
+      usage: { prompt: 1500, completion: 60, cached: 200 },
+    },
+    { text: "Turn one done." },
+  ],
+  [{ toolCalls: [{ name: "bash", args: { command: "echo turn-two", description: "Second" } }] }, { text: "Turn two done." }],
+];
+
+const ONE_TURN = () => [
+  [
+    {
+      text: "Running it.",
+      toolCalls: [{ name: "bash", args: { command: "echo hello-delivery", description: "Say hello" } }],
+      usage: { prompt: 1200, completion: 40, cached: 300 },
+    },
+    { text: "All done." },
+  ],
+];
+
+const SHORT = () => [[{ text: "Short answer." }]];
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+const children = new Set();
+process.on("exit", () => {
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+});
+
+before(() => {
+  assertPluginBuilt();
+  assert.ok(fs.existsSync(CLI_BIN), `${CLI_BIN} is missing: run \`cargo build -p opencode-sync-cli\` (or set OPENCODE_SYNC_CLI_BIN)`);
+});
+
+/**
+ * Runs fn({sync, model(), env(), note}) with a sync server of its own; stops every
+ * server it started and removes its environments (kept when fn failed or E2E_KEEP).
+ */
+async function scenario(t, fn) {
+  const models = [];
+  const envs = [];
+  const sync = await startSyncServer({ apiKey: API_KEY });
+  const ctx = {
+    sync,
+    async model() {
+      const m = await startModelServer({ title: TITLE });
+      models.push(m);
+      return m;
+    },
+    env(opts) {
+      const e = createEnv(opts);
+      envs.push(e);
+      return e;
+    },
+  };
+  let ok = false;
+  try {
+    await fn(ctx);
+    ok = true;
+  } finally {
+    if (!ok) {
+      for (const e of envs) {
+        try {
+          fs.writeFileSync(path.join(e.root, "server-dump-final.json"), JSON.stringify(await sync.dump(), null, 2));
+        } catch {
+          // evidence only
+        }
+      }
+    }
+    await sync.stop();
+    for (const m of models) await m.close();
+    for (const e of envs) {
+      if (ok && !process.env.E2E_KEEP) e.cleanup();
+      else t.diagnostic(`environment kept at ${e.root}`);
+    }
+  }
+}
+
+/** Credentials for `sync` and an OpenCode config with the recorder and (optionally) our plugin. */
+function configure(e, sync, model, { plugin = true, location = "global", project } = {}) {
+  writeSyncCredentials(e, { url: sync.url, apiKey: API_KEY });
+  const target = project ? { ...e, project } : e;
+  writeConfig(target, { baseURL: model.baseURL, location, plugins: plugin ? [RECORDER_PLUGIN_URL, PLUGIN_URL] : [RECORDER_PLUGIN_URL] });
+}
+
+/** A second git project inside an environment (same HOME, XDG dirs and outbox). */
+function addProject(e, name) {
+  const dir = path.join(e.root, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "notes.txt"), `notes of ${name}\n`);
+  const git = (...args) =>
+    execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid", "-c", "commit.gpgsign=false", ...args], {
+      cwd: dir,
+      stdio: "pipe",
+      env: { PATH: process.env.PATH, HOME: e.home, GIT_CONFIG_NOSYSTEM: "1" },
+    });
+  git("init", "-q", "-b", "main");
+  git("add", "-A");
+  git("commit", "-q", "-m", `initial ${name}`);
+  return dir;
+}
+
+/** `opencode run`, which must exit 0 in time. */
+async function run(t, e, prompt, { label, session, project, ...opts } = {}) {
+  const recFile = path.join(e.root, `recording-${label}.jsonl`);
+  const r = await runOpencode(project ? { ...e, project } : e, prompt, { session, env: { OPENCODE_RECORDER_FILE: recFile }, ...opts });
+  t.diagnostic(`${label}: opencode run ${r.wallMs} ms`);
+  assert.equal(r.timedOut, false, `${label}: opencode timed out\n${describeRun(r)}`);
+  assert.equal(r.code, 0, `${label}: opencode failed\n${describeRun(r)}`);
+  return r;
+}
+
+function assertScriptConsumed(model, label) {
+  assert.deepEqual(model.problems, [], `${label}: the model server saw unexpected requests`);
+  assert.equal(model.remaining(), 0, `${label}: not every scripted step was requested`);
+}
+
+/** `opencode-sync sync --flush --json` in the environment; resolves with its result. */
+async function syncFlush(t, e, { label, timeoutS = FLUSH_TIMEOUT_S } = {}) {
+  const started = Date.now();
+  const child = spawn(CLI_BIN, ["sync", "--flush", "--json", "--timeout", String(timeoutS)], {
+    env: e.env,
+    cwd: e.root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+  const killer = setTimeout(() => child.kill("SIGKILL"), (timeoutS + 30) * 1000);
+  const [code, signal] = await new Promise((resolve) => {
+    child.on("error", (err) => {
+      stderr += `\nspawn error: ${err}`;
+      resolve([null, null]);
+    });
+    child.on("close", (c, s) => resolve([c, s]));
+  });
+  clearTimeout(killer);
+  children.delete(child);
+  let json = null;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    // reported below
+  }
+  const wallMs = Date.now() - started;
+  const result = { code, signal, stdout, stderr, json, wallMs };
+  if (label) {
+    fs.writeFileSync(path.join(e.root, `flush-${label}.json`), JSON.stringify(result, null, 2));
+    t.diagnostic(`${label}: sync --flush ${wallMs} ms, exit ${code}: ${JSON.stringify(json?.report ?? stdout)}`);
+  }
+  return result;
+}
+
+async function flushOk(t, e, label) {
+  const f = await syncFlush(t, e, { label });
+  assert.equal(f.code, 0, `${label}: sync --flush exit ${f.code} ${f.signal ?? ""}\n${f.stdout}\n${f.stderr}\n${evidence(e)}`);
+  assert.equal(f.json?.ok, true);
+  return f;
+}
+
+const outboxDir = (e) => path.join(e.stateHome, "opencode-sync", "outbox");
+
+/** What is in the outbox: queued records, claims, others (temporary files), quarantine. */
+function outbox(e) {
+  const dir = outboxDir(e);
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name) : [];
+  const qdir = path.join(dir, "quarantine");
+  return {
+    records: files.filter((f) => f.endsWith(".json")),
+    claims: files.filter((f) => f.includes(".claim-")),
+    other: files.filter((f) => !f.endsWith(".json") && !f.includes(".claim-")),
+    quarantine: fs.existsSync(qdir) ? fs.readdirSync(qdir) : [],
+  };
+}
+
+/** Evidence for a failure: the outbox, the plugin's log lines. */
+function evidence(e) {
+  return `outbox: ${JSON.stringify(outbox(e))}\nthe plugin logged:\n${pluginLog(e)}`;
+}
+
+function sessionIds(e) {
+  return readStore(e).sessions.map((s) => s.id);
+}
+
+async function dumpFor(e, sync, label) {
+  const dump = await sync.dump();
+  fs.writeFileSync(path.join(e.root, `server-dump-${label}.json`), JSON.stringify(dump, null, 2));
+  return dump;
+}
+
+/**
+ * Everything OpenCode stored in this environment is on the server exactly once, nothing
+ * was refused, and the outbox is empty.
+ */
+async function assertComplete(e, sync, label, { sessions } = {}) {
+  const dump = await dumpFor(e, sync, label);
+  const db = readStore(e);
+  const ids = sessions ?? db.sessions.map((s) => s.id);
+  assert.ok(ids.length > 0, "opencode.db has sessions");
+  for (const id of ids) {
+    assertStoredAsInDb(db, dump, id, { context: () => evidence(e) });
+  }
+  const box = outbox(e);
+  assert.deepEqual({ ...box, other: [] }, { records: [], claims: [], other: [], quarantine: [] }, `${label}: the outbox is empty\n${evidence(e)}`);
+  assert.equal(dump.requestsDropped, 0, "request log complete");
+  const refused = dump.requests.filter((r) => r.rejected);
+  assert.deepEqual(refused, [], `${label}: requests the server refused (not injected faults)`);
+  const posted = dump.requests.filter((r) => r.method === "POST" && r.path === "/sync/message" && r.status >= 200 && r.status < 300).length;
+  const messages = db.messages.filter((m) => ids.includes(m.session_id)).length;
+  assert.ok(posted >= messages, `${label}: ${posted} successful POST /sync/message for ${messages} messages`);
+  assert.equal(dump.requests.filter((r) => r.path === "/sync/batch").length, 0, "no /sync/batch");
+  return { dump, db };
+}
+
+/** Requests the server log holds, summarised for a diagnostic. */
+function requestSummary(requests) {
+  const counts = {};
+  for (const r of requests) {
+    const k = `${r.method} ${r.path} ${r.status}${r.injected ? " (injected)" : ""}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  }
+  return JSON.stringify(counts);
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Server down for a whole session
+// ---------------------------------------------------------------------------------------
+
+test("server refusing connections for a whole two-turn session: the next OpenCode start, or sync --flush, delivers it", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    await sync.setFaults([{ kind: "refuse" }]);
+    // Two environments, each a two-turn session while the server is down, run side by side.
+    const sides = await Promise.all(
+      ["next-start", "flush"].map(async (name) => {
+        const e = env({ name: `refuse-${name}` });
+        const m = await model();
+        m.setScript(TWO_TURNS());
+        configure(e, sync, m);
+        await run(t, e, ["read", "notes", "and", "run", "one"], { label: `${name}-turn-1` });
+        const [sessionID] = sessionIds(e);
+        await run(t, e, ["and", "one", "more"], { label: `${name}-turn-2`, session: sessionID });
+        assertScriptConsumed(m, name);
+        return { name, e, m, sessionID };
+      }),
+    );
+    const down = await sync.dump();
+    assert.deepEqual(down.users.flatMap((u) => u.sessions), [], "nothing reached the server while it refused connections");
+    for (const { name, e } of sides) {
+      const box = outbox(e);
+      t.diagnostic(`${name}: ${box.records.length} record(s) queued while the server was down`);
+      assert.ok(box.records.length >= 3, `${name}: the session and its messages wait in the outbox\n${evidence(e)}`);
+      assert.deepEqual(box.claims, [], `${name}: no record left claimed\n${evidence(e)}`);
+    }
+
+    await sync.clearFaults();
+    const [a, b] = sides;
+    // (a) any next `opencode run` in the same environment sends the leftovers.
+    a.m.setScript(SHORT());
+    await run(t, a.e, ["short", "one"], { label: "next-start-new-session" });
+    assertScriptConsumed(a.m, "next start");
+    assert.equal(sessionIds(a.e).length, 2, "a new session next to the first");
+    // (b) `opencode-sync sync --flush` sends them.
+    await flushOk(t, b.e, "flush");
+
+    const { dump } = await assertComplete(a.e, sync, "next-start");
+    await assertComplete(b.e, sync, "flush");
+    t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// 2. Rate limits and server errors
+// ---------------------------------------------------------------------------------------
+
+test("429 with Retry-After: 2 on every 3rd request and 500 on every 5th: complete, Retry-After honoured", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    await sync.setFaults([
+      { kind: "status", status: 429, every: 3, retryAfter: 2 },
+      { kind: "status", status: 500, every: 5 },
+    ]);
+    const e = env({ name: "throttled" });
+    const m = await model();
+    m.setScript(TWO_TURNS());
+    configure(e, sync, m);
+    const phases = [];
+    const phase = async (name, fn) => {
+      const from = Date.now();
+      await fn();
+      phases.push({ name, from, to: Date.now() });
+    };
+    await phase("turn-1", () => run(t, e, ["read", "notes", "and", "run", "one"], { label: "turn-1" }));
+    const [sessionID] = sessionIds(e);
+    await phase("turn-2", () => run(t, e, ["and", "one", "more"], { label: "turn-2", session: sessionID }));
+    assertScriptConsumed(m, "throttled");
+    // Whatever the plugin could not deliver before OpenCode exited: the CLI, still throttled.
+    await phase("flush", () => flushOk(t, e, "flush"));
+
+    const { dump } = await assertComplete(e, sync, "throttled");
+    t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
+    const injected = dump.requests.filter((r) => r.injected);
+    assert.ok(injected.some((r) => r.status === 429), "some requests were answered 429");
+    assert.ok(injected.some((r) => r.status === 500), "some requests were answered 500");
+    // Each phase has one sender, one request at a time: after a 429 with Retry-After: 2
+    // its next request comes 2 s later at the earliest.
+    const gaps = [];
+    for (const p of phases) {
+      const rs = dump.requests.filter((r) => r.timestamp >= p.from && r.timestamp <= p.to).sort((x, y) => x.timestamp - y.timestamp);
+      rs.forEach((r, i) => {
+        const next = rs[i + 1];
+        if (r.status === 429 && next) {
+          const gap = next.timestamp - (r.timestamp + (r.durationMs ?? 0));
+          gaps.push(gap);
+          assert.ok(gap >= 1900, `${p.name}: a request ${gap} ms after a 429 with Retry-After: 2`);
+        }
+      });
+    }
+    t.diagnostic(`gaps after a 429 (ms): ${gaps}`);
+    assert.ok(gaps.length > 0, "a sender went on after a 429 (so Retry-After was checked)");
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// 3. A hanging server
+// ---------------------------------------------------------------------------------------
+
+test("a hanging server costs opencode run < 3 s, and sync --flush completes the data afterwards", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    const m = await model();
+    /** One ONE_TURN run in a fresh environment; with the plugin, the server hangs. */
+    const timed = async (plugin, label) => {
+      const e = env({ name: label });
+      m.setScript(ONE_TURN());
+      configure(e, sync, m, { plugin });
+      const r = await run(t, e, ["say", "hello"], { label });
+      assertScriptConsumed(m, label);
+      return { e, wallMs: r.wallMs };
+    };
+    await sync.setFaults([{ kind: "hang", maxMs: 120_000 }]);
+    const baseline = [await timed(false, "hang-baseline")];
+    const withPlugin = [await timed(true, "hang-plugin")];
+    const overhead = () => Math.min(...withPlugin.map((x) => x.wallMs)) - Math.min(...baseline.map((x) => x.wallMs));
+    // dispose() waits its full 2 s for a server that does not answer, so the expected
+    // overhead is ~2 s; one run varies by a second or more on a busy machine. Near the
+    // limit, both are measured once more and the fastest of each compared (a plugin
+    // that really costs 3 s fails both times).
+    if (overhead() >= MAX_PLUGIN_OVERHEAD_MS - 500) {
+      t.diagnostic(`first pair: without ${baseline[0].wallMs} ms, with ${withPlugin[0].wallMs} ms: measuring again`);
+      baseline.push(await timed(false, "hang-baseline-2"));
+      withPlugin.push(await timed(true, "hang-plugin-2"));
+    }
+    t.diagnostic(`wall time against a hanging server: without plugin ${baseline.map((x) => x.wallMs)} ms, with ${withPlugin.map((x) => x.wallMs)} ms, overhead ${overhead()} ms`);
+    assert.ok(overhead() < MAX_PLUGIN_OVERHEAD_MS, `the plugin added ${overhead()} ms to opencode run against a hanging server`);
+
+    await sync.clearFaults();
+    for (const [i, { e }] of withPlugin.entries()) {
+      await flushOk(t, e, `hang-flush-${i + 1}`);
+      await assertComplete(e, sync, `hang-${i + 1}`);
+    }
+    const stored = (await sync.dump()).users.flatMap((u) => u.sessions.map((s) => s.externalId));
+    for (const { e } of baseline) {
+      for (const id of sessionIds(e)) assert.ok(!stored.includes(id), "nothing is sent without the plugin");
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// 4. OpenCode killed mid-turn
+// ---------------------------------------------------------------------------------------
+
+test("OpenCode SIGKILLed mid-turn while the server is down, then run again with --session: everything it stored arrives once", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    const e = env({ name: "killed" });
+    const m = await model();
+    const STALL_MS = 20_000;
+    m.setScript([
+      [
+        { text: "Running first.", toolCalls: [{ name: "bash", args: { command: "echo before-the-kill", description: "First" } }] },
+        // The model stalls here: OpenCode is killed while it waits for this step.
+        { text: "This answer never arrives.", delayMs: STALL_MS },
+      ],
+      [{ text: "Resumed and done." }],
+    ]);
+    configure(e, sync, m);
+    // The server is down during the killed run: what the plugin queued can only be on
+    // disk when the process dies.
+    await sync.setFaults([{ kind: "refuse" }]);
+    let child;
+    const killed = runOpencode(e, ["run", "and", "wait"], {
+      env: { OPENCODE_RECORDER_FILE: path.join(e.root, "recording-killed.jsonl") },
+      onSpawn: (c) => (child = c),
+    });
+    // Kill once OpenCode asked for the stalled step (the first tool result is stored by
+    // then) and the plugin had a moment to queue what it had.
+    const deadline = Date.now() + 60_000;
+    while (m.stepRequests().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(m.stepRequests().length, 2, "OpenCode reached the stalled step");
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(-child.pid, "SIGKILL");
+    const r1 = await killed;
+    t.diagnostic(`killed run: ${r1.wallMs} ms, signal ${r1.signal}`);
+    assert.equal(r1.signal, "SIGKILL");
+    const left = outbox(e);
+    t.diagnostic(`after the kill: outbox ${JSON.stringify(left)}`);
+    assert.ok(left.records.length >= 3, `the session, the prompt and the finished step wait in the outbox\n${evidence(e)}`);
+    assert.deepEqual(left.claims, [], `no record was in flight when the process died\n${evidence(e)}`);
+    const [sessionID] = sessionIds(e);
+    await sync.clearFaults();
+
+    // Run again in the same session (the stalled step was consumed: turn 2 answers).
+    const again = readStore(e, { sessionID });
+    t.diagnostic(`opencode.db after the kill: ${again.messages.length} messages (${again.messages.map((x) => `${x.data.role}${x.data.time?.completed ? "" : " incomplete"}`)})`);
+    await run(t, e, ["go", "on"], { label: "after-kill", session: sessionID });
+    assertScriptConsumed(m, "killed");
+
+    // The assistant message OpenCode had begun when it was killed stays in opencode.db,
+    // never completed (the run after does not touch it: no event names it again).
+    const db = readStore(e);
+    const orphans = new Set(db.messages.filter((x) => x.data.role === "assistant" && !x.data.time?.completed).map((x) => x.id));
+    t.diagnostic(`left incomplete by the kill: ${[...orphans]}`);
+    await t.test("everything OpenCode completed arrives exactly once, and the outbox is empty", async () => {
+      const complete = { ...db, messages: db.messages.filter((x) => !orphans.has(x.id)), parts: db.parts.filter((p) => !orphans.has(p.message_id)) };
+      const dump = await dumpFor(e, sync, "killed");
+      assertStoredAsInDb(complete, dump, sessionID, { context: () => evidence(e) });
+      assert.deepEqual(outbox(e), { records: [], claims: [], other: [], quarantine: [] }, `the outbox is empty\n${evidence(e)}`);
+      assert.deepEqual(dump.requests.filter((r) => r.rejected || r.status >= 300), [], "every request accepted");
+      t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
+    });
+    await t.test(
+      "the message OpenCode was writing when killed arrives too",
+      {
+        todo:
+          "the engine keeps a message in memory until it completes (it is sent once, complete); " +
+          "a SIGKILL loses one still in progress: it is never written to the outbox, and no later event names it",
+      },
+      async () => {
+        await assertComplete(e, sync, "killed-all");
+      },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// 5. Concurrency
+// ---------------------------------------------------------------------------------------
+
+test("two OpenCode processes in two projects at once, plus a concurrent sync --flush: both complete, nothing twice", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    // One user, one machine (one outbox, one opencode.db), two projects. The server
+    // refuses connections while both sessions start, so their records pile up in the
+    // outbox and both plugins back off; then it comes back, slow, and `sync --flush`
+    // runs over and over while both OpenCode processes still run: three senders
+    // competing for the same records.
+    const e = env({ name: "concurrent" });
+    const projects = [addProject(e, "alpha"), addProject(e, "beta")];
+    writeSyncCredentials(e, { url: sync.url, apiKey: API_KEY });
+    const models = [];
+    for (const dir of projects) {
+      const m = await model();
+      m.setScript([
+        [
+          {
+            text: "Reading and running.",
+            toolCalls: [
+              { name: "read", args: { filePath: "notes.txt" } },
+              { name: "bash", args: { command: "sleep 1 && echo slow", description: "Takes a second" } },
+            ],
+          },
+          { toolCalls: [{ name: "bash", args: { command: "sleep 1 && echo slower", description: "One more" } }] },
+          { text: "Both done." },
+        ],
+      ]);
+      writeConfig({ ...e, project: dir }, { baseURL: m.baseURL, location: "project", plugins: [PLUGIN_URL] });
+      models.push(m);
+    }
+    stubConfigDirDeps(e.opencodeConfigDir);
+    await sync.setFaults([{ kind: "refuse" }]);
+
+    const waitFor = async (what, cond, ms = 60_000) => {
+      const deadline = Date.now() + ms;
+      while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(cond(), `timed out waiting for ${what}`);
+    };
+    let running = 2;
+    const start = (i) =>
+      run(t, e, ["read", "notes", "and", "run", "two"], { label: `project-${i + 1}`, project: projects[i] }).finally(() => (running -= 1));
+    // The second starts once the first is up: two OpenCode processes creating a new
+    // opencode.db at the same instant race on its migrations (OpenCode's, not ours).
+    const first = start(0);
+    await waitFor("the first OpenCode to ask its model", () => models[0].requests.length > 0);
+    const second = start(1);
+    const runs = Promise.all([first, second]);
+    runs.catch(() => {}); // awaited below
+    const sessionsQueued = () => new Set(outbox(e).records.map((f) => f.split(".")[1])).size;
+    await waitFor("records of both sessions in the outbox", () => sessionsQueued() === 2 || running === 0);
+    assert.ok(running === 2, "both OpenCode processes still run");
+    await new Promise((r) => setTimeout(r, 1000)); // both plugins fail and back off
+    await sync.setFaults([{ kind: "slow", delayMs: 150 }]);
+
+    const flushes = [];
+    while (running > 0) {
+      flushes.push(await syncFlush(t, e));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await runs;
+    const delivered = flushes.reduce((n, f) => n + (f.json?.report?.delivered ?? 0), 0);
+    t.diagnostic(`${flushes.length} concurrent sync --flush runs delivered ${delivered} record(s); exit codes ${[...new Set(flushes.map((f) => f.code))]}`);
+    for (const f of flushes) assert.ok(f.code === 0 || f.code === 1, `sync --flush ran: ${f.code} ${f.stderr}`);
+    assert.ok(delivered > 0, "sync --flush delivered records while both OpenCode processes ran");
+    models.forEach((m, i) => assertScriptConsumed(m, `project ${i + 1}`));
+
+    // Whatever the plugins could not deliver before exiting goes now.
+    await sync.clearFaults();
+    await flushOk(t, e, "final");
+    const db = readStore(e);
+    assert.equal(db.sessions.length, 2, "two sessions");
+    assert.deepEqual(db.sessions.map((s) => s.directory).sort(), [...projects].sort(), "one per project");
+    const { dump } = await assertComplete(e, sync, "concurrent");
+    t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
+  });
+});
