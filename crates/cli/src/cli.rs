@@ -10,6 +10,7 @@ Examples:
   opencode-sync login                       # asks for the URL and API key
   opencode-sync login --url https://my-app-123.convex.cloud --api-key-stdin < key.txt
   OPENCODE_SYNC_URL=... OPENCODE_SYNC_API_KEY=... opencode-sync status
+  opencode-sync setup                       # add the plugin to OpenCode's config
   opencode-sync verify                      # is OpenCode set up to load the plugin?
   opencode-sync config set syncReasoning true
   opencode-sync sync                        # backfill sessions made before the plugin
@@ -64,6 +65,9 @@ Looks at OpenCode's global config (~/.config/opencode/opencode.json or .jsonc) a
 project's opencode.json or .jsonc (from the directory up to the git root), and prints the
 fix for each problem. Exits 1 when something is missing.")]
     Verify(VerifyArgs),
+    /// Add the plugin to OpenCode's config (global, or a project's with --project).
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupArgs),
     /// Backfill: send your whole OpenCode history (or what changed since the last sync).
     #[command(after_help = SYNC_HELP)]
     Sync(SyncArgs),
@@ -232,4 +236,33 @@ pub struct VerifyArgs {
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+const SETUP_HELP: &str = "\
+Adds \"opencode-sync-plugin\" to the \"plugin\" list of OpenCode's global config,
+$XDG_CONFIG_HOME/opencode/opencode.jsonc if it exists, else opencode.json (created when
+missing; default ~/.config/opencode). With --project, the project's opencode.jsonc or
+opencode.json instead. The file is edited in place: other settings, comments and
+trailing commas stay as they are, and it is replaced atomically.
+
+Nothing changes when the plugin is already listed there in any form: the name, a pinned
+name@version, a file:// path to a build of it, or a [spec, {options}] tuple.
+
+Examples:
+  opencode-sync setup                 # all projects
+  opencode-sync setup --project       # this git repository (or directory) only
+  opencode-sync setup --dry-run       # show the change, write nothing
+
+Exits 0 when the plugin is listed (now or already), 1 when the file cannot be edited
+(it is then left as it was).";
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Edit the project's config instead (DIR: default the current git repository's root,
+    /// else the current directory).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub project: Option<Option<PathBuf>>,
+    /// Show the change without writing it.
+    #[arg(long)]
+    pub dry_run: bool,
 }

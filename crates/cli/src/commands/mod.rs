@@ -6,6 +6,7 @@ mod config;
 mod login;
 mod logout;
 mod probe;
+mod setup;
 mod status;
 mod sync;
 mod verify;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(args.json),
         Command::Config(args) => config::run(args),
         Command::Verify(args) => verify::run(&args),
+        Command::Setup(args) => setup::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Version => {
             println!("opencode-sync {}", env!("CARGO_PKG_VERSION"));

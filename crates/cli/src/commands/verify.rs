@@ -96,7 +96,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         problems.push(Problem {
             what: "OpenCode will not load the plugin: no OpenCode config file lists it".to_owned(),
             fix: format!(
-                "add {{ \"plugin\": [\"{PLUGIN_NAME}\"] }} to {} (all projects) or to opencode.json in {} (this project)",
+                "run `opencode-sync setup` (all projects) or `opencode-sync setup --project` (this project), or add {{ \"plugin\": [\"{PLUGIN_NAME}\"] }} to {} (all projects) or to opencode.json in {} (this project)",
                 global_file.display(),
                 project.display()
             ),
@@ -215,8 +215,8 @@ pub fn next_step_text() -> String {
         |p| p.display().to_string(),
     );
     format!(
-        "Next step: tell OpenCode to load the plugin. Add this to {global} (all projects)\n\
-         or to opencode.json in your project:\n\n  {{\n    \"plugin\": [\"{PLUGIN_NAME}\"]\n  }}\n\n\
+        "Next step: tell OpenCode to load the plugin: run `opencode-sync setup` (all projects),\n\
+         or add this to {global} (all projects) or to opencode.json in your project:\n\n  {{\n    \"plugin\": [\"{PLUGIN_NAME}\"]\n  }}\n\n\
          Then run `opencode-sync verify` to check the setup."
     )
 }

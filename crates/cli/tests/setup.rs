@@ -1,0 +1,367 @@
+//! `opencode-sync setup`: the built binary in a sandbox HOME, editing OpenCode's config
+//! files the way a user would have them (JSONC with comments and trailing commas, the
+//! plugin already listed in each form, files missing).
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A home directory of its own, so tests never see the developer's real config.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn global_dir(&self) -> PathBuf {
+        self.home().join(".config/opencode")
+    }
+
+    fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_in(self.home(), args)
+    }
+
+    fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(cwd)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !output.stderr.contains("panicked"),
+            "panic: {}",
+            output.stderr
+        );
+        output
+    }
+
+    /// Runs `setup ARGS` and asserts it succeeded.
+    fn setup(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut all = vec!["setup"];
+        all.extend_from_slice(args);
+        let out = self.run_in(cwd, &all);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        out
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap()
+}
+
+/// The `plugin` list as OpenCode would read the file.
+fn plugins(path: &Path) -> Vec<Value> {
+    let options = jsonc_parser::ParseOptions::default();
+    let value: Value = jsonc_parser::parse_to_serde_value(&read(path), &options).unwrap();
+    value["plugin"].as_array().cloned().unwrap_or_default()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+const JSONC: &str = r#"{
+  // My OpenCode setup.
+  "$schema": "https://opencode.ai/config.json",
+  "model": "anthropic/claude-sonnet-4", /* the default model */
+  "plugin": [
+    "some-other-plugin", // keep me
+  ],
+  "provider": {
+    "local": { "options": { "baseURL": "http://127.0.0.1:1234/v1", }, },
+  },
+}
+"#;
+
+#[test]
+fn adds_to_a_global_jsonc_keeping_comments_and_trailing_commas_then_is_idempotent() {
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.jsonc");
+    write(&file, JSONC);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+    }
+
+    let out = sb.setup(sb.home(), &[]);
+    assert!(
+        out.stdout.contains("Added \"opencode-sync-plugin\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&file.display().to_string()),
+        "{}",
+        out.stdout
+    );
+    let expected = JSONC.replace(
+        "    \"some-other-plugin\", // keep me\n",
+        "    \"some-other-plugin\", // keep me\n    \"opencode-sync-plugin\",\n",
+    );
+    assert_eq!(read(&file), expected, "only the plugin line is added");
+    assert!(
+        !sb.global_dir().join("opencode.json").exists(),
+        "the .jsonc is the one edited"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o640, "the file keeps its permissions");
+    let leftovers: Vec<_> = fs::read_dir(sb.global_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file left behind: {leftovers:?}"
+    );
+
+    // A second run changes nothing and says so.
+    let out = sb.setup(sb.home(), &[]);
+    assert!(
+        out.stdout.contains("already loads the plugin"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert_eq!(read(&file), expected);
+
+    // And `verify` agrees that OpenCode will load it.
+    let out = sb.run(&["verify", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["pluginLoaded"], true, "{}", out.stdout);
+}
+
+#[test]
+fn creates_the_global_file_when_missing_and_honours_xdg_config_home() {
+    let sb = Sandbox::new();
+    let xdg = sb.home().join("xdg-config");
+    let sb = sb.with_env("XDG_CONFIG_HOME", xdg.to_str().unwrap());
+    let out = sb.setup(sb.home(), &[]);
+    let file = xdg.join("opencode/opencode.json");
+    assert!(out.stdout.contains("Created"), "{}", out.stdout);
+    assert_eq!(plugins(&file), vec![Value::from("opencode-sync-plugin")]);
+    assert!(read(&file).ends_with("}\n"));
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+    assert!(
+        !sb.global_dir().exists(),
+        "~/.config is not used when XDG_CONFIG_HOME is set"
+    );
+    let out = sb.setup(sb.home(), &[]);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+}
+
+#[test]
+fn any_form_of_an_existing_entry_counts_as_listed() {
+    fn local_build(sb: &Sandbox) -> String {
+        let dir = sb.home().join("src/opencode-sync-plugin/npm");
+        write(&dir.join("index.js"), "export default async () => ({})\n");
+        format!("\"file://{}\"", dir.join("index.js").display())
+    }
+    type Entry = fn(&Sandbox) -> String;
+    let cases: [(&str, Entry); 4] = [
+        ("name", |_| r#""opencode-sync-plugin""#.to_owned()),
+        ("version", |_| r#""opencode-sync-plugin@0.1.0""#.to_owned()),
+        ("tuple", |_| {
+            r#"["opencode-sync-plugin", { "syncReasoning": true, },]"#.to_owned()
+        }),
+        ("file", local_build),
+    ];
+    for (form, entry) in cases {
+        let sb = Sandbox::new();
+        let file = sb.global_dir().join("opencode.json");
+        let text = format!(
+            "{{\n  // {form}\n  \"plugin\": [\n    {},\n  ],\n}}\n",
+            entry(&sb)
+        );
+        write(&file, &text);
+        let out = sb.setup(sb.home(), &[]);
+        assert!(
+            out.stdout.contains("nothing to change"),
+            "{form}: {}",
+            out.stdout
+        );
+        assert_eq!(read(&file), text, "{form}: the file is untouched");
+    }
+
+    // Listed in the legacy config.json of the same directory counts too.
+    let sb = Sandbox::new();
+    write(
+        &sb.global_dir().join("config.json"),
+        r#"{"plugin": ["opencode-sync-plugin"]}"#,
+    );
+    let out = sb.setup(sb.home(), &[]);
+    assert!(
+        out.stdout.contains("config.json already loads"),
+        "{}",
+        out.stdout
+    );
+    assert!(!sb.global_dir().join("opencode.json").exists());
+
+    // A look-alike name does not.
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.json");
+    write(&file, r#"{"plugin": ["opencode-sync-plugin-extra"]}"#);
+    sb.setup(sb.home(), &[]);
+    assert_eq!(
+        plugins(&file),
+        vec![
+            Value::from("opencode-sync-plugin-extra"),
+            Value::from("opencode-sync-plugin")
+        ]
+    );
+}
+
+#[test]
+fn project_setup_edits_the_repository_root_and_leaves_the_global_config_alone() {
+    let sb = Sandbox::new();
+    let project = sb.home().join("work/app");
+    let sub = project.join("src/deep");
+    fs::create_dir_all(project.join(".git")).unwrap();
+    fs::create_dir_all(&sub).unwrap();
+    let global = sb.global_dir().join("opencode.json");
+    write(&global, "{ \"model\": \"a/b\" }\n");
+
+    // Without DIR: the git root around the current directory.
+    let out = sb.setup(&sub, &["--project"]);
+    let file = project.join("opencode.json");
+    assert!(out.stdout.contains("Created"), "{}", out.stdout);
+    assert_eq!(plugins(&file), vec![Value::from("opencode-sync-plugin")]);
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o644);
+    assert_eq!(read(&global), "{ \"model\": \"a/b\" }\n");
+    let out = sb.setup(&sub, &["--project"]);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+
+    // With DIR, from anywhere; an existing project .jsonc is the one edited.
+    let other = sb.home().join("work/other");
+    let jsonc = other.join("opencode.jsonc");
+    write(&jsonc, "{\n  // project settings\n  \"plugin\": [],\n}\n");
+    let out = sb.setup(sb.home(), &["--project", other.to_str().unwrap()]);
+    assert!(out.stdout.contains("Added"), "{}", out.stdout);
+    assert_eq!(
+        read(&jsonc),
+        "{\n  // project settings\n  \"plugin\": [\"opencode-sync-plugin\"],\n}\n"
+    );
+    assert!(!other.join("opencode.json").exists());
+
+    // The global setup still sees nothing in the global layer and adds it there.
+    let out = sb.setup(&project, &[]);
+    assert!(out.stdout.contains("Added"), "{}", out.stdout);
+    assert_eq!(plugins(&global), vec![Value::from("opencode-sync-plugin")]);
+}
+
+#[test]
+fn dry_run_shows_the_change_and_writes_nothing() {
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.jsonc");
+    write(&file, JSONC);
+    let out = sb.setup(sb.home(), &["--dry-run"]);
+    assert!(out.stdout.contains("Would add"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+     \"opencode-sync-plugin\","),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("      \"some-other-plugin\", // keep me"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nothing was written"), "{}", out.stdout);
+    assert_eq!(read(&file), JSONC);
+
+    let sb = Sandbox::new();
+    let out = sb.setup(sb.home(), &["--dry-run"]);
+    assert!(out.stdout.contains("Would create"), "{}", out.stdout);
+    assert!(!sb.global_dir().exists());
+}
+
+#[test]
+fn a_file_it_cannot_edit_is_left_as_it_was() {
+    for (text, why) in [
+        ("{\n  \"plugin\": [\n", "invalid JSONC"),
+        (
+            "{ \"plugin\": \"opencode-sync-plugin-other\" }",
+            "\"plugin\" is not a list",
+        ),
+        ("[]", "the top level is not a JSON object"),
+    ] {
+        let sb = Sandbox::new();
+        let file = sb.global_dir().join("opencode.json");
+        write(&file, text);
+        let out = sb.run(&["setup"]);
+        assert_eq!(out.code, 1, "{text}: {}", out.stdout);
+        assert!(out.stderr.contains(why), "{text}: {}", out.stderr);
+        assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+        assert_eq!(read(&file), text);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_config_is_edited_where_it_lives() {
+    let sb = Sandbox::new();
+    let real = sb.home().join("dotfiles/opencode.json");
+    write(&real, "{\n  \"model\": \"a/b\"\n}\n");
+    fs::create_dir_all(sb.global_dir()).unwrap();
+    let link = sb.global_dir().join("opencode.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    sb.setup(sb.home(), &[]);
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        read(&real),
+        "{\n  \"model\": \"a/b\",\n  \"plugin\": [\"opencode-sync-plugin\"]\n}\n"
+    );
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+// The npm packages, from one version (the workspace Cargo.toml's) and one list of
+// platforms (pkg-template/targets.json). Used by scripts/pack and by the packaging test;
+// release tooling runs `stamp` once per target with that target's binary.
+//
+//   node scripts/npm-packages.mjs check                 versions and names in step? (exit 1 if not)
+//   node scripts/npm-packages.mjs sync-version          rewrite npm/package.json to match
+//   node scripts/npm-packages.mjs host                  the package for this machine (rustc's host)
+//   node scripts/npm-packages.mjs stamp PKG DIR [BIN]   write package PKG into DIR (with BIN as its binary)
+//   node scripts/npm-packages.mjs pack BIN              stage and `npm pack` the plugin and this
+//                                                       machine's CLI package into dist/, print sizes,
+//                                                       and describe them in dist/packages.json
+
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const TEMPLATE_DIR = join(ROOT, "pkg-template");
+export const DIST = join(ROOT, "dist");
+const MAIN_JSON = join(ROOT, "npm", "package.json");
+
+/** Size goals, in bytes (the README's Packaging section). */
+export const GOALS = { pluginTarball: 400 * 1000, cliBinary: 8 * 1000 * 1000 };
+
+const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
+
+/** The workspace version: `version` under `[workspace.package]` in Cargo.toml. */
+export function cargoVersion() {
+  const toml = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
+  const section = toml.split(/^\[workspace\.package\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
+  const version = section.match(/^version\s*=\s*"([^"]+)"/m)?.[1];
+  if (!version) throw new Error("Cargo.toml has no version under [workspace.package]");
+  return version;
+}
+
+/** Every per-platform package: {package, os, cpu, libc?, rust, binary}. */
+export function targets() {
+  return readJson(join(TEMPLATE_DIR, "targets.json")).targets;
+}
+
+export function mainManifest() {
+  return readJson(MAIN_JSON);
+}
+
+/** What is out of step between Cargo.toml, npm/package.json and targets.json ([] when nothing). */
+export function problems() {
+  const version = cargoVersion();
+  const main = mainManifest();
+  const out = [];
+  if (main.version !== version) out.push(`npm/package.json has version ${main.version}, Cargo.toml ${version}`);
+  const optional = main.optionalDependencies ?? {};
+  for (const t of targets()) {
+    if (!t.package.startsWith(`${main.name}-`)) out.push(`${t.package} is not named ${main.name}-<os>-<arch>[-musl]`);
+    if (!(t.package in optional)) out.push(`npm/package.json's optionalDependencies lack ${t.package}`);
+    else if (optional[t.package] !== version) out.push(`npm/package.json wants ${t.package}@${optional[t.package]}, not ${version}`);
+  }
+  for (const name of Object.keys(optional)) {
+    if (!targets().some((t) => t.package === name)) out.push(`npm/package.json's optionalDependencies name ${name}, which targets.json does not list`);
+  }
+  return out;
+}
+
+/** Rewrites npm/package.json's version and optionalDependencies from Cargo.toml and targets.json. */
+export function syncVersion() {
+  const version = cargoVersion();
+  const main = mainManifest();
+  main.version = version;
+  main.optionalDependencies = Object.fromEntries(targets().map((t) => [t.package, version]).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(MAIN_JSON, JSON.stringify(main, null, 2) + "\n");
+  return version;
+}
+
+function describe(t) {
+  const os = { linux: "Linux", darwin: "macOS", win32: "Windows" }[t.os] ?? t.os;
+  return `${os} ${t.cpu}${t.libc ? ` (${t.libc})` : ""}`;
+}
+
+/** The package.json of one platform package, stamped from pkg-template/package.json. */
+export function platformManifest(t, version = cargoVersion()) {
+  const m = readJson(join(TEMPLATE_DIR, "package.json"));
+  m.name = t.package;
+  m.version = version;
+  m.description = m.description.replace("DESCRIPTION", describe(t));
+  m.os = [t.os];
+  m.cpu = [t.cpu];
+  if (t.libc) m.libc = [t.libc];
+  else delete m.libc;
+  return m;
+}
+
+/** Writes platform package `name` into `dir`: package.json, README.md and, given one, bin/<binary>. */
+export function stamp(name, dir, binary, version = cargoVersion()) {
+  const t = targets().find((x) => x.package === name);
+  if (!t) throw new Error(`${name} is not in pkg-template/targets.json`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify(platformManifest(t, version), null, 2) + "\n");
+  const readme = readFileSync(join(TEMPLATE_DIR, "README.md"), "utf8")
+    .replaceAll("PACKAGE", t.package)
+    .replaceAll("DESCRIPTION", describe(t))
+    .replaceAll("RUST", t.rust);
+  writeFileSync(join(dir, "README.md"), readme);
+  if (binary) {
+    copyFileSync(binary, join(dir, "bin", t.binary));
+    chmodSync(join(dir, "bin", t.binary), 0o755);
+  }
+  return t;
+}
+
+/** The target this machine builds natively: rustc's host triple, looked up in targets.json. */
+export function hostTarget() {
+  const host = execFileSync("rustc", ["-vV"], { encoding: "utf8" }).match(/^host: (\S+)$/m)?.[1];
+  const t = targets().find((x) => x.rust === host);
+  if (!t) throw new Error(`no package in pkg-template/targets.json for this machine's Rust target ${host}`);
+  return t;
+}
+
+/** `npm pack DIR` into dist/; returns npm's report ({filename, size, files, ...}). */
+function npmPack(dir) {
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", DIST, dir], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, npm_config_loglevel: "error", npm_config_fund: "false", npm_config_update_notifier: "false" },
+  });
+  return JSON.parse(out)[0];
+}
+
+const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
+const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
+
+/**
+ * Stages the plugin package (npm/ plus the README) and this machine's CLI package (with
+ * `binary`), packs both into dist/ and prints the sizes. Returns {main, platform, binary}
+ * with each tarball's path and size.
+ */
+export function pack(binary) {
+  const bad = problems();
+  if (bad.length) throw new Error(`versions out of step:\n  ${bad.join("\n  ")}\nrun: scripts/pack --sync-version`);
+  const version = cargoVersion();
+  const main = mainManifest();
+  const host = hostTarget();
+  rmSync(DIST, { recursive: true, force: true });
+  const stage = join(DIST, "stage");
+
+  const mainDir = join(stage, main.name);
+  cpSync(join(ROOT, "npm"), mainDir, { recursive: true });
+  copyFileSync(join(ROOT, "README.md"), join(mainDir, "README.md"));
+  const mainReport = npmPack(mainDir);
+  const packed = new Set(mainReport.files.map((f) => f.path));
+  const missing = main.files.filter((f) => !packed.has(f));
+  if (missing.length) throw new Error(`the plugin tarball lacks ${missing.join(", ")} (run scripts/build)`);
+
+  const platformDir = join(stage, host.package);
+  stamp(host.package, platformDir, binary, version);
+  const platformReport = npmPack(platformDir);
+  rmSync(stage, { recursive: true, force: true });
+
+  const result = {
+    version,
+    host: host.package,
+    main: { file: join(DIST, mainReport.filename), size: mainReport.size, unpacked: mainReport.unpackedSize },
+    platform: { file: join(DIST, platformReport.filename), size: platformReport.size },
+    binary: { file: binary, size: statSync(binary).size },
+  };
+  const mark = (size, goal) => (size < goal ? "ok" : "OVER THE GOAL");
+  console.log(`[pack] version ${version}, this machine's CLI package: ${host.package} (${host.rust})`);
+  console.log(
+    `[pack] plugin tarball  dist/${mainReport.filename}: ${kb(result.main.size)} (${kb(result.main.unpacked)} unpacked; goal < ${kb(GOALS.pluginTarball)}: ${mark(result.main.size, GOALS.pluginTarball)})`,
+  );
+  console.log(
+    `[pack] CLI binary      ${host.binary}: ${mb(result.binary.size)} stripped (goal < ${mb(GOALS.cliBinary)}: ${mark(result.binary.size, GOALS.cliBinary)})`,
+  );
+  console.log(`[pack] CLI tarball     dist/${platformReport.filename}: ${mb(result.platform.size)}`);
+  // What was packed, for the packaging test and release tooling.
+  writeFileSync(join(DIST, "packages.json"), JSON.stringify(result, null, 2) + "\n");
+  return result;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const [command, ...args] = process.argv.slice(2);
+  try {
+    if (command === "check") {
+      const bad = problems();
+      if (bad.length) {
+        console.error(`versions out of step:\n  ${bad.join("\n  ")}\nrun: scripts/pack --sync-version`);
+        process.exit(1);
+      }
+      console.log(`[pack] version ${cargoVersion()} everywhere; ${targets().length} platform packages`);
+    } else if (command === "sync-version") {
+      console.log(`[pack] npm/package.json set to ${syncVersion()} (plugin and every platform package)`);
+    } else if (command === "host") {
+      console.log(hostTarget().package);
+    } else if (command === "stamp" && args.length >= 2) {
+      stamp(args[0], resolve(args[1]), args[2] && resolve(args[2]));
+    } else if (command === "pack" && args.length === 1) {
+      pack(resolve(args[0]));
+    } else {
+      console.error("usage: node scripts/npm-packages.mjs check | sync-version | host | stamp PKG DIR [BIN] | pack BIN");
+      process.exit(2);
+    }
+  } catch (error) {
+    console.error(`error: ${error.message}`);
+    process.exit(1);
+  }
+}
