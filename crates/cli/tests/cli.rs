@@ -8,112 +8,18 @@ use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use opencode_sync_server::{ServerHandle, ServerOptions};
 use serde_json::Value;
 
-const KEY: &str = "osk_TestKeyAbCdEfGhIjKlMnOpQrStUv0001";
-const OTHER_KEY: &str = "osk_TestKeyZyXwVuTsRqPoNmLkJiHgFe0002";
-/// Every secret a test uses: none may ever be printed.
-const SECRETS: &[&str] = &[KEY, OTHER_KEY];
+#[path = "support/sandbox.rs"]
+mod sandbox;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// A home directory of its own, so tests never see the developer's real config.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
+use sandbox::{KEY, OTHER_KEY, Output, Sandbox, write};
 
 impl Sandbox {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        }
-    }
-
-    fn home(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.home().join(".config/opencode-sync/config.json")
-    }
-
     fn config(&self) -> Value {
         serde_json::from_str(&fs::read_to_string(self.config_path()).unwrap()).unwrap()
-    }
-
-    fn with_env(mut self, name: &str, value: &str) -> Self {
-        self.env.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, None)
-    }
-
-    fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
-        self.exec(args, None, Some(cwd))
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        self.exec(args, stdin, None)
-    }
-
-    fn exec(&self, args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
-        cmd.args(args)
-            .env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(cwd.unwrap_or(self.home()))
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let output = Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        for secret in SECRETS {
-            assert!(
-                !output.stdout.contains(secret) && !output.stderr.contains(secret),
-                "`opencode-sync {}` printed a full API key:\n{}\n{}",
-                args.join(" "),
-                output.stdout,
-                output.stderr
-            );
-        }
-        assert!(
-            !output.stderr.contains("panicked") && !output.stderr.contains("RUST_BACKTRACE"),
-            "panic: {}",
-            output.stderr
-        );
-        output
     }
 
     fn login(&self, server: &ServerHandle, key: &str) -> Output {
@@ -531,12 +437,6 @@ fn config_show_set_unset_and_path() {
     assert_eq!(sb.run(&["config", "unset", "maxToolOutputBytes"]).code, 0);
     assert!(sb.config().get("maxToolOutputBytes").is_none());
     assert_eq!(sb.config()["apiKey"], KEY);
-}
-
-/// Writes a file, creating its directory.
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 fn verify_sandbox() -> (Sandbox, PathBuf) {

@@ -6,70 +6,17 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+#[path = "support/sandbox.rs"]
+mod sandbox;
 
-/// A home directory of its own, so tests never see the developer's real config.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
+use sandbox::{Output, Sandbox, write};
 
 impl Sandbox {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        }
-    }
-
-    fn home(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn global_dir(&self) -> PathBuf {
         self.home().join(".config/opencode")
-    }
-
-    fn with_env(mut self, name: &str, value: &str) -> Self {
-        self.env.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_in(self.home(), args)
-    }
-
-    fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
-        cmd.args(args)
-            .env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(cwd)
-            .stdin(Stdio::null());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        let output = Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !output.stderr.contains("panicked"),
-            "panic: {}",
-            output.stderr
-        );
-        output
     }
 
     /// Runs `setup ARGS` and asserts it succeeded.
@@ -80,11 +27,6 @@ impl Sandbox {
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         out
     }
-}
-
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 fn read(path: &Path) -> String {
