@@ -12,16 +12,16 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { spawnSync, execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { startModelServer } from "./lib/model-server.mjs";
 import { E2E_DIR, createEnv, writeConfig, runOpencode, describeRun, readStore } from "./lib/opencode.mjs";
+import { startSyncServer } from "./lib/sync-server.mjs";
 
 const REPO = path.resolve(E2E_DIR, "..", "..");
 const CLI_BIN = process.env.OPENCODE_SYNC_BIN || path.join(REPO, "target", "debug", "opencode-sync");
-const SERVER_BIN = process.env.OPENCODE_SYNC_SERVER_BIN || path.join(REPO, "target", "debug", "opencode-sync-server");
 const TITLE = "Backfill e2e session";
 
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -31,57 +31,8 @@ const API_KEY = `osk_${Array.from(crypto.randomBytes(32), (b) => ALNUM[b % ALNUM
 let model;
 let sync;
 
-/** Starts `opencode-sync-server --control --ignore-stdin`; resolves with {url, controlUrl, stop}. */
-async function startSyncServer() {
-  const child = spawn(SERVER_BIN, ["--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY, "--control", "--ignore-stdin"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const info = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`sync server did not start in 15 s: ${stderr}`)), 15_000);
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        try {
-          resolve(JSON.parse(out.slice(0, nl)));
-        } catch (err) {
-          reject(new Error(`sync server printed ${JSON.stringify(out)}: ${err}`));
-        }
-      }
-    });
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`sync server exited (${code ?? signal}) before starting: ${stderr}`));
-    });
-  });
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  };
-  process.on("exit", kill);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const killer = setTimeout(kill, 3000);
-    await exited;
-    clearTimeout(killer);
-  };
-  return { ...info, stop };
-}
-
 async function control(method, route) {
-  const res = await fetch(`${sync.controlUrl}${route}`, { method });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${route}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
+  return sync.control(method, route);
 }
 
 /** `/sync/*` requests the server has logged. */
@@ -208,7 +159,7 @@ before(async () => {
     assert.equal(b.status, 0, `cargo build failed:\n${b.stderr}`);
   }
   model = await startModelServer({ title: TITLE });
-  sync = await startSyncServer();
+  sync = await startSyncServer({ apiKey: API_KEY });
 });
 
 after(async () => {
