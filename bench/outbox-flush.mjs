@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
+import { startServer } from "./server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -51,22 +52,6 @@ const env = {
 const outboxDir = join(env.XDG_STATE_HOME, "opencode-sync", "outbox");
 let server;
 
-function startServer() {
-  const child = spawn(serverBin, ["--api-key", KEY, "--control"], { stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error("server did not start in 10 s")), 10_000);
-    child.stdout.on("data", (d) => {
-      buf += d;
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve({ child, ...JSON.parse(buf.slice(0, nl)) });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited ${code}`)));
-  });
-}
 
 /** Runs the drain; resolves with {code, stdout, wallMs, maxRssKiB}. */
 function drain() {
@@ -110,7 +95,7 @@ try {
   const filled = JSON.parse(fill.stdout);
   const queued = readdirSync(outboxDir).length;
 
-  server = await startServer();
+  server = await startServer(serverBin, KEY);
   mkdirSync(join(env.XDG_CONFIG_HOME, "opencode-sync"), { recursive: true, mode: 0o700 });
   const cfg = join(env.XDG_CONFIG_HOME, "opencode-sync", "config.json");
   writeFileSync(cfg, JSON.stringify({ convexUrl: server.url, apiKey: KEY }), { mode: 0o600 });

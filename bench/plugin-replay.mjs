@@ -12,12 +12,13 @@
 //   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
 //                             measured in a fresh Node process
 //   wasmBytes                 size of the optimised .wasm
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { performance } from "node:perf_hooks";
+import { startServer } from "./server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -38,22 +39,6 @@ if (process.env.BENCH_CHILD === "import") {
 const serverBin = process.env.OPENCODE_SYNC_SERVER_BIN || join(repo, "target/release/opencode-sync-server");
 const home = mkdtempSync(join(tmpdir(), "ocs-bench-"));
 
-function startServer() {
-  const child = spawn(serverBin, ["--api-key", KEY, "--control", "--ignore-stdin"], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error("server did not start in 10 s")), 10_000);
-    child.stdout.on("data", (d) => {
-      buf += d;
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve({ child, ...JSON.parse(buf.slice(0, nl)) });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited ${code}`)));
-  });
-}
 
 /** The recording, with every id made unique per copy so each copy is its own session. */
 function buildStream(copies) {
@@ -75,7 +60,7 @@ function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-const server = await startServer();
+const server = await startServer(serverBin, KEY);
 try {
   mkdirSync(join(home, ".config/opencode-sync"), { recursive: true });
   writeFileSync(join(home, ".config/opencode-sync/config.json"), JSON.stringify({ convexUrl: server.url, apiKey: KEY }), { mode: 0o600 });
@@ -111,8 +96,8 @@ try {
     // Let deferred work run between events, as it does inside OpenCode.
     if (i % 64 === 63) await new Promise((r) => setImmediate(r));
   }
-  await hooks.dispose?.();
-  // dispose() waits at most ~2 s; let the rest drain (the request count stops growing).
+  // Let the sender deliver everything (the request count stops growing), then dispose:
+  // dispose() waits at most 2 s and leaves the rest in the outbox for the next start.
   let last = -1, stable = 0;
   for (let i = 0; i < 600 && stable < 5; i++) {
     const { requests } = await fetch(`${server.controlUrl}/control/requests`).then((r) => r.json());
@@ -120,6 +105,7 @@ try {
     last = requests.length;
     await new Promise((r) => setTimeout(r, 100));
   }
+  await hooks.dispose?.();
   const wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
 
