@@ -11,25 +11,15 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use crate::store::{self, MESSAGE_COLUMNS, MessageRow, SESSION_COLUMNS, SessionRow, Table, num};
+use crate::store::{
+    self, MESSAGE_COLUMNS, MessageRow, SESSION_COLUMNS, SessionRow, Table, num, put_num, put_str,
+};
 use crate::sync::part_search_text;
 
 /// Characters of context kept before the first match in a search snippet.
 const SNIPPET_BEFORE: usize = 60;
 /// Characters kept from the start of the match on.
 const SNIPPET_AFTER: usize = 140;
-
-fn put_str(m: &mut Map<String, Value>, key: &str, v: Option<&String>) {
-    if let Some(v) = v {
-        m.insert(key.to_owned(), json!(v));
-    }
-}
-
-fn put_num(m: &mut Map<String, Value>, key: &str, v: Option<f64>) {
-    if let Some(v) = v {
-        m.insert(key.to_owned(), num(v));
-    }
-}
 
 /// A session as `listSessions` and `getSession` return it.
 fn session_api_json(s: &SessionRow) -> Value {

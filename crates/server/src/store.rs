@@ -437,13 +437,13 @@ pub(crate) fn num(n: f64) -> Value {
     json!(n)
 }
 
-fn put_str(map: &mut Map<String, Value>, key: &str, v: Option<&String>) {
+pub(crate) fn put_str(map: &mut Map<String, Value>, key: &str, v: Option<&String>) {
     if let Some(v) = v {
         map.insert(key.to_owned(), json!(v));
     }
 }
 
-fn put_num(map: &mut Map<String, Value>, key: &str, v: Option<f64>) {
+pub(crate) fn put_num(map: &mut Map<String, Value>, key: &str, v: Option<f64>) {
     if let Some(v) = v {
         map.insert(key.to_owned(), num(v));
     }
