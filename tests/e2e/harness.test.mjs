@@ -21,6 +21,7 @@ import {
   RECORDER_PLUGIN,
   RECORDER_PLUGIN_URL,
   OPENCODE_VERSION,
+  withEnv,
 } from "./lib/opencode.mjs";
 
 const TITLE = "Harness check session";
@@ -33,19 +34,6 @@ before(async () => {
 after(async () => {
   await server?.close();
 });
-
-/** Run fn with a fresh environment; remove it afterwards unless fn failed or E2E_KEEP. */
-async function withEnv(t, opts, fn) {
-  const e = createEnv(opts);
-  let ok = false;
-  try {
-    await fn(e);
-    ok = true;
-  } finally {
-    if (ok && !process.env.E2E_KEEP) e.cleanup();
-    else t.diagnostic(`environment kept at ${e.root}`);
-  }
-}
 
 function assertRunOk(r) {
   assert.equal(r.timedOut, false, `opencode timed out\n${describeRun(r)}`);

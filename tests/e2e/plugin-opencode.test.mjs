@@ -27,6 +27,7 @@ import {
   readRecording,
   recordedEvents,
   RECORDER_PLUGIN_URL,
+  withEnv,
 } from "./lib/opencode.mjs";
 import { assertStoredAsInDb, MAX_TOOL_OUTPUT_BYTES } from "./lib/compare.mjs";
 import { PLUGIN_URL, assertPluginBuilt, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
@@ -83,19 +84,6 @@ after(async () => {
   await sync?.stop();
   await model?.close();
 });
-
-/** Run fn with a fresh environment; remove it afterwards unless fn failed or E2E_KEEP. */
-async function withEnv(t, opts, fn) {
-  const e = createEnv(opts);
-  let ok = false;
-  try {
-    await fn(e);
-    ok = true;
-  } finally {
-    if (ok && !process.env.E2E_KEEP) e.cleanup();
-    else t.diagnostic(`environment kept at ${e.root}`);
-  }
-}
 
 /** OpenCode config with the recorder (evidence of what hooks arrived) and, optionally, our plugin. */
 function configure(e, { plugin = true } = {}) {

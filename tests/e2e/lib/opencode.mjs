@@ -69,6 +69,19 @@ export function stubConfigDirDeps(dir) {
  * @param {Record<string,string>} [o.files]  files committed in the project
  * @param {boolean} [o.git]     false for a plain directory
  */
+/** Run fn with a fresh environment; remove it afterwards unless fn failed or E2E_KEEP. */
+export async function withEnv(t, opts, fn) {
+  const e = createEnv(opts);
+  let ok = false;
+  try {
+    await fn(e);
+    ok = true;
+  } finally {
+    if (ok && !process.env.E2E_KEEP) e.cleanup();
+    else t.diagnostic(`environment kept at ${e.root}`);
+  }
+}
+
 export function createEnv({ name = "env", branch = "main", files = { "notes.txt": "hello from notes\n" }, git = true } = {}) {
   assertInstalled();
   fs.mkdirSync(WORK_DIR, { recursive: true });
