@@ -62,6 +62,12 @@ pub fn state_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
     Ok(base_dir(env, "XDG_STATE_HOME", &[".local", "state"])?.join(APP_DIR))
 }
 
+/// `$XDG_DATA_HOME/opencode-sync` (default `~/.local/share/opencode-sync`): where
+/// `opencode-sync serve` keeps its database and its API key.
+pub fn data_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
+    Ok(base_dir(env, "XDG_DATA_HOME", &[".local", "share"])?.join(APP_DIR))
+}
+
 /// The durable outbox: `$XDG_STATE_HOME/opencode-sync/outbox`.
 pub fn outbox_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
     Ok(state_dir(env)?.join(crate::outbox::DIR))
@@ -124,6 +130,10 @@ pub(crate) mod tests {
         assert_eq!(
             opencode_data_dir(&env).unwrap(),
             PathBuf::from("/home/u/.local/share/opencode")
+        );
+        assert_eq!(
+            data_dir(&env).unwrap(),
+            PathBuf::from("/home/u/.local/share/opencode-sync")
         );
         assert_eq!(
             opencode_config_dir(&env).unwrap(),

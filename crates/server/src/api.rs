@@ -229,6 +229,59 @@ async fn authenticate(
     Err(unauthorized("Invalid or expired token"))
 }
 
+/// Authenticates a read route: as [`authenticate`], except that with open
+/// reads (`ServerOptions::open_reads`) a request without an `Authorization`
+/// header that comes from this machine, not from another site, reads as the
+/// server's own user.
+async fn authenticate_read(state: &Arc<AppState>, headers: &HeaderMap) -> Result<i64, Reply> {
+    if let Some(user) = state.open_reads_user
+        && !headers.contains_key(header::AUTHORIZATION)
+        && local_same_origin(headers)
+    {
+        return Ok(user);
+    }
+    authenticate(state, headers, false).await
+}
+
+/// Whether a request is addressed to a loopback host (so not a DNS-rebound
+/// name) and is not a cross-origin browser request: no `Origin` or exactly
+/// `http://` + its `Host`, and `Sec-Fetch-Site` (when sent) `same-origin` or
+/// `none` (typed in the address bar).
+fn local_same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| is_loopback_host(h))
+    else {
+        return false;
+    };
+    let origin_ok = headers.get(header::ORIGIN).is_none_or(|origin| {
+        origin
+            .to_str()
+            .is_ok_and(|o| o.strip_prefix("http://") == Some(host))
+    });
+    let site_ok = headers.get("sec-fetch-site").is_none_or(|site| {
+        site.to_str()
+            .is_ok_and(|s| s == "same-origin" || s == "none")
+    });
+    origin_ok && site_ok
+}
+
+/// `127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT` (port optional).
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, after)) if after.is_empty() || after.starts_with(':') => inside,
+            _ => return false,
+        },
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// Runs `f` on the store off the async threads.
 async fn run_db<T, F>(state: &Arc<AppState>, f: F) -> Result<T, Reply>
 where
@@ -533,7 +586,7 @@ fn read_failed(e: &rusqlite::Error) -> Reply {
 }
 
 async fn api_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
-    let user = authenticate(state, req.headers(), false).await?;
+    let user = authenticate_read(state, req.headers()).await?;
     let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 50);
     let sessions = run_db(state, move |conn| read::list_sessions(conn, user, limit))
         .await?
@@ -542,7 +595,7 @@ async fn api_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Repl
 }
 
 async fn api_session_get(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
-    let user = authenticate(state, req.headers(), false).await?;
+    let user = authenticate_read(state, req.headers()).await?;
     let Some(id) = query_param(&req, "id").filter(|id| !id.is_empty()) else {
         return Ok(Reply::error(StatusCode::BAD_REQUEST, "Missing session ID"));
     };
@@ -556,7 +609,7 @@ async fn api_session_get(state: &Arc<AppState>, req: Request) -> Result<Reply, R
 }
 
 async fn api_search(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
-    let user = authenticate(state, req.headers(), false).await?;
+    let user = authenticate_read(state, req.headers()).await?;
     let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 20);
     let Some(query) = query_param(&req, "q").filter(|q| !q.is_empty()) else {
         return Ok(Reply::error(
@@ -571,7 +624,7 @@ async fn api_search(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply>
 }
 
 async fn api_stats(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
-    let user = authenticate(state, req.headers(), false).await?;
+    let user = authenticate_read(state, req.headers()).await?;
     let stats = run_db(state, move |conn| read::stats(conn, user))
         .await?
         .map_err(|e| read_failed(&e))?;
@@ -588,6 +641,48 @@ mod tests {
         assert_eq!(form_decode("%E2%9C%93"), "\u{2713}");
         assert_eq!(form_decode("100%"), "100%");
         assert_eq!(form_decode("%zz"), "%zz");
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, HeaderValue::from_str(value).expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn keyless_reads_only_from_this_machine_and_the_same_origin() {
+        for ok in [
+            &[("host", "127.0.0.1:7420")][..],
+            &[
+                ("host", "localhost:7420"),
+                ("origin", "http://localhost:7420"),
+            ],
+            &[("host", "[::1]:7420"), ("sec-fetch-site", "same-origin")],
+            &[("host", "127.0.0.1:7420"), ("sec-fetch-site", "none")],
+        ] {
+            assert!(local_same_origin(&headers(ok)), "{ok:?}");
+        }
+        for bad in [
+            &[][..],
+            &[("host", "evil.example:7420")],
+            &[("host", "192.168.1.5:7420")],
+            &[
+                ("host", "127.0.0.1:7420"),
+                ("origin", "http://evil.example"),
+            ],
+            &[
+                ("host", "127.0.0.1:7420"),
+                ("origin", "http://127.0.0.1:3000"),
+            ],
+            &[("host", "127.0.0.1:7420"), ("origin", "null")],
+            &[("host", "127.0.0.1:7420"), ("sec-fetch-site", "cross-site")],
+            &[("host", "localhost:7420"), ("sec-fetch-site", "same-site")],
+            &[("host", "[::1]x")],
+        ] {
+            assert!(!local_same_origin(&headers(bad)), "{bad:?}");
+        }
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub enum ServerError {
         /// The address that was asked for.
         addr: SocketAddr,
     },
+    /// Reads without a key (`ServerOptions::open_reads`) were asked for on a
+    /// listener other machines can reach.
+    #[error(
+        "refusing to answer reads without an API key on {addr}: it is not a loopback address; \
+         beyond loopback every read needs the key"
+    )]
+    OpenReadsBeyondLoopback {
+        /// The address that was asked for.
+        addr: SocketAddr,
+    },
     /// The SQLite database file could not be opened or initialised.
     #[error("cannot open database {path}: {source}")]
     OpenDatabase {

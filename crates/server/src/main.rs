@@ -92,6 +92,7 @@ async fn run(args: Args) -> ExitCode {
         control_bind: SocketAddr::new(control_host, args.control_port),
         clock_offset_ms: 0,
         allow_remote: args.allow_remote,
+        open_reads: None,
     };
     let server = match Server::bind(opts).await {
         Ok(s) => s,

@@ -46,6 +46,17 @@ pub struct ServerOptions {
     /// with [`ServerError::RemoteBindRefused`]. Every sync and read route needs
     /// an API key either way; the control listener never has authentication.
     pub allow_remote: bool,
+    /// An API key (a user is created for it) whose data the read routes
+    /// (`/api/*`) answer with when a request carries no `Authorization`
+    /// header: reads without a key, for a browser on this machine
+    /// (`opencode-sync serve`). Only for a loopback `bind` (else
+    /// [`ServerError::OpenReadsBeyondLoopback`]), and only for requests
+    /// addressed to a loopback host (`Host: 127.0.0.1:PORT`, `localhost`,
+    /// `[::1]`) that are not cross-origin (no `Origin`, or `http://` + that
+    /// host; `Sec-Fetch-Site`, when sent, `same-origin` or `none`), so other
+    /// web pages and DNS rebinding never read the data. Sync routes always
+    /// need the key.
+    pub open_reads: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +70,7 @@ impl Default for ServerOptions {
             control_bind: loopback,
             clock_offset_ms: 0,
             allow_remote: false,
+            open_reads: None,
         }
     }
 }
@@ -87,8 +99,21 @@ impl ServerOptions {
         self
     }
 
-    /// Fails unless both listeners are on loopback or `allow_remote` is set.
+    /// These options answering reads without a key with this key's data
+    /// (see [`open_reads`](Self::open_reads)).
+    #[must_use]
+    pub fn with_open_reads(mut self, key: impl Into<String>) -> Self {
+        self.open_reads = Some(key.into());
+        self
+    }
+
+    /// Fails unless both listeners are on loopback or `allow_remote` is set,
+    /// and, with [`open_reads`](Self::open_reads), unless the sync API is on
+    /// loopback.
     pub fn check_bind(&self) -> Result<(), ServerError> {
+        if self.open_reads.is_some() && !is_loopback(&self.bind) {
+            return Err(ServerError::OpenReadsBeyondLoopback { addr: self.bind });
+        }
         if self.allow_remote {
             return Ok(());
         }
@@ -125,20 +150,25 @@ impl Server {
     /// Opens the database, creates the users and binds the listeners.
     pub async fn bind(opts: ServerOptions) -> Result<Self, ServerError> {
         opts.check_bind()?;
-        for key in &opts.api_keys {
+        for key in opts.api_keys.iter().chain(&opts.open_reads) {
             control::check_key(key)?;
         }
         let db_path = opts.db_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(db_path.as_deref()))
             .await
             .map_err(|e| ServerError::Runtime(e.to_string()))??;
-        let state = Arc::new(AppState::new(store, Clock::new(opts.clock_offset_ms)));
+        let mut state = AppState::new(store, Clock::new(opts.clock_offset_ms));
         {
             let conn = state.store.lock();
-            for key in &opts.api_keys {
+            for key in opts.api_keys.iter().chain(&opts.open_reads) {
                 store::add_key(&conn, key, state.now())?;
             }
+            state.open_reads_user = match &opts.open_reads {
+                Some(key) => store::user_for_key(&conn, key)?,
+                None => None,
+            };
         }
+        let state = Arc::new(state);
         let sync_listener = bind_tcp(opts.bind)?;
         let sync_addr = sync_listener.local_addr()?;
         let (control_listener, control_addr) = if opts.control {

@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) log: RequestLog,
     pub(crate) shutdown: Shutdown,
     pub(crate) listener: watch::Sender<ListenerState>,
+    /// The user whose data keyless local reads see (`ServerOptions::open_reads`).
+    pub(crate) open_reads_user: Option<i64>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             log: RequestLog::default(),
             shutdown: Shutdown::default(),
             listener: watch::Sender::new(ListenerState::default()),
+            open_reads_user: None,
         }
     }
 

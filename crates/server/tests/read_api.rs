@@ -542,3 +542,104 @@ fn binding_beyond_loopback_needs_allow_remote() {
         assert!(opts.check_bind().is_ok(), "{addr}");
     }
 }
+
+/// A GET with exactly these headers (no others, not even `Host` unless given),
+/// over a raw connection; returns the status and body.
+fn raw_get(server: &ServerHandle, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn open_reads_answer_this_machine_without_a_key_and_nobody_else() {
+    let server = ServerHandle::start(ServerOptions::default().with_open_reads(KEY)).unwrap();
+    server.add_key(OTHER_KEY).unwrap();
+    seed(&server);
+    let host = server.url().trim_start_matches("http://").to_owned();
+    let port = host.rsplit_once(':').unwrap().1.to_owned();
+    let localhost = format!("localhost:{port}");
+
+    // Keyless reads from this machine see the open-reads key's data, on every route.
+    let listed = Client::new(&server.url(), None).get("/api/sessions");
+    ok(&listed);
+    assert_eq!(listed.body["sessions"].as_array().unwrap().len(), 2);
+    for path in READ_ROUTES {
+        let (status, _) = raw_get(&server, path, &[("Host", &host)]);
+        assert_ne!(status, 401, "{path}");
+    }
+    let same_origin = format!("http://{localhost}");
+    for headers in [
+        vec![
+            ("Host", localhost.as_str()),
+            ("Origin", same_origin.as_str()),
+        ],
+        vec![("Host", host.as_str()), ("Sec-Fetch-Site", "same-origin")],
+    ] {
+        let (status, body) = raw_get(&server, "/api/stats", &headers);
+        assert_eq!(
+            (status, &body["sessionCount"]),
+            (200, &json!(2)),
+            "{headers:?}"
+        );
+    }
+
+    // Other web pages, DNS rebinding and requests without a Host get the usual 401.
+    for headers in [
+        vec![],
+        vec![("Host", "attacker.example")],
+        vec![
+            ("Host", host.as_str()),
+            ("Origin", "http://attacker.example"),
+        ],
+        vec![("Host", host.as_str()), ("Origin", "null")],
+        vec![("Host", host.as_str()), ("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let (status, body) = raw_get(&server, "/api/sessions", &headers);
+        assert_eq!(status, 401, "{headers:?}");
+        assert_eq!(body, json!({"error": "Missing Authorization header"}));
+    }
+
+    // A key given is checked as always, and reads as its own user.
+    let r = Client::with_key(&server.url(), "osk_not_a_user").get("/api/sessions");
+    assert_eq!((r.status, r.error()), (401, "Invalid API key"));
+    let other = Client::with_key(&server.url(), OTHER_KEY).get("/api/sessions");
+    assert_eq!(other.body, json!({"sessions": []}));
+
+    // Sync routes always need the key.
+    let r = Client::new(&server.url(), None).get("/sync/sessions/list");
+    assert_eq!(r.status, 401);
+    let r = Client::new(&server.url(), None).post(
+        "/sync/session",
+        &json!({"externalId": "ses_sneaky", "title": "no key"}),
+    );
+    assert_eq!(r.status, 401);
+
+    // Never beyond loopback, even with allow_remote.
+    let anywhere: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let opts = ServerOptions::default()
+        .with_remote_bind(anywhere)
+        .with_open_reads(KEY);
+    let err = opts.check_bind().unwrap_err();
+    assert!(
+        matches!(err, ServerError::OpenReadsBeyondLoopback { addr } if addr == anywhere),
+        "{err:?}"
+    );
+    // Nor with a key OpenSync would not issue.
+    let err = ServerHandle::start(ServerOptions::default().with_open_reads("nope")).unwrap_err();
+    assert!(matches!(err, ServerError::InvalidApiKey), "{err:?}");
+}
