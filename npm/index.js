@@ -107,6 +107,16 @@ function makeHost(client) {
         return null;
       }
     },
+    pid: () => process.pid,
+    // Signal 0 only asks: ESRCH means no such process; EPERM means one runs (not ours).
+    processAlive(pid) {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (error) {
+        return error?.code !== "ESRCH";
+      }
+    },
     now: () => Date.now(),
     random: () => Math.random(),
     toast(message, variant) {

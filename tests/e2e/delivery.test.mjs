@@ -467,6 +467,7 @@ test("OpenCode SIGKILLed mid-turn while the server is down, then run again with 
     t.diagnostic(`after the kill: outbox ${JSON.stringify(left)}`);
     assert.ok(left.records.length >= 3, `the session, the prompt and the finished step wait in the outbox\n${evidence(e)}`);
     assert.deepEqual(left.claims, [], `no record was in flight when the process died\n${evidence(e)}`);
+    assert.ok(left.records.some((f) => f.includes(".draft.")), `a draft of the message in progress is on disk\n${evidence(e)}`);
     const [sessionID] = sessionIds(e);
     await sync.clearFaults();
 
@@ -477,29 +478,17 @@ test("OpenCode SIGKILLed mid-turn while the server is down, then run again with 
     assertScriptConsumed(m, "killed");
 
     // The assistant message OpenCode had begun when it was killed stays in opencode.db,
-    // never completed (the run after does not touch it: no event names it again).
+    // never completed, and no later event names it: it arrives from the draft the killed
+    // plugin kept, which the next start sends because its writer is dead.
     const db = readStore(e);
-    const orphans = new Set(db.messages.filter((x) => x.data.role === "assistant" && !x.data.time?.completed).map((x) => x.id));
-    t.diagnostic(`left incomplete by the kill: ${[...orphans]}`);
-    await t.test("everything OpenCode completed arrives exactly once, and the outbox is empty", async () => {
-      const complete = { ...db, messages: db.messages.filter((x) => !orphans.has(x.id)), parts: db.parts.filter((p) => !orphans.has(p.message_id)) };
-      const dump = await dumpFor(e, sync, "killed");
-      assertStoredAsInDb(complete, dump, sessionID, { context: () => evidence(e) });
-      assert.deepEqual(outbox(e), { records: [], claims: [], other: [], quarantine: [] }, `the outbox is empty\n${evidence(e)}`);
-      assert.deepEqual(dump.requests.filter((r) => r.rejected || r.status >= 300), [], "every request accepted");
-      t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
-    });
-    await t.test(
-      "the message OpenCode was writing when killed arrives too",
-      {
-        todo:
-          "the engine keeps a message in memory until it completes (it is sent once, complete); " +
-          "a SIGKILL loses one still in progress: it is never written to the outbox, and no later event names it",
-      },
-      async () => {
-        await assertComplete(e, sync, "killed-all");
-      },
-    );
+    const orphans = db.messages.filter((x) => x.data.role === "assistant" && !x.data.time?.completed).map((x) => x.id);
+    t.diagnostic(`left incomplete by the kill: ${orphans}`);
+    assert.ok(orphans.length >= 1, "the kill left a message in progress (else this test tests nothing)");
+    const dump = await dumpFor(e, sync, "killed");
+    assertStoredAsInDb(db, dump, sessionID, { context: () => evidence(e) });
+    assert.deepEqual(outbox(e), { records: [], claims: [], other: [], quarantine: [] }, `the outbox is empty\n${evidence(e)}`);
+    assert.deepEqual(dump.requests.filter((r) => r.rejected || r.status >= 300), [], "every request accepted");
+    t.diagnostic(`requests: ${requestSummary(dump.requests)}`);
   });
 });
 

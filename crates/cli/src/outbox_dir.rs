@@ -35,6 +35,8 @@ pub struct OutboxDir {
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub queued: usize,
+    /// Drafts of messages a running OpenCode is still writing (sent if it dies).
+    pub in_progress: usize,
     pub quarantined: usize,
     /// The newest error recorded on a queued or quarantined record.
     pub last_error: Option<String>,
@@ -57,8 +59,20 @@ impl OutboxDir {
     pub fn new(dir: PathBuf) -> Self {
         Self {
             dir,
-            writer: format!("{:08x}", fastrand::u32(..)),
+            writer: outbox::writer_tag(fastrand::u32(..), Some(std::process::id())),
         }
+    }
+
+    /// Plans from the directory as it is now, telling dead writers (their claims and
+    /// drafts are free) by pid.
+    fn plan(&self, now: i64) -> io::Result<outbox::Plan> {
+        let own = [self.writer.clone()];
+        let liveness = outbox::PidLiveness {
+            own_pid: Some(std::process::id()),
+            own_tags: &own,
+            pid_alive: &crate::process_env::pid_alive,
+        };
+        Ok(outbox::plan(&self.list()?, now, &liveness))
     }
 
     fn quarantine_dir(&self) -> PathBuf {
@@ -80,7 +94,7 @@ impl OutboxDir {
 
     /// Counts queued and quarantined records.
     pub fn counts(&self) -> io::Result<Counts> {
-        let plan = outbox::plan(&self.list()?, now_ms());
+        let plan = self.plan(now_ms())?;
         let quarantined = match fs::read_dir(self.quarantine_dir()) {
             Ok(entries) => entries
                 .filter_map(Result::ok)
@@ -101,7 +115,8 @@ impl OutboxDir {
         let mut queued_paths = plan.sendable.iter().map(|n| self.dir.join(&n.file));
         let mut q_paths = quarantined.iter().map(|(_, p)| p.clone());
         Ok(Counts {
-            queued: plan.total - plan.superseded.len(),
+            queued: plan.total - plan.superseded.len() - plan.drafts_held,
+            in_progress: plan.drafts_held,
             quarantined: quarantined.len(),
             last_error: newest_error(&mut queued_paths).or_else(|| newest_error(&mut q_paths)),
         })
@@ -122,7 +137,7 @@ impl OutboxDir {
         let mut backoff: HashMap<String, i64> = HashMap::new();
         loop {
             let now = now_ms();
-            let plan = outbox::plan(&self.list()?, now);
+            let plan = self.plan(now)?;
             let reclaimed = plan
                 .reclaim
                 .iter()
@@ -218,7 +233,7 @@ impl OutboxDir {
                     Disposition::PauseAuth(reason) => {
                         fs::rename(&claim_path, &record_path)?;
                         report.auth_failed = Some(reason);
-                        report.remaining = outbox::plan(&self.list()?, now_ms()).total;
+                        report.remaining = self.plan(now_ms())?.total;
                         return Ok(report);
                     }
                 }

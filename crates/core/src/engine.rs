@@ -121,6 +121,16 @@ struct MessageState {
     /// Parts by id; ids sort in creation order, as OpenCode orders them.
     parts: BTreeMap<String, PartInfo>,
     sent: bool,
+    /// Changed since its last draft (see [`Engine::drafts`]).
+    draft_due: bool,
+}
+
+impl MessageState {
+    /// An assistant message being written: worth a draft, so that a process killed
+    /// mid-turn does not take it along (see [`crate::outbox`]).
+    fn in_progress(&self) -> bool {
+        !self.sent && self.info.as_ref().is_some_and(|i| i.role == "assistant")
+    }
 }
 
 /// Per-process sync state for one OpenCode instance.
@@ -257,6 +267,7 @@ impl Engine {
         let state = self.messages.entry(id.clone()).or_default();
         if !state.sent {
             state.info = Some(info);
+            state.draft_due = true;
             self.maybe_emit_message(&id, out);
         }
     }
@@ -265,7 +276,48 @@ impl Engine {
         let state = self.messages.entry(part.message_id.clone()).or_default();
         if !state.sent {
             state.parts.insert(part.id.clone(), part);
+            state.draft_due = true;
         }
+    }
+
+    /// Whether [`Engine::drafts`] has something to return: an assistant message in
+    /// progress changed since its last draft.
+    pub fn drafts_due(&self) -> bool {
+        self.messages
+            .values()
+            .any(|m| m.draft_due && m.in_progress())
+    }
+
+    /// Snapshots of the assistant messages in progress that changed since the last call,
+    /// as they would be sent if the process ended now. The host keeps them as outbox
+    /// drafts (never sent while this process runs) and drops each when the complete
+    /// message is queued. Cheap to skip: call it on a timer, not per event.
+    pub fn drafts(&mut self) -> Vec<Upsert> {
+        let mut ids: Vec<&String> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| m.draft_due && m.in_progress())
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(state) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            state.draft_due = false;
+            let Some(info) = state.info.as_ref() else {
+                continue;
+            };
+            let parts: Vec<PartInfo> = state.parts.values().cloned().collect();
+            out.push(Upsert::Message(map::message_payload(
+                info,
+                &parts,
+                &self.options,
+            )));
+        }
+        out
     }
 
     /// A message is sent once, when complete: an assistant message when OpenCode marks
@@ -303,11 +355,13 @@ impl Engine {
             &self.options,
         )));
         state.sent = true;
+        state.draft_due = false;
         state.info = None;
     }
 
-    /// Messages that never completed (an aborted turn, a killed process) are sent with
-    /// what arrived rather than lost.
+    /// Messages that never completed (an aborted turn) are sent with what arrived
+    /// rather than lost: an assistant message even with no parts (OpenCode keeps it),
+    /// a user message once it has parts.
     fn emit_pending_messages(&mut self, session: Option<&str>, out: &mut Vec<Upsert>) {
         let mut pending: Vec<String> = self
             .messages
@@ -315,7 +369,8 @@ impl Engine {
             .filter(|(_, m)| !m.sent)
             .filter(|(_, m)| {
                 m.info.as_ref().is_some_and(|i| {
-                    session.is_none_or(|s| i.session_id == s) && !m.parts.is_empty()
+                    session.is_none_or(|s| i.session_id == s)
+                        && (!m.parts.is_empty() || i.role == "assistant")
                 })
             })
             .map(|(id, _)| id.clone())
@@ -529,6 +584,43 @@ mod tests {
             .map(|p| &p.content["output"])
             .collect();
         assert!(outputs.iter().all(|o| *o == "(tool output not synced)"));
+    }
+
+    #[test]
+    fn assistant_messages_in_progress_are_drafted_once_per_change() {
+        let mut e = Engine::new(&Value::Null, Options::default());
+        let message = |completed: Option<i64>| {
+            serde_json::json!({"type": "message.updated", "properties": {"info": {
+                "id": "msg_2", "sessionID": "ses_1", "role": "assistant", "modelID": "m",
+                "providerID": "p", "time": {"created": 10, "completed": completed},
+                "tokens": {"input": 1, "output": 2, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+            }}})
+        };
+        let part = |text: &str| {
+            serde_json::json!({"type": "message.part.updated", "properties": {"part": {
+                "id": "prt_1", "messageID": "msg_2", "sessionID": "ses_1", "type": "text", "text": text
+            }}})
+        };
+        assert!(!e.drafts_due());
+        assert!(e.handle(Hook::Event, &message(None)).is_empty());
+        assert!(e.drafts_due());
+        let drafts = e.drafts();
+        assert_eq!(drafts.len(), 1, "a bare assistant message is drafted too");
+        assert_eq!(drafts[0].key(), "message:msg_2");
+        assert!(
+            !e.drafts_due() && e.drafts().is_empty(),
+            "nothing changed since"
+        );
+
+        assert!(e.handle(Hook::Event, &part("Half an ans")).is_empty());
+        let Upsert::Message(draft) = &e.drafts()[0] else {
+            panic!()
+        };
+        assert_eq!(draft.text_content.as_deref(), Some("Half an ans"));
+
+        let done = e.handle(Hook::Event, &message(Some(20)));
+        assert_eq!(done.len(), 1, "complete: sent, and never drafted again");
+        assert!(!e.drafts_due() && e.drafts().is_empty());
     }
 
     #[test]

@@ -14,9 +14,17 @@
 //! one's turn, and a session's record always before its messages (see [`plan`]).
 //! Several processes share the directory: a sender claims a record by renaming it to
 //! `<name>.claim-<ms>-<writer>` (rename is atomic; the loser sees "not found"), and
-//! returns or deletes it after the attempt. A claim older than [`STALE_CLAIM_MS`]
-//! belonged to a process that died and may be taken back. Upserts are idempotent on the server, so the rare double send
-//! (a crash between "delivered" and "deleted") is harmless.
+//! returns or deletes it after the attempt. A claim whose writer is known to be dead, or
+//! older than [`STALE_CLAIM_MS`], may be taken back. Upserts are idempotent on the
+//! server, so the rare double send (a crash between "delivered" and "deleted") is
+//! harmless.
+//!
+//! A message OpenCode is still writing is kept as a *draft*,
+//! `<queuedAt>-<writer>-<counter>.<session id>.draft.<id>.json`: nobody sends it while
+//! its writer runs (the writer sends the complete message later, which supersedes the
+//! draft), and anyone sends it once the writer is dead (killed mid-turn) or the draft is
+//! older than [`STALE_DRAFT_MS`]. The writer tag names the process
+//! (`<random>p<pid>`, see [`writer_tag`]) so that a reader can tell.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +38,9 @@ pub const DIR: &str = "outbox";
 pub const QUARANTINE_DIR: &str = "quarantine";
 /// A claim this old belongs to a process that died mid-send.
 pub const STALE_CLAIM_MS: i64 = 120_000;
+/// A draft this old is sent even when its writer seems alive (a reused pid, say): the
+/// complete message, if it ever comes, supersedes it on the server.
+pub const STALE_DRAFT_MS: i64 = 30 * 60_000;
 /// Records beyond this are still written, with a warning: never dropped silently.
 pub const SOFT_LIMIT_RECORDS: usize = 50_000;
 /// The record format version.
@@ -109,8 +120,86 @@ pub struct RecordName {
     /// The full file name (`….json`); sorts in queue order.
     pub file: String,
     pub session_id: String,
-    /// `session:<id>` or `message:<id>`, as [`Upsert::key`].
+    /// `session:<id>` or `message:<id>`, as [`Upsert::key`] (a draft has its message's
+    /// key).
     pub key: String,
+    /// A snapshot of a message still being written (see the module docs).
+    pub draft: bool,
+}
+
+impl RecordName {
+    /// When it was queued (ms since the epoch), from the name.
+    pub fn queued_at(&self) -> Option<i64> {
+        self.file.get(..13)?.parse().ok()
+    }
+
+    /// The tag of the process that wrote it, from the name.
+    pub fn writer(&self) -> Option<&str> {
+        let order = self.file.split('.').next()?;
+        let (_, rest) = order.split_once('-')?;
+        Some(rest.rsplit_once('-')?.0)
+    }
+}
+
+/// A writer tag for a process: `<random>p<pid>` (the pid lets other processes tell
+/// whether it still runs; the random part tells apart instances in one process and a
+/// pid reused by a later process).
+pub fn writer_tag(random: u32, pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("{random:08x}p{pid}"),
+        None => format!("{random:08x}"),
+    }
+}
+
+/// The pid in a writer tag made by [`writer_tag`].
+pub fn writer_pid(writer: &str) -> Option<u32> {
+    writer.rsplit_once('p')?.1.parse().ok()
+}
+
+/// Tells whether the process behind a writer tag still runs. Sure answers only:
+/// `false` means known dead; anything unknown is alive.
+pub trait Liveness {
+    fn alive(&self, writer: &str) -> bool;
+}
+
+/// Every writer counts as alive: only age frees claims and drafts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AssumeAlive;
+
+impl Liveness for AssumeAlive {
+    fn alive(&self, _writer: &str) -> bool {
+        true
+    }
+}
+
+/// Liveness by pid: this process's own tags are alive, another tag with this process's
+/// pid belongs to a dead process whose pid was reused, and any other pid is asked of the
+/// system through `pid_alive`.
+pub struct PidLiveness<'a> {
+    pub own_pid: Option<u32>,
+    pub own_tags: &'a [String],
+    pub pid_alive: &'a dyn Fn(u32) -> bool,
+}
+
+impl std::fmt::Debug for PidLiveness<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PidLiveness")
+            .field("own_pid", &self.own_pid)
+            .field("own_tags", &self.own_tags)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Liveness for PidLiveness<'_> {
+    fn alive(&self, writer: &str) -> bool {
+        let Some(pid) = writer_pid(writer) else {
+            return true;
+        };
+        if self.own_pid == Some(pid) {
+            return self.own_tags.iter().any(|t| t == writer);
+        }
+        (self.pid_alive)(pid)
+    }
 }
 
 /// Makes ids safe for a file name (OpenCode ids are `[A-Za-z0-9_]`, so this is a no-op
@@ -128,13 +217,22 @@ fn safe(id: &str) -> String {
         .collect()
 }
 
-/// The file name for a new record. `writer` is a short random tag of the writing
-/// process; `counter` increases within it.
+/// The file name for a new record. `writer` is the writing process's tag (see
+/// [`writer_tag`]); `counter` increases within it.
 pub fn file_name(upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
     let kind = match upsert {
         Upsert::Session(_) => "session",
         Upsert::Message(_) => "message",
     };
+    name_of(kind, upsert, queued_at, writer, counter)
+}
+
+/// The file name for a draft of a message still being written.
+pub fn draft_file_name(upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
+    name_of("draft", upsert, queued_at, writer, counter)
+}
+
+fn name_of(kind: &str, upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
     format!(
         "{:013}-{}-{:06}.{}.{kind}.{}.json",
         queued_at.max(0),
@@ -180,13 +278,20 @@ fn parse_record_name(file: &str) -> Option<RecordName> {
         fields.next()?,
         fields.next()?,
     );
-    if fields.next().is_some() || !matches!(kind, "session" | "message") {
+    let (key_kind, draft) = match kind {
+        "session" => ("session", false),
+        "message" => ("message", false),
+        "draft" => ("message", true),
+        _ => return None,
+    };
+    if fields.next().is_some() {
         return None;
     }
     Some(RecordName {
         file: file.to_owned(),
         session_id: session.to_owned(),
-        key: format!("{kind}:{id}"),
+        key: format!("{key_kind}:{id}"),
+        draft,
     })
 }
 
@@ -206,29 +311,66 @@ pub struct Plan {
     pub reclaim: Vec<(String, String)>,
     /// Files superseded by a newer record of the same key.
     pub superseded: Vec<String>,
-    /// Queued plus claimed records.
+    /// Drafts of messages their (live) writers are still writing: not to be sent.
+    pub drafts_held: usize,
+    /// Queued plus claimed records, and held drafts.
     pub total: usize,
 }
 
-/// Plans a drain from a directory listing.
-pub fn plan(file_names: &[String], now: i64) -> Plan {
+/// Plans a drain from a directory listing. `liveness` tells which writers are dead:
+/// their claims are taken back at once and their drafts are sent.
+pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
     let mut queued = Vec::new();
+    let mut drafts = Vec::new();
+    let mut final_keys = std::collections::HashSet::new();
     let mut busy_sessions = std::collections::HashSet::new();
     let mut plan = Plan::default();
     for file in file_names {
         match parse_entry(file) {
-            Entry::Queued(name) => queued.push(name),
+            Entry::Queued(name) if name.draft => drafts.push(name),
+            Entry::Queued(name) => {
+                final_keys.insert(name.key.clone());
+                queued.push(name);
+            }
             Entry::Claimed {
-                name, claimed_at, ..
+                name,
+                claimed_at,
+                writer,
             } => {
                 plan.total += 1;
-                if now.saturating_sub(claimed_at) > STALE_CLAIM_MS {
+                if !name.draft {
+                    final_keys.insert(name.key.clone());
+                }
+                if now.saturating_sub(claimed_at) > STALE_CLAIM_MS || !liveness.alive(&writer) {
                     plan.reclaim.push((file.clone(), name.file.clone()));
                 } else {
                     busy_sessions.insert(name.session_id);
                 }
             }
             Entry::Other => {}
+        }
+    }
+    // A draft gives way to the complete message, and to a newer draft. One whose writer
+    // still runs is held; one whose writer died is sent like any record.
+    drafts.sort();
+    let mut newest_draft = std::collections::HashMap::new();
+    for (i, name) in drafts.iter().enumerate() {
+        newest_draft.insert(name.key.clone(), i);
+    }
+    for (i, name) in drafts.into_iter().enumerate() {
+        if final_keys.contains(&name.key) || newest_draft.get(&name.key) != Some(&i) {
+            plan.superseded.push(name.file);
+            continue;
+        }
+        let stale = name
+            .queued_at()
+            .is_none_or(|at| now.saturating_sub(at) > STALE_DRAFT_MS);
+        let writer_alive = name.writer().is_some_and(|w| liveness.alive(w));
+        if stale || !writer_alive {
+            queued.push(name);
+        } else {
+            plan.drafts_held += 1;
+            plan.total += 1;
         }
     }
     queued.sort();
@@ -404,7 +546,7 @@ mod tests {
             stale.clone(),
             ".x.tmp".into(),
         ];
-        let p = plan(&files, 130_000);
+        let p = plan(&files, 130_000, &AssumeAlive);
         assert_eq!(p.superseded, vec![s1]);
         // s1's newest record was written after m1, yet it goes first, at the place of
         // s1's oldest live record (the server keeps a session's createdAt only when its
@@ -419,6 +561,92 @@ mod tests {
         assert_eq!(p.reclaim.len(), 1);
         assert_eq!(p.reclaim[0].0, stale);
         assert_eq!(p.total, 7);
+    }
+
+    /// Writers `…p1` run; every other pid is dead.
+    struct OnlyPid1;
+    impl Liveness for OnlyPid1 {
+        fn alive(&self, writer: &str) -> bool {
+            writer_pid(writer) == Some(1)
+        }
+    }
+
+    #[test]
+    fn writer_tags_name_the_process() {
+        let tag = writer_tag(0xa1b2_c3d4, Some(4242));
+        assert_eq!(tag, "a1b2c3d4p4242");
+        assert_eq!(writer_pid(&tag), Some(4242));
+        assert_eq!(writer_pid(&writer_tag(7, None)), None);
+        let name = file_name(&message("s", "m"), 1_795_565_197_869, &tag, 3);
+        let Entry::Queued(parsed) = parse_entry(&name) else {
+            panic!()
+        };
+        assert_eq!(parsed.writer(), Some(tag.as_str()));
+        assert_eq!(parsed.queued_at(), Some(1_795_565_197_869));
+        assert!(!parsed.draft);
+
+        let own = vec![tag.clone()];
+        let live = |pid: u32| pid == 10;
+        let check = PidLiveness {
+            own_pid: Some(4242),
+            own_tags: &own,
+            pid_alive: &live,
+        };
+        assert!(check.alive(&tag), "this process");
+        assert!(!check.alive("00000001p4242"), "a dead process with our pid");
+        assert!(check.alive("00000001p10"));
+        assert!(!check.alive("00000001p11"));
+        assert!(check.alive("00000001"), "no pid: unknown, so alive");
+    }
+
+    #[test]
+    fn drafts_wait_for_their_writer_and_give_way_to_the_complete_message() {
+        let now = 10_000_000;
+        let live_draft = draft_file_name(&message("s1", "m1"), now - 10, "aaaaaaaap1", 0);
+        let dead_draft = draft_file_name(&message("s2", "m2"), now - 10, "bbbbbbbbp2", 0);
+        let old_draft = draft_file_name(&message("s3", "m3"), 1, "ccccccccp1", 0);
+        let done = draft_file_name(&message("s4", "m4"), now - 10, "aaaaaaaap1", 1);
+        let done_final = file_name(&message("s4", "m4"), now - 5, "aaaaaaaap1", 2);
+        let older_draft = draft_file_name(&message("s1", "m1"), now - 20, "aaaaaaaap1", 3);
+        let Entry::Queued(parsed) = parse_entry(&live_draft) else {
+            panic!()
+        };
+        assert!(parsed.draft);
+        assert_eq!(parsed.key, "message:m1");
+
+        let files = vec![
+            live_draft.clone(),
+            dead_draft.clone(),
+            old_draft.clone(),
+            done.clone(),
+            done_final.clone(),
+            older_draft.clone(),
+        ];
+        let p = plan(&files, now, &OnlyPid1);
+        let queued: Vec<&str> = p.queued.iter().map(|n| n.file.as_str()).collect();
+        assert_eq!(
+            queued,
+            [old_draft.as_str(), dead_draft.as_str(), done_final.as_str()]
+        );
+        let mut superseded = p.superseded.clone();
+        superseded.sort();
+        let mut want = vec![done, older_draft];
+        want.sort();
+        assert_eq!(superseded, want);
+        assert_eq!(p.drafts_held, 1, "the live writer's draft is held");
+        assert_eq!(p.total, 4);
+        // Everyone alive: only the stale draft goes.
+        let p = plan(&files, now, &AssumeAlive);
+        assert_eq!(p.drafts_held, 2);
+    }
+
+    #[test]
+    fn a_dead_senders_claim_is_taken_back_at_once() {
+        let file = file_name(&message("s", "m"), 5, "w", 0);
+        let dead = claim_name(&file, 10, "bbbbbbbbp2");
+        let live = claim_name(&file_name(&message("t", "n"), 5, "w", 1), 10, "aaaaaaaap1");
+        let p = plan(&[dead.clone(), live], 20, &OnlyPid1);
+        assert_eq!(p.reclaim, vec![(dead, file)]);
     }
 
     #[test]
@@ -476,7 +704,7 @@ mod tests {
                 let u = if *is_session { session(&sid) } else { message(&sid, &format!("m{s}{m}")) };
                 file_name(&u, t as i64, "w", t as u64)
             }).collect();
-            let p = plan(&files, 0);
+            let p = plan(&files, 0, &AssumeAlive);
             let mut keys: Vec<&str> = p.sendable.iter().map(|n| n.key.as_str()).collect();
             let n = keys.len();
             keys.sort_unstable();

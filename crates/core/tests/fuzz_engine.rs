@@ -356,7 +356,7 @@ proptest! {
         ),
         now in any::<i64>(),
     ) {
-        let p = outbox::plan(&names, now);
+        let p = outbox::plan(&names, now, &outbox::AssumeAlive);
         // Whatever the listing, what it sends or keeps is a subset of it, each key once.
         let mut keys: Vec<&str> = p.sendable.iter().map(|n| n.key.as_str()).collect();
         let n = keys.len();
@@ -432,7 +432,7 @@ proptest! {
                 outbox::file_name(&u, t as i64, "w", t as u64)
             })
             .collect();
-        let p = outbox::plan(&files, 0);
+        let p = outbox::plan(&files, 0, &outbox::AssumeAlive);
         for (i, name) in p.queued.iter().enumerate() {
             if name.key.starts_with("session:") {
                 let earlier = p.queued[..i].iter().any(|n| n.session_id == name.session_id);

@@ -4,8 +4,10 @@
 //! means are the core's [`outbox`] model; this module only moves files through the
 //! host's file system calls (the [`Fs`] trait, so it is tested natively).
 
+use std::collections::HashMap;
+
 use opencode_sync_core::engine::Upsert;
-use opencode_sync_core::outbox::{self, Record};
+use opencode_sync_core::outbox::{self, Liveness, Record};
 
 /// The file system calls the outbox needs. Paths are plain strings (the host's).
 pub trait Fs {
@@ -25,6 +27,8 @@ pub struct DiskOutbox {
     dir: String,
     writer: String,
     counter: u64,
+    /// This process's draft file of each message in progress, by key.
+    drafts: HashMap<String, String>,
 }
 
 /// A record loaded from disk at start (left by an earlier process).
@@ -49,7 +53,13 @@ impl DiskOutbox {
             dir,
             writer,
             counter: 0,
+            drafts: HashMap::new(),
         }
+    }
+
+    /// This process's writer tag.
+    pub fn writer(&self) -> &str {
+        &self.writer
     }
 
     fn path(&self, file: &str) -> String {
@@ -62,12 +72,33 @@ impl DiskOutbox {
 
     /// Persists an upsert; returns its file name, or `None` when the write failed (the
     /// upsert is then only in memory, and still sent).
+    /// A draft of the same message is deleted: this supersedes it (and a draft left
+    /// behind would be sent, stale, when this process is gone).
     pub fn persist(&mut self, fs: &dyn Fs, upsert: &Upsert, now: i64) -> Option<String> {
         let file = outbox::file_name(upsert, now, &self.writer, self.counter);
         self.counter += 1;
         let record = Record::new(upsert.clone(), now);
-        fs.write(&self.path(&file), &record.encode())
-            .then_some(file)
+        let written = fs.write(&self.path(&file), &record.encode());
+        if !self.drafts.is_empty()
+            && let Some(draft) = self.drafts.remove(&upsert.key())
+        {
+            fs.remove(&self.path(&draft));
+        }
+        written.then_some(file)
+    }
+
+    /// Keeps a draft of a message still being written, replacing this process's older
+    /// draft of it. Nobody sends it while this process runs (see [`outbox`]).
+    pub fn persist_draft(&mut self, fs: &dyn Fs, upsert: &Upsert, now: i64) {
+        let file = outbox::draft_file_name(upsert, now, &self.writer, self.counter);
+        self.counter += 1;
+        if fs.write(
+            &self.path(&file),
+            &Record::new(upsert.clone(), now).encode(),
+        ) && let Some(old) = self.drafts.insert(upsert.key(), file)
+        {
+            fs.remove(&self.path(&old));
+        }
     }
 
     /// Deletes a record superseded by a newer one (unless someone is sending it).
@@ -118,20 +149,21 @@ impl DiskOutbox {
         fs.remove(&self.path(claim));
     }
 
-    /// Loads what earlier processes left: takes back stale claims, deletes superseded
-    /// records, and reads the rest in queue order. A corrupt record is set aside.
-    pub fn scan(&self, fs: &dyn Fs, now: i64) -> Scan {
+    /// Loads what earlier processes left: takes back claims of dead or stale senders,
+    /// deletes superseded records, and reads the rest in queue order (with the drafts of
+    /// processes that died mid-message). A corrupt record is set aside.
+    pub fn scan(&self, fs: &dyn Fs, now: i64, liveness: &dyn Liveness) -> Scan {
         let mut scan = Scan::default();
         let Some(names) = fs.list(&self.dir) else {
             return scan;
         };
-        let mut plan = outbox::plan(&names, now);
+        let mut plan = outbox::plan(&names, now, liveness);
         if !plan.reclaim.is_empty() {
             for (claim, file) in &plan.reclaim {
                 fs.rename(&self.path(claim), &self.path(file));
             }
             // The records taken back are queued again: plan once more with them.
-            plan = outbox::plan(&fs.list(&self.dir).unwrap_or_default(), now);
+            plan = outbox::plan(&fs.list(&self.dir).unwrap_or_default(), now, liveness);
         }
         for file in &plan.superseded {
             fs.remove(&self.path(file));
@@ -239,7 +271,7 @@ mod tests {
 
         let second = DiskOutbox::new("/o".into(), "bbbb".into());
         // Within the stale window the claim is respected.
-        let scan = second.scan(&fs, 1000);
+        let scan = second.scan(&fs, 1000, &outbox::AssumeAlive);
         let files: Vec<&str> = scan.leftovers.iter().map(|l| l.file.as_str()).collect();
         assert_eq!(files, [s.as_str(), m2.as_str()]);
         assert_eq!(scan.corrupt, 1);
@@ -248,9 +280,53 @@ mod tests {
                 .is_some()
         );
         // After it, the dead process's claim is taken back.
-        let scan = second.scan(&fs, 13 + outbox::STALE_CLAIM_MS + 1);
+        let scan = second.scan(&fs, 13 + outbox::STALE_CLAIM_MS + 1, &outbox::AssumeAlive);
         let files: Vec<&str> = scan.leftovers.iter().map(|l| l.file.as_str()).collect();
         assert_eq!(files, [s.as_str(), m.as_str(), m2.as_str()]);
+    }
+
+    /// Writers whose tag ends in `p1` run.
+    struct Pid1Runs;
+    impl Liveness for Pid1Runs {
+        fn alive(&self, writer: &str) -> bool {
+            writer.ends_with("p1")
+        }
+    }
+
+    #[test]
+    fn drafts_stay_until_complete_or_their_writer_dies() {
+        let fs = MemFs::default();
+        let mut live = DiskOutbox::new("/o".into(), "aaaaaaaap1".into());
+        live.persist_draft(&fs, &message("msg_1"), 10);
+        live.persist_draft(&fs, &message("msg_1"), 11);
+        assert_eq!(
+            fs.list("/o").unwrap().len(),
+            1,
+            "a newer draft replaces the older"
+        );
+        let reader = DiskOutbox::new("/o".into(), "cccccccc".into());
+        let scan = reader.scan(&fs, 12, &Pid1Runs);
+        assert!(
+            scan.leftovers.is_empty(),
+            "the writer runs: its draft is held"
+        );
+        assert_eq!(scan.total, 1);
+        let file = live.persist(&fs, &message("msg_1"), 13).unwrap();
+        assert_eq!(
+            fs.list("/o").unwrap(),
+            [file],
+            "complete: the draft is gone"
+        );
+
+        let mut dead = DiskOutbox::new("/o".into(), "bbbbbbbbp2".into());
+        dead.persist_draft(&fs, &message("msg_2"), 14);
+        let scan = reader.scan(&fs, 15, &Pid1Runs);
+        let keys: Vec<String> = scan.leftovers.iter().map(|l| l.upsert.key()).collect();
+        assert_eq!(
+            keys,
+            ["message:msg_1", "message:msg_2"],
+            "a dead writer's draft is sent"
+        );
     }
 
     #[test]

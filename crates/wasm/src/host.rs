@@ -16,8 +16,9 @@ use crate::settings::Files;
 #[wasm_bindgen]
 extern "C" {
     /// `{ readFile(path), listDir(path), writeFile(path, text), rename(from, to),
-    /// remove(path), env(name), homedir(), now(), random(), toast(message, variant),
-    /// log(level, message) }`, built by the shim; each method swallows its own errors.
+    /// remove(path), env(name), homedir(), pid(), processAlive(pid), now(), random(),
+    /// toast(message, variant), log(level, message) }`, built by the shim; each method
+    /// swallows its own errors.
     #[derive(Debug, Clone)]
     pub type Host;
 
@@ -35,6 +36,10 @@ extern "C" {
     fn env_var(this: &Host, name: &str) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(method, catch, js_name = homedir)]
     fn home(this: &Host) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = pid)]
+    fn process_id(this: &Host) -> Result<Option<u32>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = processAlive)]
+    fn process_alive(this: &Host, pid: u32) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = random)]
     fn random_unit(this: &Host) -> Result<f64, JsValue>;
     #[wasm_bindgen(method, catch, js_name = toast)]
@@ -60,6 +65,16 @@ impl Host {
             .ok()
             .filter(|r| r.is_finite())
             .unwrap_or(0.5)
+    }
+
+    /// This process's id, when the host has one.
+    pub fn pid(&self) -> Option<u32> {
+        self.process_id().ok().flatten()
+    }
+
+    /// Whether a process runs; `true` when the host cannot tell.
+    pub fn pid_alive(&self, pid: u32) -> bool {
+        self.process_alive(pid).unwrap_or(true)
     }
 
     pub fn toast(&self, message: &str, variant: &str) {

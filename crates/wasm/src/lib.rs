@@ -35,11 +35,20 @@ use queue::SendQueue;
 
 /// How long `flush()` waits by default, and how long `dispose()` waits.
 const DEFAULT_FLUSH_MS: f64 = 2000.0;
+/// How often, at most, drafts of the messages in progress are written (what a SIGKILL
+/// can lose of a message being written).
+const DRAFT_INTERVAL_MS: u64 = 500;
 /// How long the sender waits for another process to finish sending a session record
 /// before going on with that session's messages (a request times out after 30 s).
 const OTHER_SENDER_WAIT_MS: f64 = 35_000.0;
 
 static POISONED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The writer tags of this process's instances: records and claims under another tag
+    /// with this process's pid belong to a dead process whose pid was reused.
+    static OWN_WRITERS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
 
 fn poisoned() -> bool {
     POISONED.load(Ordering::Relaxed)
@@ -93,6 +102,8 @@ struct State {
     /// `dispose()` gave up waiting: the instance sends nothing more, and what is left
     /// stays in the outbox for the next start or `opencode-sync sync --flush`.
     closed: bool,
+    /// A draft write is scheduled.
+    drafting: bool,
     stats: Stats,
 }
 
@@ -180,6 +191,7 @@ impl SyncPlugin {
                 waiters: Vec::new(),
                 in_flight: None,
                 closed: false,
+                drafting: false,
                 stats: Stats::default(),
             }),
         });
@@ -222,8 +234,15 @@ impl SyncPlugin {
         else {
             return;
         };
-        let upserts = inner.engine.borrow_mut().handle_json(hook, &json);
+        let (upserts, drafts_due) = {
+            let mut engine = inner.engine.borrow_mut();
+            let upserts = engine.handle_json(hook, &json);
+            (upserts, engine.drafts_due())
+        };
         Inner::enqueue(inner, upserts);
+        if drafts_due {
+            Inner::schedule_drafts(inner);
+        }
     }
 
     /// Resolves once everything queued is delivered (or dropped, or waiting for a new
@@ -295,9 +314,15 @@ impl SyncPlugin {
     }
 }
 
-/// A short random tag naming this process's outbox records and claims.
+/// A tag naming this instance's outbox records and claims, with the process id (see
+/// [`opencode_sync_core::outbox::writer_tag`]).
 fn writer_tag(host: &Host) -> String {
-    format!("{:08x}", (host.random() * f64::from(u32::MAX)) as u32)
+    let tag = opencode_sync_core::outbox::writer_tag(
+        (host.random() * f64::from(u32::MAX)) as u32,
+        host.pid(),
+    );
+    OWN_WRITERS.with(|own| own.borrow_mut().push(tag.clone()));
+    tag
 }
 
 impl Inner {
@@ -328,12 +353,49 @@ impl Inner {
         Self::kick(this);
     }
 
+    /// Writes drafts of the messages in progress, at most every [`DRAFT_INTERVAL_MS`],
+    /// off the hook.
+    fn schedule_drafts(this: &Rc<Self>) {
+        {
+            let mut st = this.state.borrow_mut();
+            if st.drafting || st.closed || this.disk.borrow().is_none() {
+                return;
+            }
+            st.drafting = true;
+        }
+        let inner = Rc::clone(this);
+        wasm_bindgen_futures::spawn_local(async move {
+            host::sleep(DRAFT_INTERVAL_MS).await;
+            inner.state.borrow_mut().drafting = false;
+            if poisoned() || inner.state.borrow().closed {
+                return;
+            }
+            let drafts = inner.engine.borrow_mut().drafts();
+            if let Some(disk) = inner.disk.borrow_mut().as_mut() {
+                let now = js_sys::Date::now() as i64;
+                for draft in &drafts {
+                    disk.persist_draft(&inner.host, draft, now);
+                }
+            }
+        });
+    }
+
     /// Queues what earlier processes left in the outbox, ahead of this process's own.
     async fn load_leftovers(self: Rc<Self>) {
         let scan = {
             let disk = self.disk.borrow();
             let Some(disk) = disk.as_ref() else { return };
-            disk.scan(&self.host, js_sys::Date::now() as i64)
+            let host = &self.host;
+            let pid_alive = |pid: u32| host.pid_alive(pid);
+            OWN_WRITERS.with(|own| {
+                let own = own.borrow();
+                let liveness = opencode_sync_core::outbox::PidLiveness {
+                    own_pid: host.pid(),
+                    own_tags: &own,
+                    pid_alive: &pid_alive,
+                };
+                disk.scan(host, js_sys::Date::now() as i64, &liveness)
+            })
         };
         if scan.corrupt > 0 {
             self.host.log(

@@ -107,7 +107,12 @@ fn print_text(
 
 fn print_outbox(outbox: &Counts) {
     if outbox.queued == 0 && outbox.quarantined == 0 {
-        println!("Outbox:      empty (everything was delivered)");
+        match outbox.in_progress {
+            0 => println!("Outbox:      empty (everything was delivered)"),
+            n => println!(
+                "Outbox:      nothing queued; {n} message(s) a running OpenCode is still writing"
+            ),
+        }
         return;
     }
     println!(
