@@ -123,6 +123,8 @@ try {
     hookMedianUs: +quantile(sorted, 0.5).toFixed(3),
     hookP99Us: +quantile(sorted, 0.99).toFixed(3),
     cpuPerEventUs: +(((cpu.user + cpu.system) / stream.length)).toFixed(2),
+    cpuUserMs: Math.round(cpu.user / 1000),
+    cpuSystemMs: Math.round(cpu.system / 1000),
     requestsPerSession: +(requests.length / Math.max(1, storedSessions.length)).toFixed(2),
     rejectedRequests: rejected,
     importMs: +importResult.importMs.toFixed(2),

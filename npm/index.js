@@ -63,8 +63,13 @@ function makeHost(client) {
     writeFile(path, text) {
       const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
       try {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        writeFileSync(tmp, text, { mode: 0o600 });
+        try {
+          writeFileSync(tmp, text, { mode: 0o600 });
+        } catch (error) {
+          if (error?.code !== "ENOENT") throw error;
+          mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+          writeFileSync(tmp, text, { mode: 0o600 });
+        }
         renameSync(tmp, path);
         return true;
       } catch {
@@ -136,7 +141,11 @@ function dataOf(input) {
   return rest;
 }
 
-const schedule = typeof setImmediate === "function" ? setImmediate : (fn) => setTimeout(fn, 0);
+const DONE = Promise.resolve();
+// The drain runs in a later macrotask, after OpenCode's own work (setImmediate), but a
+// hook only pays for a microtask: arming setImmediate costs more than the whole hook.
+const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTimeout(fn, 0);
+
 
 /**
  * The plugin function OpenCode calls once per instance: `plugin(input, options)`.
@@ -153,8 +162,10 @@ export const OpenCodeSyncPlugin = async (input, options) => {
     const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
     if (!plugin.active) return {};
 
-    // Hook inputs waiting for the drain, as [name, input, name, input, ...].
+    // Hook inputs waiting for the drain, as [name, input, name, input, ...]. Two arrays
+    // take turns, so a hook call never pays for growing a fresh one.
     let pending = [];
+    let spare = [];
     let scheduled = false;
     let dead = false;
     const fail = (error) => {
@@ -166,7 +177,7 @@ export const OpenCodeSyncPlugin = async (input, options) => {
     const drain = () => {
       scheduled = false;
       const batch = pending;
-      pending = [];
+      pending = spare;
       for (let k = 0; k < batch.length && !dead; k += 2) {
         try {
           plugin.handle(batch[k], batch[k + 1]);
@@ -174,21 +185,27 @@ export const OpenCodeSyncPlugin = async (input, options) => {
           fail(error);
         }
       }
+      batch.length = 0;
+      spare = batch;
     };
+    const arm = () => later(drain);
+    // Returns one settled promise for every call: the hooks are async to OpenCode, and
+    // need not cost a promise each.
     const push = (name, value) => {
-      if (dead) return;
+      if (dead) return DONE;
       pending.push(name, value);
       if (!scheduled) {
         scheduled = true;
-        schedule(drain);
+        queueMicrotask(arm);
       }
+      return DONE;
     };
 
     return {
-      event: async (arg) => push("event", arg?.event),
-      "chat.message": async (i, o) => push("chat.message", { i, o }),
-      "tool.execute.before": async (i, o) => push("tool.execute.before", { i, o }),
-      "tool.execute.after": async (i, o) => push("tool.execute.after", { i, o }),
+      event: (arg) => push("event", arg?.event),
+      "chat.message": (i, o) => push("chat.message", { i, o }),
+      "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
+      "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),
       dispose: async () => {
         if (dead) return;
         drain();
