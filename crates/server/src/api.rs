@@ -247,7 +247,7 @@ async fn authenticate_read(state: &Arc<AppState>, headers: &HeaderMap) -> Result
 /// name) and is not a cross-origin browser request: no `Origin` or exactly
 /// `http://` + its `Host`, and `Sec-Fetch-Site` (when sent) `same-origin` or
 /// `none` (typed in the address bar).
-fn local_same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn local_same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

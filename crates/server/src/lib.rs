@@ -33,6 +33,7 @@ mod api;
 mod clock;
 mod control;
 mod convex;
+mod dashboard;
 mod error;
 mod faults;
 mod handle;

@@ -36,6 +36,10 @@ struct Args {
     /// API key to accept (a user per key); repeatable. Must start with osk_.
     #[arg(long = "api-key", value_name = "osk_...")]
     api_keys: Vec<String>,
+    /// Answer the read routes (/api/*, the dashboard at /) without a key, with this
+    /// key's data, for a browser on this machine (loopback --host only).
+    #[arg(long, value_name = "osk_...")]
+    open_reads: Option<String>,
     /// Open the control listener (faults, keys, clock, dump) for tests.
     #[arg(long)]
     control: bool,
@@ -49,8 +53,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.api_keys.iter().any(|k| !k.starts_with("osk_")) {
-        eprintln!("opencode-sync-server: error: every --api-key must start with osk_");
+    if args
+        .api_keys
+        .iter()
+        .chain(&args.open_reads)
+        .any(|k| !k.starts_with("osk_"))
+    {
+        eprintln!(
+            "opencode-sync-server: error: every --api-key and --open-reads must start with osk_"
+        );
         return ExitCode::from(2);
     }
     if !args.host.to_canonical().is_loopback() && !args.allow_remote {
@@ -92,7 +103,7 @@ async fn run(args: Args) -> ExitCode {
         control_bind: SocketAddr::new(control_host, args.control_port),
         clock_offset_ms: 0,
         allow_remote: args.allow_remote,
-        open_reads: None,
+        open_reads: args.open_reads,
     };
     let server = match Server::bind(opts).await {
         Ok(s) => s,

@@ -332,7 +332,7 @@ async fn supervise(state: Arc<AppState>, first: TcpListener, addr: SocketAddr) {
             inner: listener,
             _closed: closed_tx,
         };
-        let app = api::router(Arc::clone(&state));
+        let app = crate::dashboard::router(Arc::clone(&state), api::router(Arc::clone(&state)));
         serving.retain(|h| !h.is_finished());
         serving.push(tokio::spawn(async move {
             let _ = axum::serve(guarded, app)
