@@ -1,9 +1,12 @@
 //! The command line, declared with clap. Help texts here are the CLI reference users
 //! read, so they say what each command does, what it prints and how it exits.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::local_server::DEFAULT_PORT;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -14,6 +17,8 @@ Examples:
   opencode-sync verify                      # is OpenCode set up to load the plugin?
   opencode-sync config set syncReasoning true
   opencode-sync sync                        # backfill sessions made before the plugin
+  opencode-sync serve                       # a local OpenSync server, no account needed
+  opencode-sync login --local               # point the plugin at it
 
 Files:
   $XDG_CONFIG_HOME/opencode-sync/config.json (default ~/.config/opencode-sync/config.json)
@@ -48,6 +53,12 @@ Without flags, login asks on the terminal (the key is not echoed). In scripts, p
 --url and --api-key-stdin, or set OPENCODE_SYNC_URL and OPENCODE_SYNC_API_KEY; login
 never waits for input when stdin is not a terminal.
 
+With --local, login points the plugin at the server `opencode-sync serve` runs on this
+machine: it saves http://127.0.0.1:PORT (--port, default 7420) and that server's own API
+key, read from (or, before the server's first run, generated into) the key file of its
+data directory (--data, default $XDG_DATA_HOME/opencode-sync). Nothing is asked. The
+credentials are saved whether the server runs or not; login says which.
+
 Exits 0 when the credentials were verified and saved, 1 otherwise (nothing is saved).")]
     Login(LoginArgs),
     /// Remove the stored URL and API key (options are kept).
@@ -71,6 +82,9 @@ fix for each problem. Exits 1 when something is missing.")]
     /// Backfill: send your whole OpenCode history (or what changed since the last sync).
     #[command(after_help = SYNC_HELP)]
     Sync(SyncArgs),
+    /// Run a local OpenSync server (sync and read API, SQLite) on this machine.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Print the version.
     Version,
 }
@@ -191,6 +205,74 @@ pub struct LoginArgs {
     /// Save without contacting the server.
     #[arg(long)]
     pub no_verify: bool,
+    /// Use the local server of `opencode-sync serve` (its URL and its own key).
+    #[arg(long, conflicts_with_all = ["url", "api_key", "api_key_stdin"])]
+    pub local: bool,
+    /// With --local: the port `opencode-sync serve` listens on.
+    #[arg(long, value_name = "PORT", requires = "local", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// With --local: the data directory `opencode-sync serve` uses.
+    #[arg(long, value_name = "PATH", requires = "local")]
+    pub data: Option<PathBuf>,
+}
+
+const SERVE_HELP: &str = "\
+Runs an OpenSync-compatible server on this machine, so sessions sync without any account:
+the sync API the plugin and `opencode-sync sync` use (/health, /sync/session,
+/sync/message, /sync/batch, /sync/sessions/list) and OpenSync's read API, same routes and
+answers (/api/sessions, /api/sessions/get?id=, /api/search?q= full text, /api/stats).
+
+Everything is kept in the data directory (--data, default $XDG_DATA_HOME/opencode-sync,
+i.e. ~/.local/share/opencode-sync; created 0700): opensync.db (SQLite) and server-key, the
+server's own API key, generated on the first run (mode 0600, only ever shown masked).
+Both survive restarts. Then `opencode-sync login --local` (with the same --port and
+--data, if you changed them) points the plugin at this server.
+
+Who may connect: by default it listens on 127.0.0.1 only. Sync routes always need the
+key. Read routes (/api/*) answer requests from this machine without a key, so a browser
+here can read them, but not other web sites' pages (cross-origin requests and names other
+than localhost/127.0.0.1/[::1] need the key); --require-key makes reads need the key too.
+To serve other machines, give --host ADDR (e.g. 0.0.0.0) together with --allow-remote:
+every route then needs the key, reads included. Plugins on other machines only accept
+https:// for a remote server, so put an HTTPS reverse proxy in front.
+
+Examples:
+  opencode-sync serve                            # http://127.0.0.1:7420
+  opencode-sync serve --port 8080 --data ~/opensync-data
+  opencode-sync serve --require-key              # reads need the key, even from here
+  opencode-sync serve --host 0.0.0.0 --allow-remote
+
+Stops cleanly on Ctrl-C or SIGTERM (requests in flight finish). Exits 0 once stopped, 1
+when it cannot start (port in use, unusable data directory), 2 on bad arguments.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Data directory holding the database and the server's API key.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1). Anything but loopback needs --allow-remote.
+    #[arg(long, value_name = "ADDR", value_parser = parse_host, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Allow a non-loopback --host, serving other machines (every route then needs the key).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Reads (/api/*) need the API key even from this machine.
+    #[arg(long)]
+    pub require_key: bool,
+}
+
+/// `--host`: an IP address, or `localhost`.
+fn parse_host(text: &str) -> Result<IpAddr, String> {
+    if text.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("expected an IP address like 127.0.0.1, 0.0.0.0 or ::1, not {text:?}"))
 }
 
 #[derive(Debug, Args)]

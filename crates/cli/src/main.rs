@@ -7,6 +7,7 @@ mod commands;
 mod config_store;
 mod fsutil;
 mod http;
+mod local_server;
 mod opencode_config;
 mod opencode_store;
 mod outbox_dir;

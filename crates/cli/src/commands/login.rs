@@ -1,8 +1,10 @@
 //! `opencode-sync login`: get the URL and key (flags, stdin, environment or prompts),
-//! prove them against the server, and only then save them.
+//! prove them against the server, and only then save them. `login --local` instead
+//! saves the URL and key of the local server `opencode-sync serve` runs, asking nothing.
 
 use std::io::BufRead;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use opencode_sync_core::api::Endpoint;
@@ -14,10 +16,17 @@ use super::verify;
 use crate::cli::LoginArgs;
 use crate::config_store::ConfigStore;
 use crate::http::Http;
+use crate::local_server::{self, DEFAULT_PORT, LocalServer};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 
+/// How long `login --local` waits for the local server to answer.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub fn run(args: &LoginArgs) -> Result<ExitCode> {
+    if args.local {
+        return run_local(args);
+    }
     let store = ConfigStore::locate()?;
     let stored = store.load().ok().flatten();
     let url = read_url(args, stored.as_ref().and_then(|c| c.convex_url.clone()))?;
@@ -43,6 +52,87 @@ pub fn run(args: &LoginArgs) -> Result<ExitCode> {
         key.masked(),
         store.path.display()
     );
+    println!();
+    println!("{}", verify::next_step_text());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `login --local`: the local server's URL and its own key (read from its key file, or
+/// generated there before the server's first run), saved whether it runs or not.
+fn run_local(args: &LoginArgs) -> Result<ExitCode> {
+    let local = LocalServer::locate(args.data.as_deref())?;
+    let key = local.key()?;
+    let url =
+        SiteUrl::parse(&local_server::local_url(args.port)).context("invalid local server URL")?;
+
+    let store = ConfigStore::locate()?;
+    let (mut cfg, moved) = store.load_for_update()?;
+    if let Some(aside) = moved {
+        ui::warn(&format!(
+            "the old config file was not valid JSON; it was kept as {}",
+            aside.display()
+        ));
+    }
+    cfg.set_credentials(&url, &key.key);
+    store.save(&cfg)?;
+    if key.created {
+        println!(
+            "Generated the local server's API key in {} (mode 0600).",
+            local.key_path().display()
+        );
+    }
+    println!(
+        "Saved {url} and the local server's key {} to {}",
+        key.key.masked(),
+        store.path.display()
+    );
+    for var in [ENV_URL, ENV_API_KEY] {
+        if ProcessEnv.var(var).is_some() {
+            ui::warn(&format!(
+                "{var} is set in this environment and overrides the saved value; unset it to use the local server"
+            ));
+        }
+    }
+
+    let mut serve = String::from("opencode-sync serve");
+    if args.port != DEFAULT_PORT {
+        serve.push_str(&format!(" --port {}", args.port));
+    }
+    if let Some(data) = &args.data {
+        serve.push_str(&format!(" --data {}", data.display()));
+    }
+    if args.no_verify {
+        println!(
+            "Not checking the server (--no-verify). Start it with `{serve}` if it is not running."
+        );
+    } else {
+        let endpoint = Endpoint::new(url.clone(), key.key.clone());
+        let result = probe::run(&Http::new(LOCAL_TIMEOUT), &endpoint);
+        match (result.reach, result.key) {
+            (Reach::Up { .. }, Some(KeyCheck::Accepted { sessions })) => println!(
+                "The local server is up at {url} and accepts the key ({sessions} session{} stored).",
+                if sessions == 1 { "" } else { "s" }
+            ),
+            (Reach::Up { .. }, Some(KeyCheck::Rejected { .. })) => ui::warn(&format!(
+                "a server answers at {url} but rejects this key: it is not the server of {}; \
+                 stop it and run `{serve}`",
+                local.dir.display()
+            )),
+            (Reach::Up { .. }, _) => ui::warn(&format!(
+                "a server answers at {url} but could not be asked about the key; check it with \
+                 `opencode-sync status`"
+            )),
+            (Reach::NotOpenSync { detail }, _) => ui::warn(&format!(
+                "something else answers at {url} ({detail}); run `{serve}` on a free port \
+                 (with --port N, then `opencode-sync login --local --port N`)"
+            )),
+            (Reach::Down { .. }, _) => println!(
+                "No server answers at {url} yet. Start it with `{serve}` and keep it running \
+                 (in another terminal, or as a service); the plugin sends what it queued \
+                 meanwhile once it is up."
+            ),
+        }
+    }
     println!();
     println!("{}", verify::next_step_text());
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod config;
 mod login;
 mod logout;
 mod probe;
+mod serve;
 mod setup;
 mod status;
 mod sync;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(&args),
         Command::Setup(args) => setup::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Version => {
             println!("opencode-sync {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

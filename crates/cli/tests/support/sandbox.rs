@@ -58,23 +58,34 @@ impl Sandbox {
         self.exec(args, stdin, None)
     }
 
-    pub fn exec(&self, args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Output {
+    /// The built `opencode-sync` with `args`, in this home: the environment cleared to
+    /// `HOME`, `PATH` and what [`with_env`](Self::with_env) added, the home as working
+    /// directory, output piped. For processes a test drives itself (a server); check
+    /// what they print with [`assert_clean_output`].
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencode-sync"));
         cmd.args(args)
             .env_clear()
             .env("HOME", self.home())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(cwd.unwrap_or(self.home()))
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .current_dir(self.home())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    pub fn exec(&self, args: &[&str], stdin: Option<&str>, cwd: Option<&Path>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.current_dir(cwd.unwrap_or(self.home()))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
             child
@@ -90,22 +101,25 @@ impl Sandbox {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        for secret in TEST_KEYS {
-            assert!(
-                !output.stdout.contains(secret) && !output.stderr.contains(secret),
-                "`opencode-sync {}` printed a full API key:\n{}\n{}",
-                args.join(" "),
-                output.stdout,
-                output.stderr
-            );
-        }
-        assert!(
-            !output.stderr.contains("panicked") && !output.stderr.contains("RUST_BACKTRACE"),
-            "panic: {}",
-            output.stderr
-        );
+        assert_clean_output(args, &output.stdout, &output.stderr, &[]);
         output
     }
+}
+
+/// No panic, and no full API key (of [`TEST_KEYS`] or `secrets`) in what
+/// `opencode-sync ARGS` printed.
+pub fn assert_clean_output(args: &[&str], stdout: &str, stderr: &str, secrets: &[&str]) {
+    for secret in TEST_KEYS.iter().chain(secrets) {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "`opencode-sync {}` printed a full API key:\n{stdout}\n{stderr}",
+            args.join(" "),
+        );
+    }
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "panic: {stderr}"
+    );
 }
 
 /// Writes a file, creating its directory.
