@@ -2,7 +2,7 @@
 //! layer feeds it every hook call (deferred off the hook), sends what it returns, and
 //! calls [`Engine::flush`] when OpenCode disposes the plugin.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -121,8 +121,6 @@ struct MessageState {
     /// Parts by id; ids sort in creation order, as OpenCode orders them.
     parts: BTreeMap<String, PartInfo>,
     sent: bool,
-    /// Changed since its last draft (see [`Engine::drafts`]).
-    draft_due: bool,
 }
 
 impl MessageState {
@@ -141,6 +139,8 @@ pub struct Engine {
     git_branch: Option<String>,
     sessions: HashMap<String, SessionState>,
     messages: HashMap<String, MessageState>,
+    /// Messages in progress changed since their last draft (see [`Engine::drafts`]).
+    drafts_due: BTreeSet<String>,
 }
 
 impl Engine {
@@ -152,6 +152,7 @@ impl Engine {
             git_branch: None,
             sessions: HashMap::new(),
             messages: HashMap::new(),
+            drafts_due: BTreeSet::new(),
         }
     }
 
@@ -267,7 +268,9 @@ impl Engine {
         let state = self.messages.entry(id.clone()).or_default();
         if !state.sent {
             state.info = Some(info);
-            state.draft_due = true;
+            if state.in_progress() {
+                self.drafts_due.insert(id.clone());
+            }
             self.maybe_emit_message(&id, out);
         }
     }
@@ -275,17 +278,17 @@ impl Engine {
     fn store_part(&mut self, part: PartInfo) {
         let state = self.messages.entry(part.message_id.clone()).or_default();
         if !state.sent {
+            if state.in_progress() && !self.drafts_due.contains(&part.message_id) {
+                self.drafts_due.insert(part.message_id.clone());
+            }
             state.parts.insert(part.id.clone(), part);
-            state.draft_due = true;
         }
     }
 
     /// Whether [`Engine::drafts`] has something to return: an assistant message in
     /// progress changed since its last draft.
     pub fn drafts_due(&self) -> bool {
-        self.messages
-            .values()
-            .any(|m| m.draft_due && m.in_progress())
+        !self.drafts_due.is_empty()
     }
 
     /// Snapshots of the assistant messages in progress that changed since the last call,
@@ -293,20 +296,12 @@ impl Engine {
     /// drafts (never sent while this process runs) and drops each when the complete
     /// message is queued. Cheap to skip: call it on a timer, not per event.
     pub fn drafts(&mut self) -> Vec<Upsert> {
-        let mut ids: Vec<&String> = self
-            .messages
-            .iter()
-            .filter(|(_, m)| m.draft_due && m.in_progress())
-            .map(|(id, _)| id)
-            .collect();
-        ids.sort();
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        let ids = std::mem::take(&mut self.drafts_due);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(state) = self.messages.get_mut(&id) else {
+            let Some(state) = self.messages.get(&id).filter(|m| m.in_progress()) else {
                 continue;
             };
-            state.draft_due = false;
             let Some(info) = state.info.as_ref() else {
                 continue;
             };
@@ -355,8 +350,8 @@ impl Engine {
             &self.options,
         )));
         state.sent = true;
-        state.draft_due = false;
         state.info = None;
+        self.drafts_due.remove(id);
     }
 
     /// Messages that never completed (an aborted turn) are sent with what arrived
