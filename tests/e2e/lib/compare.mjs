@@ -1,7 +1,8 @@
 // The one comparison of the plugin suites: what the contract sync server stored (its
 // `GET /control/dump`) against OpenCode's own opencode.db (`readStore()` from
 // lib/opencode.mjs), field by field, by the rules of crates/core/src/map.rs. Used by
-// plugin-opencode.test.mjs and delivery.test.mjs.
+// plugin-opencode.test.mjs and delivery.test.mjs; serve.test.mjs compares what the read
+// API (`/api/sessions` + `/api/sessions/get`) answers, through `dumpFromReadApi()`.
 
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -77,16 +78,17 @@ function expectedPartKinds(dbParts) {
  *   callID, status, args, title, output (or the truncation marker), error, exit code.
  *
  * @param {{sessions: object[], messages: object[], parts: object[]}} db  readStore() (whole or one session)
- * @param {object} dump  the server's GET /control/dump
+ * @param {object} dump  the server's GET /control/dump, or dumpFromReadApi()'s
  * @param {string} sessionID
  * @param {object} [o]
  * @param {string[]} [o.secrets]  values that must arrive masked ("[REDACTED]"), never as is
  * @param {number} [o.maxToolOutputBytes]  the plugin's limit (its default)
  * @param {() => string} [o.context]  evidence appended when the session is missing (e.g. the plugin's log)
+ * @param {boolean} [o.readApi]  `dump` comes from the read API, whose sessions have no `source`
  * @returns {{row: object, messages: object[], parts: object[], stored: object}}
  *   the db's session row, messages and parts, and the stored session
  */
-export function assertStoredAsInDb(db, dump, sessionID, { secrets = [], maxToolOutputBytes = MAX_TOOL_OUTPUT_BYTES, context = () => "" } = {}) {
+export function assertStoredAsInDb(db, dump, sessionID, { secrets = [], maxToolOutputBytes = MAX_TOOL_OUTPUT_BYTES, context = () => "", readApi = false } = {}) {
   const rows = db.sessions.filter((s) => s.id === sessionID);
   assert.equal(rows.length, 1, `opencode.db has session ${sessionID}`);
   const row = rows[0];
@@ -110,7 +112,7 @@ export function assertStoredAsInDb(db, dump, sessionID, { secrets = [], maxToolO
   const providerID = row.model?.id ? row.model.providerID : lastAssistant?.data.providerID;
   assert.equal(s.model, modelID, "model");
   assert.equal(s.provider, providerID, "provider");
-  assert.equal(s.source, "opencode");
+  if (!readApi) assert.equal(s.source, "opencode");
   const prompt = row.tokens_input + row.tokens_cache_read + row.tokens_cache_write;
   const completion = row.tokens_output + row.tokens_reasoning;
   assert.ok(prompt > 0 && completion > 0, "OpenCode counted tokens");
@@ -180,4 +182,29 @@ export function assertStoredAsInDb(db, dump, sessionID, { secrets = [], maxToolO
     }
   }
   return { row, messages, parts, stored: s };
+}
+
+/**
+ * What an OpenSync server holds, read through its read API (`GET /api/sessions`, then
+ * `GET /api/sessions/get?id=` for each session), in the shape of the control dump
+ * (`{users: [{sessions: [{...session, messages}]}]}`) for `assertStoredAsInDb(...,
+ * {readApi: true})`. Without `apiKey` the requests carry no key (a local server's open
+ * reads).
+ */
+export async function dumpFromReadApi(url, { apiKey } = {}) {
+  const headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  const get = async (route) => {
+    const res = await fetch(`${url}${route}`, { headers, signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    assert.equal(res.status, 200, `GET ${route}: ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const { sessions } = await get("/api/sessions?limit=1000");
+  const full = [];
+  for (const s of sessions) {
+    const got = await get(`/api/sessions/get?id=${encodeURIComponent(s.id)}`);
+    assert.deepEqual(got.session, s, `/api/sessions/get agrees with /api/sessions on ${s.externalId}`);
+    full.push({ ...got.session, messages: got.messages });
+  }
+  return { users: [{ sessions: full }] };
 }
