@@ -253,7 +253,7 @@ pub struct ServeArgs {
     /// Data directory holding the database and the server's API key.
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1). Anything but loopback needs --allow-remote.
+    /// Address to listen on. Anything but loopback needs --allow-remote.
     #[arg(long, value_name = "ADDR", value_parser = parse_host, default_value = "127.0.0.1")]
     pub host: IpAddr,
     /// Allow a non-loopback --host, serving other machines (every route then needs the key).

@@ -119,7 +119,7 @@ fn print_banner(
     let reads = if open_reads {
         "/api/* open to this machine without a key (not to other web sites); sync needs the key"
     } else {
-        "every route needs the API key"
+        "sync and read (/api/*) routes need the API key"
     };
     let key_note = if key.created { "new, " } else { "" };
     let everywhere = if args.host.is_unspecified() {
