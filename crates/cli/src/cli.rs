@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::local_server::DEFAULT_PORT;
+use crate::opencode_config::PluginSpec;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -327,16 +328,27 @@ missing; default ~/.config/opencode). With --project, the project's opencode.jso
 opencode.json instead. The file is edited in place: other settings, comments and
 trailing commas stay as they are, and it is replaced atomically.
 
+--plugin SPEC lists SPEC instead of the name: opencode-sync-plugin@VERSION (a pinned
+release), or file:///ABSOLUTE/PATH/index.js, a local build of the plugin (the file must
+exist, with the package's package.json beside it, e.g. npm/index.js of a checkout after
+scripts/build). Other plugins are not set up here.
+
 Nothing changes when the plugin is already listed there in any form: the name, a pinned
-name@version, a file:// path to a build of it, or a [spec, {options}] tuple.
+name@version, a file:// path to a build of it, or a [spec, {options}] tuple. A second
+entry would make OpenCode load two copies, each syncing every session. So when --plugin
+asks for another form than the one listed, setup keeps the listed one and says so
+(\"already lists the plugin as X; not adding Y\"): to switch, replace the entry in the
+file, or remove it and run setup again.
 
 Examples:
   opencode-sync setup                 # all projects
   opencode-sync setup --project       # this git repository (or directory) only
   opencode-sync setup --dry-run       # show the change, write nothing
+  opencode-sync setup --plugin opencode-sync-plugin@0.1.0
+  opencode-sync setup --plugin file://$PWD/npm/index.js    # this checkout's build
 
-Exits 0 when the plugin is listed (now or already), 1 when the file cannot be edited
-(it is then left as it was).";
+Exits 0 when the plugin is listed (now, already, or in another form that is kept), 1
+when the file cannot be edited (it is then left as it was), 2 on a bad SPEC.";
 
 #[derive(Debug, Args)]
 pub struct SetupArgs {
@@ -347,4 +359,8 @@ pub struct SetupArgs {
     /// Show the change without writing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// List SPEC instead of "opencode-sync-plugin": opencode-sync-plugin@VERSION, or
+    /// file:///ABSOLUTE/PATH/index.js (a local build).
+    #[arg(long, value_name = "SPEC", value_parser = PluginSpec::parse)]
+    pub plugin: Option<PluginSpec>,
 }

@@ -39,6 +39,9 @@ pub enum PluginRef {
 #[serde(rename_all = "camelCase")]
 pub struct PluginEntry {
     pub index: usize,
+    /// The spec as written in the file (trimmed).
+    #[serde(skip)]
+    pub spec: String,
     #[serde(flatten)]
     pub reference: PluginRef,
     /// The tuple's options object, when the entry is `[spec, {...}]`.
@@ -142,6 +145,7 @@ pub fn plugin_entries(config: &Value, config_path: &Path) -> Vec<PluginEntry> {
             let notes = options.as_ref().map(option_notes).unwrap_or_default();
             Some(PluginEntry {
                 index,
+                spec: spec.trim().to_owned(),
                 reference,
                 options,
                 notes,
@@ -160,8 +164,7 @@ fn match_spec(spec: &str, config_path: &Path) -> Option<PluginRef> {
             }),
         };
     }
-    let path = spec.strip_prefix("file://")?;
-    let path = PathBuf::from(path);
+    let path = file_url_path(spec)?;
     let path = if path.is_relative() {
         config_path.parent().unwrap_or(Path::new(".")).join(path)
     } else {
@@ -171,6 +174,159 @@ fn match_spec(spec: &str, config_path: &Path) -> Option<PluginRef> {
         exists: path.exists(),
         path,
     })
+}
+
+/// The path of a `file://` URL, percent-escapes (`%20`) decoded; `None` for anything
+/// else.
+pub fn file_url_path(spec: &str) -> Option<PathBuf> {
+    let rest = spec.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            #[allow(clippy::cast_possible_truncation)] // two hex digits fit a byte
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// What `setup --plugin SPEC` lists: this plugin by npm name (`opencode-sync-plugin`,
+/// `opencode-sync-plugin@VERSION`) or by a `file://` URL to a build of it that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSpec {
+    /// The entry as it goes into the `plugin` list (trimmed, otherwise as given).
+    pub text: String,
+    pub reference: PluginRef,
+}
+
+impl PluginSpec {
+    /// The default entry: the npm name, unpinned.
+    pub fn default_name() -> Self {
+        Self {
+            text: PLUGIN_NAME.to_owned(),
+            reference: PluginRef::Package { version: None },
+        }
+    }
+
+    /// Parses and checks a `--plugin` value; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let accepted = format!(
+            "give {PLUGIN_NAME}, {PLUGIN_NAME}@VERSION, or a file:// URL to a build of it \
+             (file:///ABSOLUTE/PATH/npm/index.js)"
+        );
+        if text.is_empty() {
+            return Err(format!("empty; {accepted}"));
+        }
+        if text.starts_with("file:") {
+            return Self::parse_file_url(text);
+        }
+        let looks_like_path = text.starts_with(['/', '.', '~', '\\'])
+            || text.contains('\\')
+            || [".js", ".mjs", ".cjs", ".ts"]
+                .iter()
+                .any(|ext| text.ends_with(ext));
+        if looks_like_path {
+            let hint = std::path::absolute(text)
+                .ok()
+                .filter(|_| !text.starts_with('~'))
+                .map_or_else(
+                    || "file:///ABSOLUTE/PATH/npm/index.js".to_owned(),
+                    |p| format!("file://{}", p.display()),
+                );
+            return Err(format!(
+                "looks like a path: give a local build as a file:// URL with an absolute path, like {hint}"
+            ));
+        }
+        if let Some(rest) = text.strip_prefix(PLUGIN_NAME) {
+            if rest.is_empty() {
+                return Ok(Self::default_name());
+            }
+            if let Some(version) = rest.strip_prefix('@') {
+                let ok = !version.is_empty()
+                    && version
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-+~^<>=*_".contains(&b));
+                if ok {
+                    return Ok(Self {
+                        text: text.to_owned(),
+                        reference: PluginRef::Package {
+                            version: Some(version.to_owned()),
+                        },
+                    });
+                }
+                return Err(format!(
+                    "{version:?} is not a version (like 0.1.0, ^0.1.0 or latest)"
+                ));
+            }
+        }
+        if text.contains("://") || text.contains(':') {
+            return Err(format!(
+                "only an npm name or a file:// URL is supported; {accepted}"
+            ));
+        }
+        Err(format!(
+            "not this plugin: setup lists only {PLUGIN_NAME} (add other plugins to the \
+             \"plugin\" list yourself); {accepted}"
+        ))
+    }
+
+    fn parse_file_url(text: &str) -> Result<Self, String> {
+        let example = "file:///home/me/opencode-sync-plugin/npm/index.js";
+        let path = file_url_path(text)
+            .filter(|p| p.is_absolute())
+            .ok_or_else(|| {
+                format!("a file:// URL needs an absolute path (three slashes), like {example}")
+            })?;
+        if path.is_dir() {
+            return Err(format!(
+                "{} is a directory; name the plugin's module in it, like file://{}",
+                path.display(),
+                path.join("index.js").display()
+            ));
+        }
+        if !path.is_file() {
+            return Err(format!(
+                "there is no file {} (a checkout's npm/index.js is there after scripts/build)",
+                path.display()
+            ));
+        }
+        if !is_this_package(&path) {
+            return Err(format!(
+                "{} is not a build of {PLUGIN_NAME} (no package.json naming it beside the \
+                 file); point at npm/index.js of a checkout, or index.js of an installed package",
+                path.display()
+            ));
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            reference: PluginRef::File { path, exists: true },
+        })
+    }
+
+    /// Whether a listed entry is this very spec (same version, or same file).
+    pub fn is_listed_as(&self, listed: &PluginRef) -> bool {
+        match (&self.reference, listed) {
+            (PluginRef::Package { version: a }, PluginRef::Package { version: b }) => a == b,
+            (PluginRef::File { path: a, .. }, PluginRef::File { path: b, .. }) => {
+                let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                canonical(a) == canonical(b)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A `file://` entry is ours when its path names this package, or when the
@@ -237,6 +393,30 @@ mod tests {
         assert_eq!(entries[1].index, 2);
         assert_eq!(entries[1].notes.len(), 1, "{:?}", entries[1].notes);
         assert!(entries[1].notes[0].contains("unknown option \"colour\""));
+    }
+
+    #[test]
+    fn file_urls_are_decoded() {
+        assert_eq!(
+            file_url_path("file:///a%20b/%C3%A9/x%2.js%"),
+            Some(PathBuf::from("/a b/é/x%2.js%"))
+        );
+        assert_eq!(file_url_path("/a/b"), None);
+        let value =
+            parse_jsonc(r#"{"plugin": ["file:///x/opencode-sync-plugin%20copy/index.js"]}"#)
+                .unwrap();
+        let entries = plugin_entries(&value, Path::new("/p/opencode.json"));
+        assert_eq!(
+            entries[0].reference,
+            PluginRef::File {
+                path: PathBuf::from("/x/opencode-sync-plugin copy/index.js"),
+                exists: false
+            }
+        );
+        assert_eq!(
+            entries[0].spec,
+            "file:///x/opencode-sync-plugin%20copy/index.js"
+        );
     }
 
     #[test]

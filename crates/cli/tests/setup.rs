@@ -307,3 +307,225 @@ fn a_symlinked_config_is_edited_where_it_lives() {
         "{\n  \"model\": \"a/b\",\n  \"plugin\": [\"opencode-sync-plugin\"]\n}\n"
     );
 }
+
+/// A local build of the plugin as `scripts/build` leaves it: `npm/index.js` with the
+/// package's `package.json` beside it, in a checkout whose path does not name the plugin
+/// (and has a space, so its `file://` URL has a `%20`). Returns the module's path.
+fn local_build(sb: &Sandbox) -> PathBuf {
+    let npm = sb.home().join("my checkout/npm");
+    write(&npm.join("index.js"), "export default async () => ({})\n");
+    write(
+        &npm.join("package.json"),
+        "{\"name\": \"opencode-sync-plugin\", \"version\": \"0.1.0\"}\n",
+    );
+    npm.join("index.js")
+}
+
+/// `file://` URL of an absolute path, spaces escaped as a browser (or Node's
+/// `pathToFileURL`) writes them.
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display()).replace(' ', "%20")
+}
+
+#[test]
+fn plugin_spec_lists_a_local_build_or_a_pinned_version_instead_of_the_name() {
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let url = file_url(&module);
+    assert!(url.contains("my%20checkout"), "{url}");
+
+    let out = sb.setup(sb.home(), &["--plugin", &url, "--dry-run"]);
+    assert!(
+        out.stdout.contains(&format!("+   \"plugin\": [\"{url}\"]")),
+        "{}",
+        out.stdout
+    );
+    assert!(!sb.global_dir().exists(), "a dry run writes nothing");
+
+    let out = sb.setup(sb.home(), &["--plugin", &url]);
+    let file = sb.global_dir().join("opencode.json");
+    assert!(
+        out.stdout.contains(&format!("loading \"{url}\"")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        plugins(&file),
+        vec![Value::from(url.as_str())],
+        "listed as given"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    // Again, or spelt without the escape, or through a symlink: the same file, no change.
+    let text = read(&file);
+    let raw = format!("file://{}", module.display());
+    #[cfg(unix)]
+    let linked = {
+        let link = sb.home().join("link");
+        std::os::unix::fs::symlink(sb.home().join("my checkout"), &link).unwrap();
+        file_url(&link.join("npm/index.js"))
+    };
+    #[cfg(not(unix))]
+    let linked = url.clone();
+    for spec in [&url, &raw, &linked] {
+        let out = sb.setup(sb.home(), &["--plugin", spec]);
+        assert!(
+            out.stdout.contains("nothing to change"),
+            "{spec}: {}",
+            out.stdout
+        );
+        assert!(out.stderr.is_empty(), "{spec}: {}", out.stderr);
+    }
+    // Without --plugin any form will do.
+    let out = sb.setup(sb.home(), &[]);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert_eq!(read(&file), text);
+
+    // OpenCode (as verify reads it) loads that build.
+    let out = sb.run(&["verify", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["pluginLoaded"], true, "{}", out.stdout);
+
+    // A pinned version, into a commented JSONC, the rest kept.
+    let sb = Sandbox::new();
+    let jsonc = sb.global_dir().join("opencode.jsonc");
+    write(&jsonc, JSONC);
+    let out = sb.setup(sb.home(), &["--plugin", "opencode-sync-plugin@0.1.0"]);
+    assert!(
+        out.stdout.contains("Added \"opencode-sync-plugin@0.1.0\""),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        read(&jsonc),
+        JSONC.replace(
+            "    \"some-other-plugin\", // keep me\n",
+            "    \"some-other-plugin\", // keep me\n    \"opencode-sync-plugin@0.1.0\",\n",
+        )
+    );
+
+    // In a project's config too.
+    let sb = Sandbox::new();
+    let url = file_url(&local_build(&sb));
+    let project = sb.home().join("app");
+    fs::create_dir_all(&project).unwrap();
+    sb.setup(&project, &["--project", ".", "--plugin", &url]);
+    assert_eq!(
+        plugins(&project.join("opencode.json")),
+        vec![Value::from(url.as_str())]
+    );
+    assert!(!sb.global_dir().exists());
+}
+
+#[test]
+fn plugin_spec_keeps_another_form_already_listed_and_says_so() {
+    let sb = Sandbox::new();
+    let url = file_url(&local_build(&sb));
+    let cases = [
+        // (listed, shown as, asked for)
+        (
+            r#""opencode-sync-plugin""#.to_owned(),
+            r#""opencode-sync-plugin""#.to_owned(),
+            url.clone(),
+        ),
+        (
+            format!(r#"["{url}", {{ "syncReasoning": true }}]"#),
+            format!(r#"["{url}", {{options}}]"#),
+            "opencode-sync-plugin".to_owned(),
+        ),
+        (
+            r#""opencode-sync-plugin@0.1.0""#.to_owned(),
+            r#""opencode-sync-plugin@0.1.0""#.to_owned(),
+            "opencode-sync-plugin@0.2.0".to_owned(),
+        ),
+    ];
+    for (listed, shown, asked) in cases {
+        let file = sb.global_dir().join("opencode.json");
+        let text = format!("{{\n  \"plugin\": [\n    {listed},\n  ],\n}}\n");
+        write(&file, &text);
+        let out = sb.setup(sb.home(), &["--plugin", &asked]);
+        assert!(
+            out.stderr
+                .contains(&format!("already lists the plugin as {shown}")),
+            "{listed}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!("not adding \"{asked}\"")),
+            "{listed}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.contains("replace that entry"),
+            "{listed}: {}",
+            out.stdout
+        );
+        assert_eq!(read(&file), text, "{listed}: the file is untouched");
+        assert!(!out.stderr.contains("does not exist"), "{}", out.stderr);
+    }
+
+    // A listed build that is gone (a moved checkout) is kept too, and called out.
+    let file = sb.global_dir().join("opencode.json");
+    let text = "{\"plugin\": [\"file:///gone/opencode-sync-plugin/npm/index.js\"]}\n";
+    write(&file, text);
+    let out = sb.setup(sb.home(), &["--plugin", &url]);
+    assert!(
+        out.stderr
+            .contains("The listed file does not exist any more, so OpenCode cannot load it."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(read(&file), text);
+}
+
+#[test]
+fn a_bad_plugin_spec_is_refused_with_what_is_accepted() {
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let dir = module.parent().unwrap();
+    let stranger = sb.home().join("elsewhere/index.js");
+    write(&stranger, "export default async () => ({})\n");
+    let dir_url = file_url(dir);
+    let stranger_url = file_url(&stranger);
+    let cases = [
+        ("", "empty".to_owned()),
+        ("some-other-plugin", "not this plugin".to_owned()),
+        ("opencode-sync-plugin-extra", "not this plugin".to_owned()),
+        ("opencode-sync-plugin@", "is not a version".to_owned()),
+        ("opencode-sync-plugin@1 2", "is not a version".to_owned()),
+        ("./npm/index.js", "looks like a path".to_owned()),
+        ("/abs/index.js", "file:///abs/index.js".to_owned()),
+        ("file://npm/index.js", "needs an absolute path".to_owned()),
+        (
+            "https://example.invalid/p.tgz",
+            "only an npm name or a file:// URL".to_owned(),
+        ),
+        (
+            "npm:opencode-sync-plugin",
+            "only an npm name or a file:// URL".to_owned(),
+        ),
+        (
+            "file:///nonexistent/npm/index.js",
+            "there is no file /nonexistent/npm/index.js".to_owned(),
+        ),
+        (
+            dir_url.as_str(),
+            format!("{} is a directory", dir.display()),
+        ),
+        (
+            stranger_url.as_str(),
+            format!(
+                "{} is not a build of opencode-sync-plugin",
+                stranger.display()
+            ),
+        ),
+    ];
+    for (spec, why) in cases {
+        let out = sb.run(&["setup", "--plugin", spec]);
+        assert_eq!(out.code, 2, "{spec}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(&why), "{spec}: {}", out.stderr);
+        assert!(out.stderr.contains("--plugin"), "{spec}: {}", out.stderr);
+        assert!(!sb.global_dir().exists(), "{spec}: nothing written");
+    }
+}

@@ -1,8 +1,10 @@
 //! `opencode-sync setup`: tell OpenCode to load the plugin. Adds `"opencode-sync-plugin"`
-//! to the `plugin` list of OpenCode's global config (or of a project's with `--project`),
+//! (or the `--plugin` spec: a pinned version, a `file://` URL to a local build) to the
+//! `plugin` list of OpenCode's global config (or of a project's with `--project`),
 //! editing the JSONC through a concrete syntax tree so every other setting, comment and
 //! trailing comma stays as written. Does nothing when the plugin is already listed in any
-//! form (name, `name@version`, `file://` to a build of it, `[spec, {options}]` tuple).
+//! form (name, `name@version`, `file://` to a build of it, `[spec, {options}]` tuple): a
+//! second entry would have OpenCode load two copies, each syncing every session.
 
 use std::fs;
 use std::io;
@@ -16,7 +18,7 @@ use opencode_sync_core::paths::{self, Environment};
 
 use crate::cli::SetupArgs;
 use crate::fsutil;
-use crate::opencode_config::{self, ConfigFileReport, PLUGIN_NAME, PluginRef, Scope};
+use crate::opencode_config::{self, ConfigFileReport, PluginSpec, Scope};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 
@@ -24,6 +26,8 @@ use crate::ui;
 const SCHEMA: &str = "https://opencode.ai/config.json";
 
 pub fn run(args: &SetupArgs) -> Result<ExitCode> {
+    let wanted = args.plugin.clone().unwrap_or_else(PluginSpec::default_name);
+    let spec = &wanted.text;
     let (scope, dir) = match &args.project {
         None => (Scope::Global, paths::opencode_config_dir(&ProcessEnv)?),
         Some(dir) => (Scope::Project, project_dir(dir.as_deref())?),
@@ -38,13 +42,42 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
         .into_iter()
         .filter(|r| r.scope == scope)
         .collect();
+    // Without --plugin any form will do; with it, another form is kept (and said so):
+    // adding a second entry would load two copies of the plugin.
     if let Some(r) = reports.iter().find(|r| !r.entries.is_empty()) {
         let listed: Vec<String> = r.entries.iter().map(describe).collect();
-        println!(
-            "{} already loads the plugin ({}); nothing to change.",
-            r.path.display(),
-            listed.join(", ")
-        );
+        let same = r.entries.iter().any(|e| wanted.is_listed_as(&e.reference));
+        if args.plugin.is_none() || same {
+            println!(
+                "{} already loads the plugin ({}); nothing to change.",
+                r.path.display(),
+                listed.join(", ")
+            );
+        } else {
+            let gone = r.entries.iter().any(|e| {
+                matches!(
+                    e.reference,
+                    opencode_config::PluginRef::File { exists: false, .. }
+                )
+            });
+            ui::warn(&format!(
+                "{} already lists the plugin as {}; not adding \"{spec}\": OpenCode would \
+                 load both, each syncing every session.{}",
+                r.path.display(),
+                listed.join(", "),
+                if gone {
+                    " The listed file does not exist any more, so OpenCode cannot load it."
+                } else {
+                    ""
+                }
+            ));
+            println!(
+                "OpenCode keeps loading {}. To load \"{spec}\" instead, replace that entry in {} \
+                 (or remove it and run this command again).",
+                listed.join(", "),
+                r.path.display()
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -59,16 +92,17 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
-    let new = add_plugin(old.as_deref().unwrap_or(""), old.is_none()).with_context(|| {
-        format!(
-            "cannot add the plugin to {}; nothing was changed",
-            file.display()
-        )
-    })?;
+    let new = add_plugin(old.as_deref().unwrap_or(""), old.is_none(), &wanted, &file)
+        .with_context(|| {
+            format!(
+                "cannot add the plugin to {}; nothing was changed",
+                file.display()
+            )
+        })?;
 
     if args.dry_run {
         match &old {
-            Some(_) => println!("Would add \"{PLUGIN_NAME}\" to {}:\n", file.display()),
+            Some(_) => println!("Would add \"{spec}\" to {}:\n", file.display()),
             None => println!("Would create {} for {where_}:\n", file.display()),
         }
         print!("{}", diff(old.as_deref().unwrap_or(""), &new));
@@ -81,9 +115,9 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     fsutil::replace_atomically(&file, new.as_bytes(), new_mode)
         .with_context(|| format!("cannot write {}", file.display()))?;
     match old {
-        Some(_) => println!("Added \"{PLUGIN_NAME}\" to {} ({where_}).", file.display()),
+        Some(_) => println!("Added \"{spec}\" to {} ({where_}).", file.display()),
         None => println!(
-            "Created {} for {where_}, loading \"{PLUGIN_NAME}\".",
+            "Created {} for {where_}, loading \"{spec}\".",
             file.display()
         ),
     }
@@ -132,9 +166,10 @@ fn target_file(dir: &Path) -> PathBuf {
     }
 }
 
-/// Appends the plugin's name to the `plugin` list of a JSONC document (creating the list,
-/// or the document), keeping everything else byte for byte.
-fn add_plugin(text: &str, new_file: bool) -> Result<String> {
+/// Appends the plugin's spec to the `plugin` list of a JSONC document (creating the list,
+/// or the document), keeping everything else byte for byte. `file` is where the document
+/// lives (a relative `file://` entry is resolved against it).
+fn add_plugin(text: &str, new_file: bool, wanted: &PluginSpec, file: &Path) -> Result<String> {
     let root = CstRootNode::parse(text, &ParseOptions::default())
         .map_err(|e| anyhow::anyhow!("invalid JSONC: {e}"))?;
     if root.value().is_some_and(|v| v.as_object().is_none()) {
@@ -144,7 +179,7 @@ fn add_plugin(text: &str, new_file: bool) -> Result<String> {
     if new_file {
         object.append("$schema", CstInputValue::String(SCHEMA.to_owned()));
     }
-    let name = CstInputValue::String(PLUGIN_NAME.to_owned());
+    let name = CstInputValue::String(wanted.text.clone());
     match object.get("plugin") {
         Some(prop) => match prop.array_value() {
             Some(list) => {
@@ -163,18 +198,15 @@ fn add_plugin(text: &str, new_file: bool) -> Result<String> {
 
     // What OpenCode will read: the same document, now listing the plugin.
     let value = opencode_config::parse_jsonc(&out).map_err(anyhow::Error::msg)?;
-    if opencode_config::plugin_entries(&value, Path::new("opencode.json")).is_empty() {
+    let entries = opencode_config::plugin_entries(&value, file);
+    if !entries.iter().any(|e| wanted.is_listed_as(&e.reference)) {
         bail!("the edited file does not list the plugin (please report this)");
     }
     Ok(out)
 }
 
 fn describe(entry: &opencode_config::PluginEntry) -> String {
-    let spec = match &entry.reference {
-        PluginRef::Package { version: None } => PLUGIN_NAME.to_owned(),
-        PluginRef::Package { version: Some(v) } => format!("{PLUGIN_NAME}@{v}"),
-        PluginRef::File { path, .. } => format!("file://{}", path.display()),
-    };
+    let spec = &entry.spec;
     if entry.options.is_some() {
         format!("[\"{spec}\", {{options}}]")
     } else {
@@ -216,11 +248,32 @@ fn diff(old: &str, new: &str) -> String {
 mod tests {
     use super::*;
 
+    fn add(text: &str, new_file: bool) -> Result<String> {
+        let file = Path::new("/p/opencode.json");
+        add_plugin(text, new_file, &PluginSpec::default_name(), file)
+    }
+
+    #[test]
+    fn adds_a_pinned_version_as_given() {
+        let wanted = PluginSpec::parse(" opencode-sync-plugin@0.2.0 ").unwrap();
+        let file = Path::new("/p/opencode.json");
+        assert_eq!(
+            add_plugin(
+                "{\"plugin\": [\"opencode-sync-plugin-extra\"]}",
+                false,
+                &wanted,
+                file
+            )
+            .unwrap(),
+            "{\"plugin\": [\"opencode-sync-plugin-extra\", \"opencode-sync-plugin@0.2.0\"]}"
+        );
+    }
+
     #[test]
     fn appends_to_an_existing_list_keeping_comments_and_trailing_commas() {
         let text = "{\n  // the model\n  \"model\": \"x/y\",\n  /* plugins */\n  \"plugin\": [\n    \"other\", // mine\n  ],\n}\n";
         assert_eq!(
-            add_plugin(text, false).unwrap(),
+            add(text, false).unwrap(),
             "{\n  // the model\n  \"model\": \"x/y\",\n  /* plugins */\n  \"plugin\": [\n    \"other\", // mine\n    \"opencode-sync-plugin\",\n  ],\n}\n"
         );
     }
@@ -228,22 +281,22 @@ mod tests {
     #[test]
     fn adds_the_list_when_there_is_none() {
         assert_eq!(
-            add_plugin("{\n\t\"model\": \"x\", // c\n}\n", false).unwrap(),
+            add("{\n\t\"model\": \"x\", // c\n}\n", false).unwrap(),
             "{\n\t\"model\": \"x\", // c\n\t\"plugin\": [\"opencode-sync-plugin\"],\n}\n"
         );
         assert_eq!(
-            add_plugin("", true).unwrap(),
+            add("", true).unwrap(),
             "{\n  \"$schema\": \"https://opencode.ai/config.json\",\n  \"plugin\": [\"opencode-sync-plugin\"]\n}\n"
         );
         assert_eq!(
-            add_plugin("{}", false).unwrap(),
+            add("{}", false).unwrap(),
             "{\n  \"plugin\": [\"opencode-sync-plugin\"]\n}"
         );
     }
 
     #[test]
     fn refuses_what_it_cannot_edit_safely() {
-        let err = |t: &str| add_plugin(t, false).unwrap_err().to_string();
+        let err = |t: &str| add(t, false).unwrap_err().to_string();
         assert!(
             err("{\"plugin\": [").starts_with("invalid JSONC"),
             "{}",
@@ -256,7 +309,7 @@ mod tests {
     #[test]
     fn diff_shows_the_inserted_line_with_context() {
         let old = "{\n  \"plugin\": [\n    \"a\"\n  ]\n}\n";
-        let new = add_plugin(old, false).unwrap();
+        let new = add(old, false).unwrap();
         assert_eq!(
             diff(old, &new),
             "  {\n    \"plugin\": [\n-     \"a\"\n+     \"a\",\n+     \"opencode-sync-plugin\"\n    ]\n  }\n"
