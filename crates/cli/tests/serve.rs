@@ -407,7 +407,11 @@ fn reads_need_the_key_with_require_key() {
     let sb = Sandbox::new();
     let served = Served::start(&sb, &["--port", "0", "--require-key"]);
     let key = read_key(&default_data_dir(&sb));
-    assert!(served.banner.contains("read (/api/*) routes need the API key"));
+    assert!(
+        served
+            .banner
+            .contains("read (/api/*) routes need the API key")
+    );
     let (status, body) = get(&format!("{}/api/sessions", served.url), None);
     assert_eq!(
         (status, body["error"].as_str()),
