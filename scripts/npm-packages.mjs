@@ -102,6 +102,7 @@ export function stamp(name, dir, binary, version = cargoVersion()) {
     .replaceAll("DESCRIPTION", describe(t))
     .replaceAll("RUST", t.rust);
   writeFileSync(join(dir, "README.md"), readme);
+  copyFileSync(join(ROOT, "LICENSE"), join(dir, "LICENSE"));
   if (binary) {
     copyFileSync(binary, join(dir, "bin", t.binary));
     chmodSync(join(dir, "bin", t.binary), 0o755);
@@ -147,6 +148,7 @@ export function pack(binary) {
   const mainDir = join(stage, main.name);
   cpSync(join(ROOT, "npm"), mainDir, { recursive: true });
   copyFileSync(join(ROOT, "README.md"), join(mainDir, "README.md"));
+  copyFileSync(join(ROOT, "LICENSE"), join(mainDir, "LICENSE"));
   const mainReport = npmPack(mainDir);
   const packed = new Set(mainReport.files.map((f) => f.path));
   const missing = main.files.filter((f) => !packed.has(f));

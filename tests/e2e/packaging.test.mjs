@@ -167,7 +167,7 @@ test("scripts/pack: one version everywhere, the right files, within the size goa
         return { mode: parts[0], file: parts.at(-1) };
       });
     const mainFiles = listing(packed.main.file);
-    for (const f of ["index.js", "index.d.ts", "bin/opencode-sync.js", "wasm/opencode_sync_wasm.js", "wasm/opencode_sync_wasm_bg.wasm", "package.json", "README.md"]) {
+    for (const f of ["index.js", "index.d.ts", "bin/opencode-sync.js", "wasm/opencode_sync_wasm.js", "wasm/opencode_sync_wasm_bg.wasm", "package.json", "README.md", "LICENSE"]) {
       assert.ok(mainFiles.some((x) => x.file === `package/${f}`), `the plugin tarball has ${f}`);
     }
     assert.equal(mainFiles.find((x) => x.file === "package/bin/opencode-sync.js").mode, "-rwxr-xr-x");
@@ -179,6 +179,7 @@ test("scripts/pack: one version everywhere, the right files, within the size goa
     assert.deepEqual([host.os, host.cpu, host.libc], [[t.os], [t.cpu], t.libc ? [t.libc] : undefined]);
     const binary = listing(packed.platform.file).find((x) => x.file === `package/bin/${t.binary}`);
     assert.ok(binary, "the CLI tarball has the binary");
+    assert.ok(listing(packed.platform.file).some((x) => x.file === "package/LICENSE"), "the CLI tarball has the LICENSE");
     assert.equal(binary.mode, "-rwxr-xr-x");
 
     console.log(`plugin tarball ${packed.main.size} B, CLI binary ${packed.binary.size} B, CLI tarball ${packed.platform.size} B`);
