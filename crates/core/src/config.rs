@@ -56,11 +56,18 @@ impl ConfigFile {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = serde_json::from_str(text)?;
-        if !value.is_object() {
+        // By hand rather than `from_value` (which would add a second deserializer, and
+        // `flatten`'s buffering, to the wasm); same results and messages.
+        let Value::Object(mut rest) = serde_json::from_str(text)? else {
             return Err(ConfigError::NotAnObject);
-        }
-        Ok(serde_json::from_value(value)?)
+        };
+        let convex_url = take_string(&mut rest, KEY_URL)?;
+        let api_key = take_string(&mut rest, KEY_API_KEY)?;
+        Ok(Self {
+            convex_url,
+            api_key,
+            rest,
+        })
     }
 
     /// The text to write: pretty JSON with a trailing newline.
@@ -93,6 +100,33 @@ impl ConfigFile {
     pub fn options(&self) -> (Options, Vec<String>) {
         Options::default().merged_with(&self.rest)
     }
+}
+
+/// Removes `key` from `map`, keeping the order of the rest: its string, or `None` when it
+/// is missing or `null`.
+fn take_string(
+    map: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, serde_json::Error> {
+    use serde::de::{Error, Unexpected};
+    let other = match map.shift_remove(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => return Ok(Some(s)),
+        Some(other) => other,
+    };
+    let unexpected = match &other {
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Unexpected::Unsigned(u),
+            (_, Some(i)) => Unexpected::Signed(i),
+            _ => Unexpected::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Unexpected::Str(s),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+        Value::Null => Unexpected::Unit,
+    };
+    Err(serde_json::Error::invalid_type(unexpected, &"a string"))
 }
 
 /// Masks a raw key string that may not even be valid, for diagnostics.
@@ -441,6 +475,36 @@ mod tests {
             ConfigFile::from_json("  \n").unwrap(),
             ConfigFile::default()
         );
+    }
+
+    #[test]
+    fn from_json_reads_as_the_derived_deserializer_would() {
+        for text in [
+            r#"{"convexUrl":"https://x.convex.site","apiKey":null,"a":1,"redact":false}"#,
+            r#"{"z":[1],"apiKey":"k","convexUrl":"u","b":{"c":null}}"#,
+            r#"{"convexUrl": 5}"#,
+            r#"{"convexUrl": -5}"#,
+            r#"{"convexUrl": 1.5}"#,
+            r#"{"apiKey": true}"#,
+            r#"{"apiKey": [1]}"#,
+            r#"{"apiKey": {"x": 1}}"#,
+            r#"{"convexUrl": "u", "convexUrl": 7}"#,
+            "{}",
+        ] {
+            let derived = serde_json::from_str::<Value>(text)
+                .and_then(serde_json::from_value::<ConfigFile>)
+                .map_err(|e| e.to_string());
+            let by_hand = ConfigFile::from_json(text).map_err(|e| match e {
+                ConfigError::Json(e) => e.to_string(),
+                other => other.to_string(),
+            });
+            assert_eq!(by_hand, derived, "{text}");
+            if let Ok(cfg) = by_hand {
+                let keys: Vec<&String> = cfg.rest.keys().collect();
+                let derived_keys: Vec<String> = derived.unwrap().rest.keys().cloned().collect();
+                assert_eq!(keys, derived_keys.iter().collect::<Vec<_>>(), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -146,8 +146,15 @@ pub struct Engine {
 impl Engine {
     /// `input` is the plugin function's input without `client` and `$`.
     pub fn new(input: &Value, options: Options) -> Self {
+        Self::from_json(&input.to_string(), options)
+    }
+
+    /// [`Engine::new`] with the input as JSON text, parsed straight into its type (the
+    /// plugin has it as text: parsing through a `Value` would add a second deserializer
+    /// to the wasm).
+    pub fn from_json(input: &str, options: Options) -> Self {
         Self {
-            input: serde_json::from_value(input.clone()).unwrap_or_default(),
+            input: serde_json::from_str(input).unwrap_or_default(),
             options,
             git_branch: None,
             sessions: HashMap::new(),

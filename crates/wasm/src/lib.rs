@@ -19,7 +19,6 @@ use js_sys::{Function, Promise, Reflect};
 use opencode_sync_core::api::{Endpoint, Outcome};
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
 use opencode_sync_core::retry::RetryPolicy;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -114,24 +113,12 @@ impl State {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, Copy)]
 struct Stats {
     delivered: u32,
     rejected: u32,
     retries: u32,
     auth_failures: u32,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Status {
-    active: bool,
-    queued: u32,
-    sending: bool,
-    auth_failed: bool,
-    #[serde(flatten)]
-    stats: Stats,
 }
 
 #[wasm_bindgen]
@@ -143,7 +130,7 @@ impl SyncPlugin {
     #[wasm_bindgen(constructor)]
     pub fn new(host: Host, input: JsValue, options: JsValue) -> SyncPlugin {
         install_panic_hook();
-        let input = to_json(&input).unwrap_or(Value::Null);
+        let input = json_text(&input).unwrap_or_else(|| "null".to_owned());
         let tuple = match to_json(&options) {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
@@ -158,7 +145,7 @@ impl SyncPlugin {
         for note in &settings.notes {
             host.log("warn", note);
         }
-        let mut engine = Engine::new(&input, settings.options);
+        let mut engine = Engine::from_json(&input, settings.options);
         let branch = engine
             .worktree()
             .and_then(|worktree| settings::git_branch(&host, worktree));
@@ -274,35 +261,40 @@ impl SyncPlugin {
     /// `{active, queued, sending, authFailed, delivered, rejected, retries,
     /// authFailures}`, for diagnostics and tests.
     pub fn status(&self) -> JsValue {
-        let status = match self.live() {
+        let (active, queued, sending, auth_failed, stats) = match self.live() {
             Some(inner) => {
                 let st = inner.state.borrow();
-                Status {
-                    active: true,
-                    queued: u32::try_from(st.queue.len()).unwrap_or(u32::MAX),
-                    sending: st.sending,
-                    auth_failed: st.auth_failed,
-                    stats: st.stats,
-                }
+                let queued = u32::try_from(st.queue.len()).unwrap_or(u32::MAX);
+                (true, queued, st.sending, st.auth_failed, st.stats)
             }
-            None => Status {
-                active: false,
-                queued: 0,
-                sending: false,
-                auth_failed: false,
-                stats: Stats::default(),
-            },
+            None => (false, 0, false, false, Stats::default()),
         };
-        status
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .unwrap_or(JsValue::NULL)
+        let status = js_sys::Object::new();
+        let fields: [(&str, JsValue); 8] = [
+            ("active", active.into()),
+            ("queued", queued.into()),
+            ("sending", sending.into()),
+            ("authFailed", auth_failed.into()),
+            ("delivered", stats.delivered.into()),
+            ("rejected", stats.rejected.into()),
+            ("retries", stats.retries.into()),
+            ("authFailures", stats.auth_failures.into()),
+        ];
+        for (name, value) in fields {
+            let _ = Reflect::set(&status, &JsValue::from_str(name), &value);
+        }
+        status.into()
     }
 }
 
-/// A JS value as JSON, if it is JSON data (a cycle or a `BigInt` is not: `None`).
+/// A JS value as JSON text, if it is JSON data (a cycle or a `BigInt` is not: `None`).
+fn json_text(value: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(value).ok()?.as_string()
+}
+
+/// A JS value as JSON, if it is JSON data.
 fn to_json(value: &JsValue) -> Option<Value> {
-    let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str(&json_text(value)?).ok()
 }
 
 impl SyncPlugin {
