@@ -327,6 +327,11 @@ impl Endpoint {
         // Serialising these plain structs cannot fail; fall back to an empty object so the
         // server reports the problem rather than the client panicking.
         let body = serde_json::to_string(payload).unwrap_or_else(|_| "{}".to_owned());
+        self.post_json(route, body)
+    }
+
+    /// `POST` of a body already serialized (see [`crate::outbox::Prepared`]).
+    pub fn post_json(&self, route: Route, body: String) -> Request {
         self.request(route, Method::Post, Some(body), true)
     }
 

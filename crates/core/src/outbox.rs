@@ -25,10 +25,17 @@
 //! draft), and anyone sends it once the writer is dead (killed mid-turn) or the draft is
 //! older than [`STALE_DRAFT_MS`]. The writer tag names the process
 //! (`<random>p<pid>`, see [`writer_tag`]) so that a reader can tell.
+//!
+//! A front end that only stores and sends upserts (the plugin) holds them as
+//! [`Prepared`]: serialized once, written as the same record text, read back without
+//! parsing the payload.
+
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use crate::api::Outcome;
+use crate::api::{Endpoint, Outcome, Request, Route};
 use crate::engine::Upsert;
 use crate::retry::RetryPolicy;
 
@@ -90,6 +97,175 @@ impl Record {
         }
         Ok(record)
     }
+}
+
+/// Which kind of upsert a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Session,
+    Message,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// An upsert serialized once: its payload's JSON is both the request body and, verbatim,
+/// the payload of its record ([`Prepared::record`] writes what [`Record::encode`]
+/// writes). A record read back with [`Prepared::decode`] is checked like
+/// [`Record::decode`] checks it, except that the payload is only required to be JSON
+/// with its ids: it is never parsed into the payload types (what the server makes of it
+/// decides, as for any request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub kind: Kind,
+    pub session_id: String,
+    /// Its own id (session or message id).
+    pub id: String,
+    /// The payload as JSON.
+    pub payload: String,
+}
+
+impl Prepared {
+    pub fn new(upsert: &Upsert) -> Self {
+        let (kind, payload) = match upsert {
+            Upsert::Session(s) => (Kind::Session, serde_json::to_string(s)),
+            Upsert::Message(m) => (Kind::Message, serde_json::to_string(m)),
+        };
+        Self {
+            kind,
+            session_id: upsert.session_id().to_owned(),
+            id: upsert.id().to_owned(),
+            payload: payload.unwrap_or_else(|_| "{}".to_owned()),
+        }
+    }
+
+    /// As [`Upsert::key`].
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.id)
+    }
+
+    /// As [`Upsert::request`].
+    pub fn request(&self, endpoint: &Endpoint) -> Request {
+        let route = match self.kind {
+            Kind::Session => Route::Session,
+            Kind::Message => Route::Message,
+        };
+        endpoint.post_json(route, self.payload.clone())
+    }
+
+    /// As [`file_name`].
+    pub fn file_name(&self, queued_at: i64, writer: &str, counter: u64) -> String {
+        name_of(
+            self.kind.as_str(),
+            &self.session_id,
+            &self.id,
+            queued_at,
+            writer,
+            counter,
+        )
+    }
+
+    /// As [`draft_file_name`].
+    pub fn draft_file_name(&self, queued_at: i64, writer: &str, counter: u64) -> String {
+        name_of(
+            "draft",
+            &self.session_id,
+            &self.id,
+            queued_at,
+            writer,
+            counter,
+        )
+    }
+
+    /// The record file's text: exactly [`Record::encode`] of a record of this upsert
+    /// queued at `queued_at` with these attempts and error (and no `notBefore`).
+    pub fn record(&self, queued_at: i64, attempts: u32, last_error: Option<&str>) -> String {
+        let mut text = String::with_capacity(self.payload.len() + 128);
+        let _ = write!(
+            text,
+            r#"{{"v":{VERSION},"queuedAt":{queued_at},"attempts":{attempts},"notBefore":0,"#
+        );
+        if let Some(error) = last_error {
+            text.push_str(r#""lastError":"#);
+            text.push_str(&serde_json::to_string(error).unwrap_or_default());
+            text.push(',');
+        }
+        let _ = write!(
+            text,
+            r#""upsert":{{"kind":"{}","payload":{}}}}}"#,
+            self.kind.as_str(),
+            self.payload
+        );
+        text
+    }
+
+    /// Reads a record file (see the type's docs). A torn or corrupt file is an error.
+    pub fn decode(text: &str) -> Result<Self, OutboxError> {
+        let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
+        let raw: RawRecord<'_> = serde_json::from_str(text).map_err(corrupt)?;
+        if raw.version != VERSION {
+            return Err(OutboxError::Corrupt(format!(
+                "unknown record version {}",
+                raw.version
+            )));
+        }
+        let payload = raw.upsert.payload.get();
+        let ids: PayloadIds = serde_json::from_str(payload).map_err(corrupt)?;
+        let session_id = match raw.upsert.kind {
+            Kind::Session => ids.external_id.clone(),
+            Kind::Message => ids.session_external_id.ok_or_else(|| {
+                OutboxError::Corrupt("missing field `sessionExternalId`".to_owned())
+            })?,
+        };
+        Ok(Self {
+            kind: raw.upsert.kind,
+            session_id,
+            id: ids.external_id,
+            payload: payload.to_owned(),
+        })
+    }
+}
+
+/// A record with its payload left as text (see [`Prepared::decode`]). The fields it does
+/// not use are still typed, so that what [`Record::decode`] calls corrupt is corrupt here.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRecord<'a> {
+    #[serde(rename = "v")]
+    version: u32,
+    #[serde(rename = "queuedAt")]
+    _queued_at: i64,
+    #[serde(rename = "attempts")]
+    _attempts: u32,
+    #[serde(rename = "notBefore")]
+    _not_before: i64,
+    #[serde(default, rename = "lastError")]
+    _last_error: Option<String>,
+    #[serde(borrow)]
+    upsert: RawUpsert<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawUpsert<'a> {
+    kind: Kind,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+/// The ids in a payload.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PayloadIds {
+    external_id: String,
+    #[serde(default)]
+    session_external_id: Option<String>,
 }
 
 /// Problems with one record file.
@@ -224,22 +400,43 @@ pub fn file_name(upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) ->
         Upsert::Session(_) => "session",
         Upsert::Message(_) => "message",
     };
-    name_of(kind, upsert, queued_at, writer, counter)
+    name_of(
+        kind,
+        upsert.session_id(),
+        upsert.id(),
+        queued_at,
+        writer,
+        counter,
+    )
 }
 
 /// The file name for a draft of a message still being written.
 pub fn draft_file_name(upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
-    name_of("draft", upsert, queued_at, writer, counter)
+    name_of(
+        "draft",
+        upsert.session_id(),
+        upsert.id(),
+        queued_at,
+        writer,
+        counter,
+    )
 }
 
-fn name_of(kind: &str, upsert: &Upsert, queued_at: i64, writer: &str, counter: u64) -> String {
+fn name_of(
+    kind: &str,
+    session_id: &str,
+    id: &str,
+    queued_at: i64,
+    writer: &str,
+    counter: u64,
+) -> String {
     format!(
         "{:013}-{}-{:06}.{}.{kind}.{}.json",
         queued_at.max(0),
         safe(writer),
         counter % 1_000_000,
-        safe(upsert.session_id()),
-        safe(upsert.id())
+        safe(session_id),
+        safe(id)
     )
 }
 
@@ -496,6 +693,46 @@ mod tests {
         assert!(Record::decode(&text[..text.len() / 2]).is_err());
         assert!(Record::decode("").is_err());
         assert!(Record::decode(&text.replace("\"v\":1", "\"v\":9")).is_err());
+    }
+
+    #[test]
+    fn prepared_upserts_write_and_read_the_same_records() {
+        let mut with_error = session("ses_1");
+        if let Upsert::Session(s) = &mut with_error {
+            s.title = Some("a \"quoted\" title\nwith ✓".into());
+        }
+        for u in [session("ses_1"), message("ses_1", "msg_2"), with_error] {
+            let p = Prepared::new(&u);
+            assert_eq!(p.key(), u.key());
+            assert_eq!(p.file_name(7, "w", 3), file_name(&u, 7, "w", 3));
+            assert_eq!(p.draft_file_name(7, "w", 3), draft_file_name(&u, 7, "w", 3));
+            let endpoint = Endpoint::new(
+                crate::endpoint::SiteUrl::parse("https://x.convex.site").unwrap(),
+                crate::api_key::ApiKey::parse("osk_0123456789abcdefghijklmnopqrstuv").unwrap(),
+            );
+            assert_eq!(p.request(&endpoint), u.request(&endpoint));
+            let text = p.record(5, 0, None);
+            assert_eq!(text, Record::new(u.clone(), 5).encode());
+            assert_eq!(Prepared::decode(&text).unwrap(), p);
+            let mut failed = Record::new(u.clone(), 6);
+            failed.attempts = 1;
+            failed.last_error = Some("HTTP 400: \"bad\"\n".into());
+            assert_eq!(p.record(6, 1, Some("HTTP 400: \"bad\"\n")), failed.encode());
+            assert_eq!(Prepared::decode(&failed.encode()).unwrap(), p);
+        }
+        let text = Record::new(message("s", "m"), 1).encode();
+        for bad in [
+            "",
+            &text[..text.len() / 2],
+            text.replace("\"v\":1", "\"v\":9").as_str(),
+            text.replace("\"message\"", "\"other\"").as_str(),
+            text.replace("\"sessionExternalId\"", "\"x\"").as_str(),
+            text.replace("\"externalId\"", "\"y\"").as_str(),
+            text.replace("\"queuedAt\":1", "\"queuedAt\":\"1\"")
+                .as_str(),
+        ] {
+            assert!(Prepared::decode(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

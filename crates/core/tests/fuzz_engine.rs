@@ -244,6 +244,11 @@ fn check_upserts(upserts: &[Upsert]) -> Result<(), TestCaseError> {
         prop_assert!(!text.is_empty(), "an upsert did not encode: {u:?}");
         let back = Record::decode(&text);
         prop_assert!(back.is_ok(), "{back:?} for {text}");
+        // The plugin's way: serialized once, the same record text, read back unparsed.
+        let prepared = outbox::Prepared::new(u);
+        prop_assert_eq!(&prepared.record(1_795_000_000_000, 0, None), &text);
+        prop_assert_eq!(outbox::Prepared::decode(&text).ok(), Some(prepared.clone()));
+        prop_assert_eq!(prepared.key(), u.key());
         let name = outbox::file_name(u, 1_795_000_000_000, "fuzzfuzz", i as u64);
         prop_assert!(
             matches!(outbox::parse_entry(&name), Entry::Queued(_)),
@@ -372,6 +377,7 @@ proptest! {
     #[test]
     fn decode_survives_any_text(text in "\\PC{0,400}") {
         let _ = Record::decode(&text);
+        let _ = outbox::Prepared::decode(&text);
     }
 
     #[test]
@@ -402,10 +408,12 @@ proptest! {
             at -= 1;
         }
         let _ = Record::decode(&text[..at]);
+        let _ = outbox::Prepared::decode(&text[..at]);
         // With a value replaced by one of a wrong type, or removed.
         let mut value: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         mutate(&mut value, &path, replacement);
         let _ = Record::decode(&value.to_string());
+        let _ = outbox::Prepared::decode(&value.to_string());
     }
 
     /// The plan keeps a session's record ahead of its messages whatever order the files

@@ -6,8 +6,7 @@
 
 use std::collections::HashMap;
 
-use opencode_sync_core::engine::Upsert;
-use opencode_sync_core::outbox::{self, Liveness, Record};
+use opencode_sync_core::outbox::{self, Liveness, Prepared};
 
 /// The file system calls the outbox needs. Paths are plain strings (the host's).
 pub trait Fs {
@@ -35,7 +34,7 @@ pub struct DiskOutbox {
 #[derive(Debug)]
 pub struct Leftover {
     pub file: String,
-    pub upsert: Upsert,
+    pub upsert: Prepared,
 }
 
 /// What loading the leftovers found.
@@ -74,11 +73,10 @@ impl DiskOutbox {
     /// upsert is then only in memory, and still sent).
     /// A draft of the same message is deleted: this supersedes it (and a draft left
     /// behind would be sent, stale, when this process is gone).
-    pub fn persist(&mut self, fs: &dyn Fs, upsert: &Upsert, now: i64) -> Option<String> {
-        let file = outbox::file_name(upsert, now, &self.writer, self.counter);
+    pub fn persist(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) -> Option<String> {
+        let file = upsert.file_name(now, &self.writer, self.counter);
         self.counter += 1;
-        let record = Record::new(upsert.clone(), now);
-        let written = fs.write(&self.path(&file), &record.encode());
+        let written = fs.write(&self.path(&file), &upsert.record(now, 0, None));
         if !self.drafts.is_empty()
             && let Some(draft) = self.drafts.remove(&upsert.key())
         {
@@ -89,13 +87,11 @@ impl DiskOutbox {
 
     /// Keeps a draft of a message still being written, replacing this process's older
     /// draft of it. Nobody sends it while this process runs (see [`outbox`]).
-    pub fn persist_draft(&mut self, fs: &dyn Fs, upsert: &Upsert, now: i64) {
-        let file = outbox::draft_file_name(upsert, now, &self.writer, self.counter);
+    pub fn persist_draft(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) {
+        let file = upsert.draft_file_name(now, &self.writer, self.counter);
         self.counter += 1;
-        if fs.write(
-            &self.path(&file),
-            &Record::new(upsert.clone(), now).encode(),
-        ) && let Some(old) = self.drafts.insert(upsert.key(), file)
+        if fs.write(&self.path(&file), &upsert.record(now, 0, None))
+            && let Some(old) = self.drafts.insert(upsert.key(), file)
         {
             fs.remove(&self.path(&old));
         }
@@ -138,14 +134,14 @@ impl DiskOutbox {
         fs: &dyn Fs,
         claim: &str,
         file: &str,
-        upsert: &Upsert,
+        upsert: &Prepared,
         reason: &str,
         now: i64,
     ) {
-        let mut record = Record::new(upsert.clone(), now);
-        record.attempts = 1;
-        record.last_error = Some(reason.to_owned());
-        fs.write(&self.quarantine_path(file), &record.encode());
+        fs.write(
+            &self.quarantine_path(file),
+            &upsert.record(now, 1, Some(reason)),
+        );
         fs.remove(&self.path(claim));
     }
 
@@ -173,10 +169,10 @@ impl DiskOutbox {
             let Some(text) = fs.read(&self.path(&name.file)) else {
                 continue; // claimed by another process meanwhile
             };
-            match Record::decode(&text) {
-                Ok(record) => scan.leftovers.push(Leftover {
+            match Prepared::decode(&text) {
+                Ok(upsert) => scan.leftovers.push(Leftover {
                     file: name.file,
-                    upsert: record.upsert,
+                    upsert,
                 }),
                 Err(_) => {
                     scan.corrupt += 1;
@@ -195,6 +191,8 @@ impl DiskOutbox {
 mod tests {
     use super::*;
     use opencode_sync_core::api::{MessagePayload, SessionPayload};
+    use opencode_sync_core::engine::Upsert;
+    use opencode_sync_core::outbox::Record;
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
@@ -237,19 +235,19 @@ mod tests {
         }
     }
 
-    fn session(id: &str) -> Upsert {
-        Upsert::Session(SessionPayload {
+    fn session(id: &str) -> Prepared {
+        Prepared::new(&Upsert::Session(SessionPayload {
             external_id: id.into(),
             ..Default::default()
-        })
+        }))
     }
 
-    fn message(id: &str) -> Upsert {
-        Upsert::Message(MessagePayload {
+    fn message(id: &str) -> Prepared {
+        Prepared::new(&Upsert::Message(MessagePayload {
             session_external_id: "ses_1".into(),
             external_id: id.into(),
             ..Default::default()
-        })
+        }))
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub mod settings;
 
 use disk::DiskOutbox;
 pub use host::Host;
-use opencode_sync_core::outbox::SOFT_LIMIT_RECORDS;
+use opencode_sync_core::outbox::{Kind, Prepared, SOFT_LIMIT_RECORDS};
 use queue::SendQueue;
 
 /// How long `flush()` waits by default, and how long `dispose()` waits.
@@ -328,6 +328,8 @@ impl Inner {
             let mut disk = this.disk.borrow_mut();
             let mut st = this.state.borrow_mut();
             for upsert in upserts {
+                // Serialized once: the record on disk and the request carry the same text.
+                let upsert = Prepared::new(&upsert);
                 let file = disk
                     .as_mut()
                     .and_then(|d| d.persist(&this.host, &upsert, now));
@@ -366,7 +368,7 @@ impl Inner {
             if let Some(disk) = inner.disk.borrow_mut().as_mut() {
                 let now = js_sys::Date::now() as i64;
                 for draft in &drafts {
-                    disk.persist_draft(&inner.host, draft, now);
+                    disk.persist_draft(&inner.host, &Prepared::new(draft), now);
                 }
             }
         });
@@ -506,7 +508,7 @@ impl Inner {
                     // A session record another sender holds must reach the server
                     // before this session's messages, which would create a bare
                     // session otherwise (`createdAt` is kept only on insert).
-                    if matches!(item.upsert, Upsert::Session(_)) {
+                    if item.upsert.kind == Kind::Session {
                         self.wait_for_other_sender(&file).await;
                     }
                     continue;

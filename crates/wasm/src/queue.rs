@@ -4,13 +4,13 @@
 
 use std::collections::VecDeque;
 
-use opencode_sync_core::engine::Upsert;
+use opencode_sync_core::outbox::Prepared;
 
 /// One upsert waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     pub key: String,
-    pub upsert: Upsert,
+    pub upsert: Prepared,
     /// Its record in the outbox directory (`None` if writing it failed).
     pub file: Option<String>,
 }
@@ -25,7 +25,7 @@ impl SendQueue {
     /// Adds an upsert. A queued one with the same key is replaced in place, so the
     /// newest state goes out at the older one's turn; the replaced item's file is
     /// returned for deletion.
-    pub fn push(&mut self, upsert: Upsert, file: Option<String>) -> Option<String> {
+    pub fn push(&mut self, upsert: Prepared, file: Option<String>) -> Option<String> {
         let key = upsert.key();
         match self.items.iter_mut().find(|q| q.key == key) {
             Some(queued) => {
@@ -42,7 +42,7 @@ impl SendQueue {
     /// Adds records left by an earlier process, ahead of this process's own (they are
     /// older), in the order given. A key already queued here is newer and wins, and
     /// takes the leftover's place.
-    pub fn push_leftovers(&mut self, leftovers: Vec<(Upsert, String)>) -> Vec<String> {
+    pub fn push_leftovers(&mut self, leftovers: Vec<(Prepared, String)>) -> Vec<String> {
         let mut superseded = Vec::new();
         for (upsert, file) in leftovers.into_iter().rev() {
             let key = upsert.key();
@@ -96,28 +96,32 @@ impl SendQueue {
 mod tests {
     use super::*;
     use opencode_sync_core::api::{MessagePayload, SessionPayload};
+    use opencode_sync_core::engine::Upsert;
+    use serde_json::Value;
 
-    fn session(id: &str, title: &str) -> Upsert {
-        Upsert::Session(SessionPayload {
+    fn session(id: &str, title: &str) -> Prepared {
+        Prepared::new(&Upsert::Session(SessionPayload {
             external_id: id.into(),
             title: Some(title.into()),
             ..Default::default()
-        })
+        }))
     }
 
-    fn message(id: &str) -> Upsert {
-        Upsert::Message(MessagePayload {
+    fn message(id: &str) -> Prepared {
+        Prepared::new(&Upsert::Message(MessagePayload {
             session_external_id: "ses_1".into(),
             external_id: id.into(),
             ..Default::default()
-        })
+        }))
     }
 
+    /// A session's title, a message's id.
     fn titles(q: &mut SendQueue) -> Vec<String> {
         std::iter::from_fn(|| q.pop())
-            .map(|item| match item.upsert {
-                Upsert::Session(s) => s.title.unwrap_or_default(),
-                Upsert::Message(m) => m.external_id,
+            .map(|item| {
+                let payload: Value = serde_json::from_str(&item.upsert.payload).unwrap();
+                let shown = payload.get("title").or(payload.get("externalId"));
+                shown.and_then(Value::as_str).unwrap().to_owned()
             })
             .collect()
     }
