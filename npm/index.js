@@ -81,6 +81,16 @@ function makeHost(client) {
         return false;
       }
     },
+    // In place, not atomic: the wasm side uses it only on spare files of its own, which it
+    // renames into place once written (rewriting a file costs less than creating one).
+    overwrite(path, text) {
+      try {
+        writeFileSync(path, text, { mode: 0o600 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     rename(from, to) {
       try {
         mkdirSync(dirname(to), { recursive: true, mode: 0o700 });

@@ -440,6 +440,20 @@ fn name_of(
     )
 }
 
+/// A spare file: a record file a writer is done with (delivered, superseded), kept to
+/// write its next record into, since rewriting a file costs a fraction of creating one
+/// (`spare-<writer>-<n>`). Not a record ([`parse_entry`] says [`Entry::Other`]); a dead
+/// writer's spares are for deleting (see [`spare_writer`]).
+pub fn spare_name(writer: &str, n: u64) -> String {
+    format!("spare-{}-{n}", safe(writer))
+}
+
+/// The writer of a spare file named by [`spare_name`].
+pub fn spare_writer(file_name: &str) -> Option<&str> {
+    let (writer, n) = file_name.strip_prefix("spare-")?.rsplit_once('-')?;
+    n.parse::<u64>().ok().map(|_| writer)
+}
+
 /// The claim name a sender renames a record to.
 pub fn claim_name(file: &str, now: i64, writer: &str) -> String {
     format!("{file}.claim-{:013}-{}", now.max(0), safe(writer))
@@ -805,6 +819,22 @@ mod tests {
     impl Liveness for OnlyPid1 {
         fn alive(&self, writer: &str) -> bool {
             writer_pid(writer) == Some(1)
+        }
+    }
+
+    #[test]
+    fn spares_are_not_records() {
+        let name = spare_name("a1b2c3d4p42", 7);
+        assert_eq!(parse_entry(&name), Entry::Other);
+        assert_eq!(spare_writer(&name), Some("a1b2c3d4p42"));
+        for other in [
+            "spare-",
+            "spare-x",
+            "spare-w-x",
+            "x.spare-w-1",
+            "1.s.session.i.json",
+        ] {
+            assert_eq!(spare_writer(other), None, "{other}");
         }
     }
 

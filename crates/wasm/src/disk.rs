@@ -15,10 +15,15 @@ pub trait Fs {
     fn list(&self, dir: &str) -> Option<Vec<String>>;
     /// Writes atomically (temporary file + rename), creating private directories.
     fn write(&self, path: &str, text: &str) -> bool;
+    /// Writes in place, not atomically: only for this process's own spare files.
+    fn overwrite(&self, path: &str, text: &str) -> bool;
     /// `false` when `from` is gone (another process claimed it) or the rename failed.
     fn rename(&self, from: &str, to: &str) -> bool;
     fn remove(&self, path: &str) -> bool;
 }
+
+/// Spare files kept at most (see [`outbox::spare_name`]).
+const MAX_SPARES: usize = 8;
 
 /// One process's view of the outbox directory.
 #[derive(Debug)]
@@ -28,6 +33,11 @@ pub struct DiskOutbox {
     counter: u64,
     /// This process's draft file of each message in progress, by key.
     drafts: HashMap<String, String>,
+    /// Files this process is done with, to write its next records into: creating a file
+    /// costs several times what rewriting one and renaming it does.
+    spares: Vec<String>,
+    /// Done files become spares (until the plugin is disposed).
+    recycling: bool,
 }
 
 /// A record loaded from disk at start (left by an earlier process).
@@ -53,6 +63,8 @@ impl DiskOutbox {
             writer,
             counter: 0,
             drafts: HashMap::new(),
+            spares: Vec::new(),
+            recycling: true,
         }
     }
 
@@ -63,6 +75,42 @@ impl DiskOutbox {
 
     fn path(&self, file: &str) -> String {
         format!("{}/{file}", self.dir)
+    }
+
+    /// Writes a record under `file`: into a spare when there is one, then renamed into
+    /// place (as atomic as [`Fs::write`]: a torn spare is no record), else a new file.
+    fn write_record(&mut self, fs: &dyn Fs, file: &str, text: &str) -> bool {
+        if let Some(spare) = self.spares.pop() {
+            let spare = self.path(&spare);
+            if fs.overwrite(&spare, text) && fs.rename(&spare, &self.path(file)) {
+                return true;
+            }
+            fs.remove(&spare);
+        }
+        fs.write(&self.path(file), text)
+    }
+
+    /// Done with a file (delivered, superseded): kept as a spare while there is room,
+    /// else deleted. Gone already (another process took it) is fine.
+    fn done_with(&mut self, fs: &dyn Fs, file: &str) {
+        let path = self.path(file);
+        if self.recycling && self.spares.len() < MAX_SPARES {
+            let spare = outbox::spare_name(&self.writer, self.counter);
+            self.counter += 1;
+            if fs.rename(&path, &self.path(&spare)) {
+                self.spares.push(spare);
+                return;
+            }
+        }
+        fs.remove(&path);
+    }
+
+    /// Deletes the spares and keeps no more: the plugin is being disposed.
+    pub fn retire_spares(&mut self, fs: &dyn Fs) {
+        self.recycling = false;
+        for spare in std::mem::take(&mut self.spares) {
+            fs.remove(&self.path(&spare));
+        }
     }
 
     fn quarantine_path(&self, file: &str) -> String {
@@ -76,11 +124,11 @@ impl DiskOutbox {
     pub fn persist(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) -> Option<String> {
         let file = upsert.file_name(now, &self.writer, self.counter);
         self.counter += 1;
-        let written = fs.write(&self.path(&file), &upsert.record(now, 0, None));
+        let written = self.write_record(fs, &file, &upsert.record(now, 0, None));
         if !self.drafts.is_empty()
             && let Some(draft) = self.drafts.remove(&upsert.key())
         {
-            fs.remove(&self.path(&draft));
+            self.done_with(fs, &draft);
         }
         written.then_some(file)
     }
@@ -90,16 +138,16 @@ impl DiskOutbox {
     pub fn persist_draft(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) {
         let file = upsert.draft_file_name(now, &self.writer, self.counter);
         self.counter += 1;
-        if fs.write(&self.path(&file), &upsert.record(now, 0, None))
+        if self.write_record(fs, &file, &upsert.record(now, 0, None))
             && let Some(old) = self.drafts.insert(upsert.key(), file)
         {
-            fs.remove(&self.path(&old));
+            self.done_with(fs, &old);
         }
     }
 
     /// Deletes a record superseded by a newer one (unless someone is sending it).
-    pub fn discard(&self, fs: &dyn Fs, file: &str) {
-        fs.remove(&self.path(file));
+    pub fn discard(&mut self, fs: &dyn Fs, file: &str) {
+        self.done_with(fs, file);
     }
 
     /// Claims a record for sending; `None` when another process took it first.
@@ -117,8 +165,8 @@ impl DiskOutbox {
     }
 
     /// Delivered: the claim goes away.
-    pub fn delivered(&self, fs: &dyn Fs, claim: &str) {
-        fs.remove(&self.path(claim));
+    pub fn delivered(&mut self, fs: &dyn Fs, claim: &str) {
+        self.done_with(fs, claim);
     }
 
     /// Not delivered yet: the record goes back under its queue name.
@@ -153,6 +201,12 @@ impl DiskOutbox {
         let Some(names) = fs.list(&self.dir) else {
             return scan;
         };
+        // Spares a dead process left behind are nobody's.
+        for name in &names {
+            if outbox::spare_writer(name).is_some_and(|w| !liveness.alive(w)) {
+                fs.remove(&self.path(name));
+            }
+        }
         let mut plan = outbox::plan(&names, now, liveness);
         if !plan.reclaim.is_empty() {
             for (claim, file) in &plan.reclaim {
@@ -219,6 +273,9 @@ mod tests {
         fn write(&self, path: &str, text: &str) -> bool {
             self.0.borrow_mut().insert(path.into(), text.into());
             true
+        }
+        fn overwrite(&self, path: &str, text: &str) -> bool {
+            self.write(path, text)
         }
         fn rename(&self, from: &str, to: &str) -> bool {
             let mut files = self.0.borrow_mut();
@@ -291,17 +348,20 @@ mod tests {
         }
     }
 
+    /// The files in `/o` that are not spares.
+    fn records(fs: &MemFs) -> Vec<String> {
+        let mut names = fs.list("/o").unwrap();
+        names.retain(|n| outbox::spare_writer(n).is_none());
+        names
+    }
+
     #[test]
     fn drafts_stay_until_complete_or_their_writer_dies() {
         let fs = MemFs::default();
         let mut live = DiskOutbox::new("/o".into(), "aaaaaaaap1".into());
         live.persist_draft(&fs, &message("msg_1"), 10);
         live.persist_draft(&fs, &message("msg_1"), 11);
-        assert_eq!(
-            fs.list("/o").unwrap().len(),
-            1,
-            "a newer draft replaces the older"
-        );
+        assert_eq!(records(&fs).len(), 1, "a newer draft replaces the older");
         let reader = DiskOutbox::new("/o".into(), "cccccccc".into());
         let scan = reader.scan(&fs, 12, &Pid1Runs);
         assert!(
@@ -310,11 +370,7 @@ mod tests {
         );
         assert_eq!(scan.total, 1);
         let file = live.persist(&fs, &message("msg_1"), 13).unwrap();
-        assert_eq!(
-            fs.list("/o").unwrap(),
-            [file],
-            "complete: the draft is gone"
-        );
+        assert_eq!(records(&fs), [file], "complete: the draft is gone");
 
         let mut dead = DiskOutbox::new("/o".into(), "bbbbbbbbp2".into());
         dead.persist_draft(&fs, &message("msg_2"), 14);
@@ -328,10 +384,51 @@ mod tests {
     }
 
     #[test]
+    fn done_files_are_rewritten_as_the_next_records() {
+        let fs = MemFs::default();
+        let mut live = DiskOutbox::new("/o".into(), "aaaaaaaap1".into());
+        let first = live.persist(&fs, &session("ses_1"), 1).unwrap();
+        let claim = live.claim(&fs, &first, 2).unwrap();
+        live.delivered(&fs, &claim);
+        let spare = fs.list("/o").unwrap();
+        assert_eq!(spare.len(), 1);
+        assert_eq!(outbox::spare_writer(&spare[0]), Some("aaaaaaaap1"));
+        let next = live.persist(&fs, &message("msg_1"), 3).unwrap();
+        assert_eq!(
+            fs.list("/o").unwrap(),
+            std::slice::from_ref(&next),
+            "the spare became the record"
+        );
+        let text = fs.read(&format!("/o/{next}")).unwrap();
+        assert_eq!(Prepared::decode(&text).unwrap(), message("msg_1"));
+
+        // A dead process's spares are deleted by the next start; a live one's are not.
+        let mut dead = DiskOutbox::new("/o".into(), "bbbbbbbbp2".into());
+        let file = dead.persist(&fs, &session("ses_2"), 4).unwrap();
+        let claim = dead.claim(&fs, &file, 5).unwrap();
+        dead.delivered(&fs, &claim);
+        let claim = live.claim(&fs, &next, 6).unwrap();
+        live.delivered(&fs, &claim);
+        assert_eq!(fs.list("/o").unwrap().len(), 2);
+        let reader = DiskOutbox::new("/o".into(), "cccccccc".into());
+        let scan = reader.scan(&fs, 7, &Pid1Runs);
+        assert!(scan.leftovers.is_empty() && scan.total == 0);
+        let left = fs.list("/o").unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(outbox::spare_writer(&left[0]), Some("aaaaaaaap1"));
+        // Disposed: no spares left, and none kept any more.
+        live.retire_spares(&fs);
+        let file = live.persist(&fs, &session("ses_3"), 8).unwrap();
+        let claim = live.claim(&fs, &file, 9).unwrap();
+        live.delivered(&fs, &claim);
+        assert!(fs.list("/o").unwrap().is_empty());
+    }
+
+    #[test]
     fn claims_are_exclusive_and_outcomes_move_files() {
         let fs = MemFs::default();
         let mut a = DiskOutbox::new("/o".into(), "aaaa".into());
-        let b = DiskOutbox::new("/o".into(), "bbbb".into());
+        let mut b = DiskOutbox::new("/o".into(), "bbbb".into());
         let file = a.persist(&fs, &session("ses_1"), 1).unwrap();
         let claim = a.claim(&fs, &file, 2).unwrap();
         assert!(
@@ -343,6 +440,7 @@ mod tests {
         assert!(!b.claimed_elsewhere(&fs, &file));
         let claim = b.claim(&fs, &file, 3).unwrap();
         b.delivered(&fs, &claim);
+        b.retire_spares(&fs);
         assert!(fs.list("/o").unwrap().is_empty());
 
         let file = a.persist(&fs, &session("ses_2"), 4).unwrap();

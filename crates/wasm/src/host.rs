@@ -15,7 +15,8 @@ use crate::settings::Files;
 
 #[wasm_bindgen]
 extern "C" {
-    /// `{ readFile(path), listDir(path), writeFile(path, text), rename(from, to),
+    /// `{ readFile(path), listDir(path), writeFile(path, text), overwrite(path, text),
+    /// rename(from, to),
     /// remove(path), env(name), homedir(), pid(), processAlive(pid), now(), random(),
     /// toast(message, variant), log(level, message) }`, built by the shim; each method
     /// swallows its own errors.
@@ -28,6 +29,8 @@ extern "C" {
     fn list_dir(this: &Host, path: &str) -> Result<Option<Vec<String>>, JsValue>;
     #[wasm_bindgen(method, catch, js_name = writeFile)]
     fn write_file(this: &Host, path: &str, text: &str) -> Result<bool, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = overwrite)]
+    fn overwrite_file(this: &Host, path: &str, text: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = rename)]
     fn rename_file(this: &Host, from: &str, to: &str) -> Result<bool, JsValue>;
     #[wasm_bindgen(method, catch, js_name = remove)]
@@ -101,6 +104,9 @@ impl Fs for Host {
     }
     fn write(&self, path: &str, text: &str) -> bool {
         self.write_file(path, text).unwrap_or(false)
+    }
+    fn overwrite(&self, path: &str, text: &str) -> bool {
+        self.overwrite_file(path, text).unwrap_or(false)
     }
     fn rename(&self, from: &str, to: &str) -> bool {
         self.rename_file(from, to).unwrap_or(false)

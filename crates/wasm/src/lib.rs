@@ -255,6 +255,10 @@ impl SyncPlugin {
         };
         let upserts = inner.engine.borrow_mut().flush();
         Inner::enqueue(inner, upserts);
+        // Nothing more is written after this but the final upserts: spares would be left.
+        if let Some(disk) = inner.disk.borrow_mut().as_mut() {
+            disk.retire_spares(&inner.host);
+        }
         Inner::settled_promise(inner, DEFAULT_FLUSH_MS, true)
     }
 
@@ -333,7 +337,7 @@ impl Inner {
                 let file = disk
                     .as_mut()
                     .and_then(|d| d.persist(&this.host, &upsert, now));
-                if let (Some(old), Some(d)) = (st.queue.push(upsert, file), disk.as_ref()) {
+                if let (Some(old), Some(d)) = (st.queue.push(upsert, file), disk.as_mut()) {
                     d.discard(&this.host, &old);
                 }
                 if st.queue.len() == SOFT_LIMIT_RECORDS {
@@ -422,7 +426,7 @@ impl Inner {
                 .map(|l| (l.upsert, l.file))
                 .collect(),
         );
-        if let Some(disk) = self.disk.borrow().as_ref() {
+        if let Some(disk) = self.disk.borrow_mut().as_mut() {
             for file in superseded {
                 disk.discard(&self.host, &file);
             }
@@ -601,7 +605,7 @@ impl Inner {
 
     /// Delivered (or superseded): the claimed record is done.
     fn end_claim(&self, claim: Option<&str>) {
-        if let (Some(claim), Some(disk)) = (claim, self.disk.borrow().as_ref()) {
+        if let (Some(claim), Some(disk)) = (claim, self.disk.borrow_mut().as_mut()) {
             disk.delivered(&self.host, claim);
         }
     }
@@ -611,7 +615,7 @@ impl Inner {
     fn put_back(&self, item: queue::Queued, claim: Option<&str>) {
         let file = item.file.clone();
         let requeued = self.state.borrow_mut().queue.requeue(item);
-        match (claim, file, self.disk.borrow().as_ref()) {
+        match (claim, file, self.disk.borrow_mut().as_mut()) {
             (Some(claim), Some(file), Some(disk)) if requeued => {
                 disk.release(&self.host, claim, &file)
             }
