@@ -75,6 +75,27 @@ impl OutboxDir {
         Ok(outbox::plan(&self.list()?, now, &liveness))
     }
 
+    /// Deletes the spare files of plugins that are gone (a killed OpenCode leaves its
+    /// spares behind; a running one's are its own to reuse).
+    fn sweep_dead_spares(&self) -> io::Result<()> {
+        let own = [self.writer.clone()];
+        let liveness = outbox::PidLiveness {
+            own_pid: Some(std::process::id()),
+            own_tags: &own,
+            pid_alive: &crate::process_env::pid_alive,
+        };
+        for name in self.list()? {
+            if outbox::spare_writer(&name).is_some_and(|w| !outbox::Liveness::alive(&liveness, w)) {
+                match fs::remove_file(self.dir.join(&name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn quarantine_dir(&self) -> PathBuf {
         self.dir.join(outbox::QUARANTINE_DIR)
     }
@@ -135,6 +156,7 @@ impl OutboxDir {
         // Records this drain put back, and when they may go again. (Backoffs set by
         // other senders are not honoured: a user running `sync --flush` wants a try now.)
         let mut backoff: HashMap<String, i64> = HashMap::new();
+        self.sweep_dead_spares()?;
         loop {
             let now = now_ms();
             let plan = self.plan(now)?;

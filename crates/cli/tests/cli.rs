@@ -618,7 +618,7 @@ mod outbox {
     use super::*;
     use opencode_sync_core::api::{MessagePayload, Role, SessionPayload};
     use opencode_sync_core::engine::Upsert;
-    use opencode_sync_core::outbox::{Record, file_name};
+    use opencode_sync_core::outbox::{Record, file_name, spare_name, writer_tag};
 
     fn outbox_dir(sb: &Sandbox) -> PathBuf {
         sb.home().join(".local/state/opencode-sync/outbox")
@@ -686,6 +686,17 @@ mod outbox {
                 message_upsert("ses_a", "msg_2", "second"),
             ],
         );
+        // Spare files plugins keep to rewrite: a dead plugin's are swept, a live one's
+        // (this test's own pid stands for a running OpenCode) are left alone.
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let mut dead = dead;
+        dead.wait().unwrap();
+        let dead_spare = spare_name(&writer_tag(1, Some(dead_pid)), 3);
+        let live_spare = spare_name(&writer_tag(2, Some(std::process::id())), 4);
+        for name in [&dead_spare, &live_spare] {
+            fs::write(outbox_dir(&sb).join(name), "{}").unwrap();
+        }
         let out = sb.run(&["status"]);
         assert!(out.stdout.contains("3 queued"), "{}", out.stdout);
 
@@ -696,6 +707,15 @@ mod outbox {
             "{}",
             out.stdout
         );
+        assert!(
+            !outbox_dir(&sb).join(&dead_spare).exists(),
+            "a dead plugin's spare is swept"
+        );
+        assert!(
+            outbox_dir(&sb).join(&live_spare).exists(),
+            "a running plugin's spare is kept"
+        );
+        fs::remove_file(outbox_dir(&sb).join(&live_spare)).unwrap();
         assert_eq!(queued_files(&sb), 0);
 
         let sessions = stored_sessions(&server);
