@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use opencode_sync_server::{Server, ServerOptions};
+use opencode_sync_server::{Server, ServerOptions, StopSignals};
 use tokio::sync::oneshot;
 
 /// OpenSync-compatible sync server over SQLite (contract server for tests).
@@ -112,7 +112,7 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signals = match Signals::install() {
+    let signals = match StopSignals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("opencode-sync-server: error: cannot install signal handlers: {e}");
@@ -136,48 +136,8 @@ async fn run(args: Args) -> ExitCode {
     }
 }
 
-/// SIGINT and SIGTERM handlers, installed before the ready line is printed so
-/// a harness that signals right after reading it is never too early.
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> std::io::Result<Self> {
-        Ok(Self {})
-    }
-
-    #[cfg(unix)]
-    async fn recv(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn recv(self) {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 /// Completes on SIGINT, SIGTERM or (if `watch_stdin`) end of stdin.
-async fn stop_signal(signals: Signals, watch_stdin: bool) {
+async fn stop_signal(signals: StopSignals, watch_stdin: bool) {
     let stdin_closed = async move {
         if !watch_stdin {
             return std::future::pending::<()>().await;

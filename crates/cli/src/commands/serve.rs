@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use opencode_sync_server::{Server, ServerError, ServerOptions};
+use opencode_sync_server::{Server, ServerError, ServerOptions, StopSignals};
 
 use crate::cli::ServeArgs;
 use crate::local_server::{DB_FILE, DEFAULT_PORT, LocalServer};
@@ -52,11 +52,16 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         let server = Server::bind(opts)
             .await
             .map_err(|e| explain_start_error(e, &local))?;
-        let signals = Signals::install().context("cannot install the signal handlers")?;
+        // Installed before the banner: a process that signals as soon as it reads it is
+        // never too early.
+        let signals = StopSignals::install().context("cannot install the signal handlers")?;
         let url = server.url();
         print_banner(args, &local, &key, &url, open_reads)?;
         server
-            .run(signals.recv())
+            .run(async {
+                signals.recv().await;
+                eprintln!("opencode-sync serve: stopping…");
+            })
             .await
             .context("the server failed")?;
         anyhow::Ok(())
@@ -154,49 +159,6 @@ fn shell_word(text: &str) -> String {
         text.to_owned()
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM, installed before the banner is printed so a process
-/// that signals as soon as it reads it is never too early.
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> std::io::Result<Self> {
-        Ok(Self {})
-    }
-
-    /// Completes on the first signal.
-    #[cfg(unix)]
-    async fn recv(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        eprintln!("opencode-sync serve: stopping…");
-    }
-
-    #[cfg(not(unix))]
-    async fn recv(self) {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        eprintln!("opencode-sync serve: stopping…");
     }
 }
 
