@@ -38,7 +38,7 @@ use serde_json::{Map, Value, json};
 use crate::api::local_same_origin;
 use crate::read;
 use crate::state::AppState;
-use crate::store::{self, SESSION_COLUMNS, SessionRow, Table, num, put_num, put_str};
+use crate::store::{self, SESSION_COLUMNS, SessionRow, Table, num, put_str};
 
 /// The Content-Security-Policy of every dashboard answer: only this origin's
 /// own files, no inline script or style, no plugins, no framing.
@@ -368,14 +368,11 @@ fn project_label(key: &str, name: Option<&str>) -> String {
     }
 }
 
-/// A session as the dashboard lists it.
+/// A session as the dashboard lists it: the read API's session, plus the project to
+/// show and group by, and the source.
 fn session_json(s: &SessionRow) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(store::doc_id(Table::Sessions, s.id)));
-    m.insert("externalId".into(), json!(s.external_id));
-    put_str(&mut m, "title", s.title.as_ref());
-    put_str(&mut m, "projectPath", s.project_path.as_ref());
-    put_str(&mut m, "projectName", s.project_name.as_ref());
+    let mut m = read::session_api_json(s);
+    m.remove("isPublic");
     let key = s
         .project_path
         .clone()
@@ -386,17 +383,7 @@ fn session_json(s: &SessionRow) -> Value {
         json!(project_label(&key, s.project_name.as_deref())),
     );
     m.insert("projectKey".into(), json!(key));
-    put_str(&mut m, "model", s.model.as_ref());
-    put_str(&mut m, "provider", s.provider.as_ref());
     put_str(&mut m, "source", s.source.as_ref());
-    m.insert("promptTokens".into(), num(s.prompt_tokens));
-    m.insert("completionTokens".into(), num(s.completion_tokens));
-    m.insert("totalTokens".into(), num(s.total_tokens));
-    m.insert("cost".into(), num(s.cost));
-    put_num(&mut m, "durationMs", s.duration_ms);
-    m.insert("messageCount".into(), json!(s.message_count));
-    m.insert("createdAt".into(), num(s.created_at));
-    m.insert("updatedAt".into(), num(s.updated_at));
     Value::Object(m)
 }
 

@@ -22,7 +22,7 @@ const SNIPPET_BEFORE: usize = 60;
 const SNIPPET_AFTER: usize = 140;
 
 /// A session as `listSessions` and `getSession` return it.
-fn session_api_json(s: &SessionRow) -> Value {
+pub(crate) fn session_api_json(s: &SessionRow) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(store::doc_id(Table::Sessions, s.id)));
     m.insert("externalId".into(), json!(s.external_id));
@@ -40,7 +40,7 @@ fn session_api_json(s: &SessionRow) -> Value {
     m.insert("messageCount".into(), json!(s.message_count));
     m.insert("createdAt".into(), num(s.created_at));
     m.insert("updatedAt".into(), num(s.updated_at));
-    Value::Object(m)
+    m
 }
 
 /// A message as `getSession` returns it (without its parts).
@@ -102,7 +102,10 @@ pub(crate) fn list_sessions(
     let rows = stmt
         .query_map(params![user_id, sql_limit(limit)], store::session_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows.iter().map(session_api_json).collect())
+    Ok(rows
+        .iter()
+        .map(|s| Value::Object(session_api_json(s)))
+        .collect())
 }
 
 /// The user's session with this document id, or else with this `externalId`
@@ -174,7 +177,7 @@ pub(crate) fn get_session(
         messages.push(Value::Object(m));
     }
     Ok(Some(json!({
-        "session": session_api_json(&session),
+        "session": Value::Object(session_api_json(&session)),
         "messages": messages,
     })))
 }
