@@ -66,31 +66,35 @@ impl OutboxDir {
     /// Plans from the directory as it is now, telling dead writers (their claims and
     /// drafts are free) by pid.
     fn plan(&self, now: i64) -> io::Result<outbox::Plan> {
+        let names = self.list()?;
+        Ok(self.with_liveness(|liveness| outbox::plan(&names, now, liveness)))
+    }
+
+    /// Runs `f` with the liveness of writers by pid (this process's own tag is alive).
+    fn with_liveness<R>(&self, f: impl FnOnce(&dyn outbox::Liveness) -> R) -> R {
         let own = [self.writer.clone()];
-        let liveness = outbox::PidLiveness {
+        f(&outbox::PidLiveness {
             own_pid: Some(std::process::id()),
             own_tags: &own,
             pid_alive: &crate::process_env::pid_alive,
-        };
-        Ok(outbox::plan(&self.list()?, now, &liveness))
+        })
     }
 
     /// Deletes the spare files of plugins that are gone (a killed OpenCode leaves its
     /// spares behind; a running one's are its own to reuse).
     fn sweep_dead_spares(&self) -> io::Result<()> {
-        let own = [self.writer.clone()];
-        let liveness = outbox::PidLiveness {
-            own_pid: Some(std::process::id()),
-            own_tags: &own,
-            pid_alive: &crate::process_env::pid_alive,
-        };
-        for name in self.list()? {
-            if outbox::spare_writer(&name).is_some_and(|w| !outbox::Liveness::alive(&liveness, w)) {
-                match fs::remove_file(self.dir.join(&name)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
+        let names = self.list()?;
+        let dead: Vec<&String> = self.with_liveness(|liveness| {
+            names
+                .iter()
+                .filter(|n| outbox::spare_writer(n).is_some_and(|w| !liveness.alive(w)))
+                .collect()
+        });
+        for name in dead {
+            match fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
