@@ -21,6 +21,7 @@ import { startModelServer } from "./lib/model-server.mjs";
 import { E2E_DIR, writeConfig, runOpencode, describeRun, readStore, withEnv } from "./lib/opencode.mjs";
 import { assertStoredAsInDb, dumpFromReadApi } from "./lib/compare.mjs";
 import { PLUGIN_URL, assertPluginBuilt, pluginLog } from "./lib/sync-server.mjs";
+import { collectOutput, waitForServeBanner } from "./lib/serve.mjs";
 
 const REPO = path.resolve(E2E_DIR, "..", "..");
 const CLI_BIN = process.env.OPENCODE_SYNC_BIN || path.join(REPO, "target", "debug", "opencode-sync");
@@ -67,10 +68,8 @@ async function startServe(e, { port = 0, data }) {
     cwd: e.root,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stdout = "";
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const out = collectOutput(child);
+  const { exited } = out;
   const server = { child };
   server.stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -81,35 +80,17 @@ async function startServe(e, { port = 0, data }) {
     }
     servers.delete(server);
     const { code, signal } = await exited;
-    return { code, signal, stdout, stderr };
+    return { code, signal, stdout: out.stdout, stderr: out.stderr };
   };
   servers.add(server);
+  let started;
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not start in 15 s:\n${stdout}\n${stderr}`)), 15_000);
-      child.stdout.setEncoding("utf8").on("data", (d) => {
-        stdout += d;
-        if (stdout.includes("Stop with Ctrl-C.")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`serve exited (${code ?? signal}) before starting:\n${stdout}\n${stderr}`));
-      });
-    });
+    started = await waitForServeBanner(child, out, { timeoutMs: 15_000, what: "serve" });
   } catch (err) {
     await server.stop();
     throw err;
   }
-  const m = stdout.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
-  assert.ok(m, `the banner names the URL:\n${stdout}`);
-  return Object.assign(server, { url: m[1], port: Number(m[2]), banner: stdout });
+  return Object.assign(server, started, { banner: out.stdout });
 }
 
 const mode = (file) => fs.statSync(file).mode & 0o777;

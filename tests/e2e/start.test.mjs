@@ -28,6 +28,7 @@ import { pathToFileURL } from "node:url";
 import { startModelServer } from "./lib/model-server.mjs";
 import { E2E_DIR, writeConfig, runOpencode, describeRun, readStore, withEnv } from "./lib/opencode.mjs";
 import { pluginLog } from "./lib/sync-server.mjs";
+import { collectOutput, waitForServeBanner } from "./lib/serve.mjs";
 
 const REPO = path.resolve(E2E_DIR, "..", "..");
 const START = path.join(REPO, "scripts", "start");
@@ -97,10 +98,8 @@ function runStart(e, args) {
  */
 async function startScript(e, args) {
   const child = spawn(START, args, { cwd: e.root, env: scriptEnv(e), stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let stdout = "";
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const out = collectOutput(child);
+  const { exited } = out;
   const group = (signal) => {
     try {
       process.kill(-child.pid, signal);
@@ -119,36 +118,17 @@ async function startScript(e, args) {
     group("SIGKILL"); // anything the script left (nothing expected)
     running.delete(handle);
     const { code, signal } = await exited;
-    return { code, signal, stdout, stderr };
+    return { code, signal, stdout: out.stdout, stderr: out.stderr };
   };
   running.add(handle);
+  let started;
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`scripts/start did not start the server in ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-      child.stdout.setEncoding("utf8").on("data", (d) => {
-        stdout += d;
-        if (stdout.includes("Stop with Ctrl-C.")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`scripts/start exited (${code ?? signal}) before the server started`));
-      });
-    });
+    started = await waitForServeBanner(child, out, { timeoutMs: START_TIMEOUT_MS, what: "scripts/start" });
   } catch (err) {
-    const r = await handle.stop();
-    err.message += `\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+    await handle.stop();
     throw err;
   }
-  const m = stdout.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
-  assert.ok(m, `the banner names the URL:\n${stdout}`);
-  return Object.assign(handle, { url: m[1], port: Number(m[2]), stdout: () => stdout, stderr: () => stderr });
+  return Object.assign(handle, started, { stdout: () => out.stdout, stderr: () => out.stderr });
 }
 
 const mode = (file) => fs.statSync(file).mode & 0o777;
