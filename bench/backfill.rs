@@ -11,6 +11,8 @@
 
 #[path = "../crates/cli/tests/support/opencode_fixture.rs"]
 mod opencode_fixture;
+#[path = "proc_stats.rs"]
+mod proc_stats;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use opencode_fixture::Fixture;
+use proc_stats::{cpu_ticks, vm_hwm_kb};
 use serde_json::Value;
 
 /// A made-up key for the local server only.
@@ -69,27 +72,6 @@ fn sibling(name: &str) -> Result<PathBuf> {
         );
     }
     Ok(path)
-}
-
-/// Peak resident memory (kB) of a process, as the kernel reports it.
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// CPU time (user + system, in clock ticks of 1/100 s on Linux) a process has used.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5), counted from the state (field 3).
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 struct Run {
