@@ -825,27 +825,21 @@ pub(crate) fn render_markdown(src: &str) -> String {
             CowStr::Borrowed(""),
         )))),
         Event::End(TagEnd::HtmlBlock) => Some(Event::End(TagEnd::CodeBlock)),
-        Event::Start(Tag::Link {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => {
-            let keep = safe_url(&dest_url) && !open.contains(&true);
-            open.push(keep);
-            keep.then_some(Event::Start(Tag::Link {
+        // An image becomes a link to it.
+        Event::Start(
+            Tag::Link {
                 link_type,
                 dest_url,
                 title,
                 id,
-            }))
-        }
-        Event::Start(Tag::Image {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => {
+            }
+            | Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            },
+        ) => {
             let keep = safe_url(&dest_url) && !open.contains(&true);
             open.push(keep);
             keep.then_some(Event::Start(Tag::Link {
