@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::api::{Endpoint, MessagePayload, Request, SessionPayload};
 use crate::config::Options;
+use crate::json_read;
 use crate::map::{self, SessionContext};
 use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
 
@@ -150,11 +151,10 @@ impl Engine {
     }
 
     /// [`Engine::new`] with the input as JSON text, parsed straight into its type (the
-    /// plugin has it as text: parsing through a `Value` would add a second deserializer
-    /// to the wasm).
+    /// plugin has it as text).
     pub fn from_json(input: &str, options: Options) -> Self {
         Self {
-            input: serde_json::from_str(input).unwrap_or_default(),
+            input: json_read::from_str(input).unwrap_or_default(),
             options,
             git_branch: None,
             sessions: HashMap::new(),
@@ -190,12 +190,12 @@ impl Engine {
         let mut out = Vec::new();
         match hook {
             Hook::Event => {
-                if let Ok(event) = serde_json::from_str::<Event>(json) {
+                if let Ok(event) = json_read::from_str::<Event>(json) {
                     self.on_event(event, &mut out);
                 }
             }
             Hook::ChatMessage => {
-                let Ok(ChatMessage { o }) = serde_json::from_str::<ChatMessage>(json) else {
+                let Ok(ChatMessage { o }) = json_read::from_str::<ChatMessage>(json) else {
                     return out;
                 };
                 if let Some(info) = o.message.filter(|m| !m.id.is_empty()) {

@@ -8,6 +8,7 @@
 //! - [`config`]: the credentials file, its options and environment overrides.
 //! - [`api`]: the OpenSync wire types, request builders and response classifier.
 //! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
+//! - [`json_read`]: the small JSON decoder [`model`] is read with.
 //! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
 //! - [`outbox`]: the durable queue's records, names, order and dispositions.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod endpoint;
 pub mod engine;
 pub mod git;
+pub mod json_read;
 pub mod map;
 pub mod model;
 pub mod outbox;
