@@ -7,7 +7,15 @@
 // Figures:
 //   hookMedianUs / hookP99Us  time inside one hook call (what OpenCode waits for)
 //   cpuPerEventUs             process CPU (user+system) per event, including the deferred
-//                             wasm processing and the HTTP sends, until dispose() resolved
+//                             wasm processing and the HTTP sends, until dispose() resolved,
+//                             minus harnessCpuPerEventUs
+//   harnessCpuPerEventUs      the same replay and wait through hooks that do nothing: what
+//                             this program itself costs per event (subtracted above)
+//   requestCpuUs              CPU of one bare request through this runtime's global fetch
+//                             (as gloo-net makes it: a Request with an abort signal, then
+//                             fetch and text()), to the same server
+//   transportFloorPerEventUs  requestCpuUs x requests per session / events per session: what
+//                             the requests alone cost per event, before any plugin work
 //   requestsPerSession        requests the server received per synced session
 //   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
 //                             measured in a fresh Node process
@@ -60,6 +68,60 @@ function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/**
+ * Feeds the stream through `hooks` (timing each call into `samples`), lets the sender
+ * deliver everything (the request count stops growing), then disposes: dispose() waits
+ * at most 2 s and leaves the rest in the outbox for the next start. Returns the process
+ * CPU (µs) and wall time this took.
+ */
+async function replay(hooks, stream, samples, server) {
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  for (let i = 0; i < stream.length; i++) {
+    const [hook, input] = stream[i];
+    let t0, t1;
+    if (hook === "event") {
+      t0 = process.hrtime.bigint(); hooks.event({ event: input }); t1 = process.hrtime.bigint();
+    } else {
+      const fn = hooks[hook];
+      t0 = process.hrtime.bigint(); fn(input.i, input.o); t1 = process.hrtime.bigint();
+    }
+    samples[i] = Number(t1 - t0) / 1000;
+    // Let deferred work run between events, as it does inside OpenCode.
+    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+  }
+  let last = -1, stable = 0;
+  for (let i = 0; i < 600 && stable < 5; i++) {
+    const { count } = await fetch(`${server.controlUrl}/control/requests/count`).then((r) => r.json());
+    stable = count === last ? stable + 1 : 0;
+    last = count;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await hooks.dispose?.();
+  const wallMs = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+  return { us: cpu.user + cpu.system, user: cpu.user, system: cpu.system, wallMs };
+}
+
+/** CPU (µs) of one bare request through the global fetch, made the way gloo-net makes it. */
+async function requestCpu(url, n) {
+  const send = async (i) => {
+    const request = new Request(`${url}/sync/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ externalId: "ses_transport_floor", title: `floor ${i}`, source: "opencode" }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const response = await fetch(request);
+    await response.text();
+  };
+  for (let i = 0; i < 50; i++) await send(i);
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await send(i);
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / n;
+}
+
 const server = await startServer(serverBin, KEY);
 try {
   mkdirSync(join(home, ".config/opencode-sync"), { recursive: true });
@@ -80,35 +142,14 @@ try {
   const mod = await import(entry);
   const hooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
 
-  const samples = new Float64Array(stream.length);
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  for (let i = 0; i < stream.length; i++) {
-    const [hook, input] = stream[i];
-    let t0, t1;
-    if (hook === "event") {
-      t0 = process.hrtime.bigint(); hooks.event({ event: input }); t1 = process.hrtime.bigint();
-    } else {
-      const fn = hooks[hook];
-      t0 = process.hrtime.bigint(); fn(input.i, input.o); t1 = process.hrtime.bigint();
-    }
-    samples[i] = Number(t1 - t0) / 1000;
-    // Let deferred work run between events, as it does inside OpenCode.
-    if (i % 64 === 63) await new Promise((r) => setImmediate(r));
-  }
-  // Let the sender deliver everything (the request count stops growing), then dispose:
-  // dispose() waits at most 2 s and leaves the rest in the outbox for the next start.
-  let last = -1, stable = 0;
-  for (let i = 0; i < 600 && stable < 5; i++) {
-    const { requests } = await fetch(`${server.controlUrl}/control/requests`).then((r) => r.json());
-    stable = requests.length === last ? stable + 1 : 0;
-    last = requests.length;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await hooks.dispose?.();
-  const wallMs = performance.now() - wall0;
-  const cpu = process.cpuUsage(cpu0);
+  // The harness alone first: the same replay and wait through hooks that do nothing.
+  const idle = () => Promise.resolve();
+  const noop = { event: idle, "chat.message": idle, "tool.execute.before": idle, "tool.execute.after": idle };
+  const harness = await replay(noop, stream, new Float64Array(stream.length), server);
 
+  const samples = new Float64Array(stream.length);
+  const cpu = await replay(hooks, stream, samples, server);
+  const wallMs = cpu.wallMs;
   const dump = await fetch(`${server.controlUrl}/control/dump`).then((r) => r.json());
   const requests = dump.requests.filter((r) => r.path.startsWith("/sync/"));
   const storedSessions = dump.users.flatMap((u) => u.sessions ?? []);
@@ -117,15 +158,22 @@ try {
   const wasmDir = join(repo, "npm/wasm");
   const wasmFile = readdirSync(wasmDir).find((f) => f.endsWith(".wasm"));
   const sorted = Array.from(samples).sort((a, b) => a - b);
+  const requestCpuUs = await requestCpu(server.url, 500);
+  const requestsPerSession = requests.length / Math.max(1, storedSessions.length);
+  const eventsPerSession = stream.length / Math.max(1, storedSessions.length);
   const result = {
+    runtime: typeof Bun === "undefined" ? `node ${process.version}` : `bun ${Bun.version}`,
     events: stream.length,
     sessions: storedSessions.length,
     hookMedianUs: +quantile(sorted, 0.5).toFixed(3),
     hookP99Us: +quantile(sorted, 0.99).toFixed(3),
-    cpuPerEventUs: +(((cpu.user + cpu.system) / stream.length)).toFixed(2),
+    cpuPerEventUs: +((cpu.us - harness.us) / stream.length).toFixed(2),
+    harnessCpuPerEventUs: +(harness.us / stream.length).toFixed(2),
     cpuUserMs: Math.round(cpu.user / 1000),
     cpuSystemMs: Math.round(cpu.system / 1000),
-    requestsPerSession: +(requests.length / Math.max(1, storedSessions.length)).toFixed(2),
+    requestsPerSession: +requestsPerSession.toFixed(2),
+    requestCpuUs: +requestCpuUs.toFixed(1),
+    transportFloorPerEventUs: +((requestCpuUs * requestsPerSession) / eventsPerSession).toFixed(2),
     rejectedRequests: rejected,
     importMs: +importResult.importMs.toFixed(2),
     wasmBytes: statSync(join(wasmDir, wasmFile)).size,
@@ -133,10 +181,12 @@ try {
   };
   console.error(
     [
+      `runtime                ${result.runtime}`,
       `events replayed        ${result.events} (${result.sessions} sessions)`,
       `hook call              median ${result.hookMedianUs} µs, p99 ${result.hookP99Us} µs   (goal: <= 0.2 / 3.3 µs)`,
-      `CPU per event          ${result.cpuPerEventUs} µs incl. deferred work   (goal: < 30 µs)`,
+      `CPU per event          ${result.cpuPerEventUs} µs incl. deferred work   (goal: < 30 µs; harness alone ${result.harnessCpuPerEventUs} µs, not counted)`,
       `requests per session   ${result.requestsPerSession} (${result.rejectedRequests} rejected)`,
+      `one bare fetch         ${result.requestCpuUs} µs CPU: ${result.transportFloorPerEventUs} µs per event for the requests alone`,
       `import + instantiate   ${result.importMs} ms   (goal: < 30 ms)`,
       `wasm size              ${(result.wasmBytes / 1024).toFixed(1)} KiB   (goal: < 250 KB)`,
     ].join("\n"),

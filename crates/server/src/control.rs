@@ -13,7 +13,9 @@
 //! - `GET /control/clock`, `POST /control/clock {"advanceMs": N}`: the server
 //!   clock (`{"nowMs", "offsetMs"}`), moved forward by N ms (negative: back);
 //! - `GET /control/requests` (`{"requests": [...], "dropped": N}`),
-//!   `DELETE /control/requests`: the request log, read or cleared.
+//!   `DELETE /control/requests`: the request log, read or cleared;
+//!   `GET /control/requests/count` (`{"count": N}`): how many were logged, dropped ones
+//!   included (cheap to poll while waiting for a client to go quiet).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -190,6 +192,7 @@ pub(crate) fn router(controller: Controller) -> Router {
         )
         .route("/control/clock", get(clock).post(advance_clock))
         .route("/control/requests", get(requests).delete(clear_requests))
+        .route("/control/requests/count", get(request_count))
         .fallback(|| async { bad(StatusCode::NOT_FOUND, "no such control route") })
         .with_state(controller)
 }
@@ -317,6 +320,10 @@ async fn advance_clock(State(c): State<Controller>, body: Bytes) -> Response {
 async fn requests(State(c): State<Controller>) -> Response {
     let (requests, dropped) = c.state.log.snapshot();
     ok(json!({ "requests": requests, "dropped": dropped }))
+}
+
+async fn request_count(State(c): State<Controller>) -> Response {
+    ok(json!({ "count": c.state.log.count() }))
 }
 
 async fn clear_requests(State(c): State<Controller>) -> Response {

@@ -74,6 +74,13 @@ impl RequestLog {
         inner.entries.push_back(record);
     }
 
+    /// How many requests were logged (kept and dropped): cheap to poll while waiting
+    /// for a client to go quiet.
+    pub(crate) fn count(&self) -> u64 {
+        let inner = self.lock();
+        inner.entries.len() as u64 + inner.dropped
+    }
+
     /// Every entry kept, oldest first, and how many were dropped.
     pub(crate) fn snapshot(&self) -> (Vec<RequestRecord>, u64) {
         let inner = self.lock();
