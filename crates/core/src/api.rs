@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::api_key::ApiKey;
 use crate::endpoint::SiteUrl;
+use crate::json_read::{self, Decode, Reader};
 
 /// The value of `source` on everything this tool sends.
 pub const SOURCE: &str = "opencode";
@@ -220,6 +221,24 @@ pub struct BatchResponse {
     pub errors: Vec<String>,
 }
 
+/// As the derived `Deserialize` reads it (which the native crates use), without
+/// serde_json's parser in the wasm.
+impl Decode for BatchResponse {
+    fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
+        let mut v = Self::default();
+        r.object(
+            &["ok", "sessions", "messages", "errors"],
+            &mut |r, i| match i {
+                0 => r.read_into(&mut v.ok),
+                1 => r.read_into(&mut v.sessions),
+                2 => r.read_into(&mut v.messages),
+                _ => r.read_into(&mut v.errors),
+            },
+        )?;
+        Ok(v)
+    }
+}
+
 /// HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -390,7 +409,7 @@ const PAYLOAD_FAULTS: &[&str] = &[
 
 /// Classifies a response. `retry_after` is the raw `Retry-After` header, if any.
 pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let parsed: Option<Value> = json_read::from_str(body).ok();
     let message = || {
         parsed
             .as_ref()
@@ -402,7 +421,7 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
     match status {
         200..=299 => match (route, parsed) {
             (Route::Batch, Some(v)) => {
-                let reply: BatchResponse = serde_json::from_str(body).unwrap_or_default();
+                let reply: BatchResponse = json_read::from_str(body).unwrap_or_default();
                 if reply.errors.is_empty() {
                     Outcome::Delivered(v)
                 } else {
@@ -440,15 +459,92 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
     }
 }
 
-/// `Retry-After` in delta-seconds. (The HTTP-date form is rare for APIs; callers fall
-/// back to their own backoff when this returns `None`.)
+/// The longest delay a `Retry-After` asks for that is honoured (a day), in ms.
+const MAX_RETRY_AFTER_MS: u64 = 86_400_000;
+
+/// `Retry-After` in delta-seconds, as milliseconds (at most a day). (The HTTP-date form
+/// is rare for APIs; callers fall back to their own backoff when this returns `None`.)
+///
+/// Accepts what `f64`'s parser accepts, finite and not negative (`1.5`, `+2`, `.5`,
+/// `1e3`, `-0`), and gives what `(seconds * 1000.0) as u64` gave, without `str::parse`
+/// (whose tables cost the plugin's wasm about 13 KB): exactly for up to 15 significant
+/// digits and exponents within ±22; beyond that (no server sends it) the decimal is
+/// read exactly, which may differ by the last millisecond.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| (s * 1000.0).min(86_400_000.0) as u64)
+    let text = value.trim();
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    // The exponent, saturated (its digits may be many): value = digits * 10^(exp - frac).
+    let mut exp: i64 = 0;
+    if let Some(e) = exponent {
+        let (sign, digits) = match e.strip_prefix('-') {
+            Some(d) => (-1, d),
+            None => (1, e.strip_prefix('+').unwrap_or(e)),
+        };
+        if digits.is_empty() || !all_digits(digits) {
+            return None;
+        }
+        for b in digits.bytes() {
+            exp = (exp * 10 + i64::from(b - b'0')).min(1_000_000);
+        }
+        exp *= sign;
+    }
+    let digits: Vec<u8> = int
+        .bytes()
+        .chain(frac.bytes())
+        .skip_while(|&b| b == b'0')
+        .collect();
+    if digits.is_empty() {
+        return Some(0);
+    }
+    // The value is 0.<digits> * 10^integer_digits.
+    let integer_digits = digits.len() as i64 + exp - frac.len() as i64;
+    if negative {
+        // Below half the least f64 (2.470_328_229_206_232_7e-324), `f64` read -0.
+        let negative_zero = integer_digits < -323
+            || (integer_digits == -323 && digits.as_slice() <= b"24703282292062327".as_slice());
+        return negative_zero.then_some(0);
+    }
+    // Up to 15 digits times a power of ten up to 10^22: both exact as `f64`, so one
+    // rounding gives what `str::parse` gives (Clinger's fast path), and the delay is
+    // computed from it as before, rounding included.
+    let significant = digits.len() - digits.iter().rev().take_while(|&&b| b == b'0').count();
+    let exp10 = integer_digits - significant as i64;
+    if significant <= 15 && (-22..=22).contains(&exp10) {
+        let n = digits[..significant]
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64;
+        let pow = (0..exp10.unsigned_abs()).fold(1.0, |p, _| p * 10.0);
+        let seconds = if exp10 >= 0 { n * pow } else { n / pow };
+        return Some((seconds * 1000.0).min(MAX_RETRY_AFTER_MS as f64) as u64);
+    }
+    // Otherwise exactly: that times 1000, rounded down.
+    let point = integer_digits + 3;
+    // Past f64::MAX (1.797_693_134_862_315_8e308) `f64` read infinity, refused.
+    if integer_digits > 309
+        || (integer_digits == 309 && digits.as_slice() >= b"17976931348623158".as_slice())
+    {
+        return None;
+    }
+    if point > 8 {
+        return Some(MAX_RETRY_AFTER_MS);
+    }
+    let whole = usize::try_from(point).unwrap_or(0);
+    let ms = (0..whole).fold(0u64, |ms, i| {
+        ms * 10 + u64::from(digits.get(i).map_or(0, |d| d - b'0'))
+    });
+    Some(ms.min(MAX_RETRY_AFTER_MS))
 }
 
 /// A short, single-line description of a non-JSON body.
@@ -647,15 +743,96 @@ mod tests {
     }
 
     #[test]
+    fn batch_responses_read_as_the_derive_reads_them() {
+        for body in [
+            r#"{"ok":true,"sessions":1,"messages":2,"errors":[]}"#,
+            r#"{"ok":false,"errors":["a","b\n"],"extra":{"x":[1]}}"#,
+            r#"{}"#,
+            r#"[true, 3]"#,
+            r#"[true, 3, 4, ["e"], 5]"#,
+            r#"{"errors":["a"],"errors":["b"]}"#,
+            r#"{"errors":null}"#,
+            r#"{"errors":["a"],"sessions":-1}"#,
+            r#"{"errors":["a"],"sessions":1.0}"#,
+            r#"{"errors":["a"],"ok":"yes"}"#,
+            r#"{"errors":[1]}"#,
+            r#"{"errors":["a"]} x"#,
+            "null",
+        ] {
+            let ours = json_read::from_str::<BatchResponse>(body).ok();
+            let derived = serde_json::from_str::<BatchResponse>(body).ok();
+            assert_eq!(ours, derived, "{body}");
+        }
+    }
+
+    #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2"), Some(2000));
         assert_eq!(parse_retry_after(" 0.5 "), Some(500));
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("1e12"), Some(86_400_000));
+        for (text, want) in [
+            ("+2", Some(2000)),
+            (".5", Some(500)),
+            ("5.", Some(5000)),
+            ("-0", Some(0)),
+            ("-0.0e5", Some(0)),
+            ("0.0005", Some(0)),
+            ("1.2345", Some(1234)),
+            ("8.03", Some(8029)),
+            ("1E-3", Some(1)),
+            ("12e+1", Some(120_000)),
+            ("86400", Some(86_400_000)),
+            ("86401", Some(86_400_000)),
+            ("1e308", Some(86_400_000)),
+            ("1.7976931348623157e308", Some(86_400_000)),
+            ("1.7976931348623159e308", None),
+            ("1e309", None),
+            ("1e999999999999", None),
+            ("1e-999999999999", Some(0)),
+            ("007", Some(7000)),
+            ("", None),
+            (".", None),
+            ("-.", None),
+            ("e5", None),
+            ("1e", None),
+            ("1e+", None),
+            ("1.2.3", None),
+            ("--1", None),
+            ("+-1", None),
+            ("-1e-9", None),
+            ("-1e-324", Some(0)),
+            ("-2.4e-324", Some(0)),
+            ("-2.5e-324", None),
+            ("inf", None),
+            ("NaN", None),
+            ("0x10", None),
+            ("1 2", None),
+        ] {
+            assert_eq!(parse_retry_after(text), want, "{text:?}");
+        }
+    }
+
+    /// The reading of `Retry-After` before it was exact: through `f64`.
+    fn retry_after_through_f64(value: &str) -> Option<u64> {
+        value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s * 1000.0).min(86_400_000.0) as u64)
     }
 
     proptest! {
+        /// Any number a server would send reads as it did through `f64`.
+        #[test]
+        fn retry_after_reads_as_through_f64(
+            text in "[+-]?[0-9]{0,8}(\\.[0-9]{0,7})?([eE][+-]?[0-9]{1,3})?|[ \\PC]{0,12}"
+        ) {
+            prop_assert_eq!(parse_retry_after(&text), retry_after_through_f64(&text), "{:?}", text);
+        }
+
         #[test]
         fn classify_never_panics(status in 0u16..1000, body in "\\PC{0,200}", ra in proptest::option::of("\\PC{0,10}")) {
             for route in [Route::Health, Route::Session, Route::Message, Route::Batch, Route::SessionList] {

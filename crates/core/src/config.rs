@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::api_key::{ApiKey, KeyError};
 use crate::endpoint::{SiteUrl, UrlError};
+use crate::json_read;
 use crate::paths::{ENV_API_KEY, ENV_URL, Environment};
 
 /// JSON key of the deployment URL.
@@ -42,12 +43,25 @@ impl fmt::Debug for ConfigFile {
 }
 
 /// Why the credentials file could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] json_read::Error),
     #[error("the top level must be a JSON object")]
     NotAnObject,
+    /// Worded as serde's derive words it (the message this error always had).
+    #[error("not valid JSON: {0}")]
+    NotAString(#[from] NotAString),
+}
+
+/// A credential stored as something other than a string. Its own type rather than
+/// `serde_json::Error::invalid_type`, which would bring serde's float formatting into the
+/// plugin's wasm for the sake of one message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid type: {found}, expected a string")]
+pub struct NotAString {
+    /// What was found, as serde says it (``integer `5` ``, `sequence`, ...).
+    pub found: String,
 }
 
 impl ConfigFile {
@@ -56,9 +70,10 @@ impl ConfigFile {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        // By hand rather than `from_value` (which would add a second deserializer, and
-        // `flatten`'s buffering, to the wasm); same results and messages.
-        let Value::Object(mut rest) = serde_json::from_str(text)? else {
+        // By hand rather than serde's derive (which would add serde_json's deserializer,
+        // and `flatten`'s buffering, to the wasm); same results and, but for syntax
+        // errors, the same messages.
+        let Value::Object(mut rest) = json_read::from_str::<Value>(text)? else {
             return Err(ConfigError::NotAnObject);
         };
         let convex_url = take_string(&mut rest, KEY_URL)?;
@@ -104,29 +119,23 @@ impl ConfigFile {
 
 /// Removes `key` from `map`, keeping the order of the rest: its string, or `None` when it
 /// is missing or `null`.
-fn take_string(
-    map: &mut Map<String, Value>,
-    key: &str,
-) -> Result<Option<String>, serde_json::Error> {
-    use serde::de::{Error, Unexpected};
-    let other = match map.shift_remove(key) {
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>, NotAString> {
+    let found = match map.shift_remove(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => return Ok(Some(s)),
-        Some(other) => other,
+        // A float in serde_json's shortest form (serde's own writes `1e20` out in full).
+        Some(scalar @ (Value::Bool(_) | Value::Number(_))) => {
+            let what = match &scalar {
+                Value::Bool(_) => "boolean",
+                Value::Number(n) if n.is_f64() => "floating point",
+                _ => "integer",
+            };
+            format!("{what} `{scalar}`")
+        }
+        Some(Value::Array(_)) => "sequence".to_owned(),
+        Some(Value::Object(_)) => "map".to_owned(),
     };
-    let unexpected = match &other {
-        Value::Bool(b) => Unexpected::Bool(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Unexpected::Unsigned(u),
-            (_, Some(i)) => Unexpected::Signed(i),
-            _ => Unexpected::Float(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
-        Value::Null => Unexpected::Unit,
-    };
-    Err(serde_json::Error::invalid_type(unexpected, &"a string"))
+    Err(NotAString { found })
 }
 
 /// Masks a raw key string that may not even be valid, for diagnostics.
@@ -465,7 +474,7 @@ mod tests {
         ));
         assert!(matches!(
             ConfigFile::from_json("{\"convexUrl\": 5}"),
-            Err(ConfigError::Json(_))
+            Err(ConfigError::NotAString(_))
         ));
         assert!(matches!(
             ConfigFile::from_json("{oops"),
@@ -485,6 +494,9 @@ mod tests {
             r#"{"convexUrl": 5}"#,
             r#"{"convexUrl": -5}"#,
             r#"{"convexUrl": 1.5}"#,
+            r#"{"convexUrl": -0}"#,
+            r#"{"convexUrl": 2.0}"#,
+            r#"{"apiKey": "a\"b", "convexUrl": "\u00e9"}"#,
             r#"{"apiKey": true}"#,
             r#"{"apiKey": [1]}"#,
             r#"{"apiKey": {"x": 1}}"#,
@@ -495,7 +507,7 @@ mod tests {
                 .and_then(serde_json::from_value::<ConfigFile>)
                 .map_err(|e| e.to_string());
             let by_hand = ConfigFile::from_json(text).map_err(|e| match e {
-                ConfigError::Json(e) => e.to_string(),
+                ConfigError::NotAString(e) => e.to_string(),
                 other => other.to_string(),
             });
             assert_eq!(by_hand, derived, "{text}");

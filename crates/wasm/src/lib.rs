@@ -296,9 +296,10 @@ fn json_text(value: &JsValue) -> Option<String> {
     js_sys::JSON::stringify(value).ok()?.as_string()
 }
 
-/// A JS value as JSON, if it is JSON data.
+/// A JS value as JSON, if it is JSON data (read by the core's reader: serde_json's
+/// parser is not in this module).
 fn to_json(value: &JsValue) -> Option<Value> {
-    serde_json::from_str(&json_text(value)?).ok()
+    opencode_sync_core::json_read::from_str(&json_text(value)?).ok()
 }
 
 impl SyncPlugin {
