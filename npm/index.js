@@ -29,7 +29,7 @@ const SERVICE = "opencode-sync";
 let wasm = null;
 let loadError = null;
 try {
-  wasm = await import("./wasm/opencode_sync_wasm.js");
+  wasm = await import("./wasm/sync.js");
 } catch (error) {
   loadError = error;
 }

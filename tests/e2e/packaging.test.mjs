@@ -167,7 +167,7 @@ test("scripts/pack: one version everywhere, the right files, within the size goa
         return { mode: parts[0], file: parts.at(-1) };
       });
     const mainFiles = listing(packed.main.file);
-    for (const f of ["index.js", "index.d.ts", "bin/opencode-sync.js", "wasm/opencode_sync_wasm.js", "wasm/opencode_sync_wasm_bg.wasm", "package.json", "README.md", "LICENSE"]) {
+    for (const f of ["index.js", "index.d.ts", "bin/opencode-sync.js", "wasm/sync.js", "wasm/sync_bg.wasm", "package.json", "README.md", "LICENSE"]) {
       assert.ok(mainFiles.some((x) => x.file === `package/${f}`), `the plugin tarball has ${f}`);
     }
     assert.equal(mainFiles.find((x) => x.file === "package/bin/opencode-sync.js").mode, "-rwxr-xr-x");

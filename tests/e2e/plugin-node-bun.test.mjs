@@ -38,7 +38,7 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-for (const file of [SERVER_BIN, path.join(REPO, "npm", "wasm", "opencode_sync_wasm_bg.wasm"), BUN]) {
+for (const file of [SERVER_BIN, path.join(REPO, "npm", "wasm", "sync_bg.wasm"), BUN]) {
   if (!fs.existsSync(file)) {
     throw new Error(`${file} is missing: run scripts/build, cargo build -p opencode-sync-server and scripts/setup-e2e`);
   }

@@ -377,7 +377,7 @@ impl Engine {
             })
             .map(|(id, _)| id.clone())
             .collect();
-        pending.sort();
+        pending.sort_unstable();
         for id in pending {
             self.emit_message(&id, out);
         }
@@ -411,7 +411,7 @@ impl Engine {
         let mut out = Vec::new();
         self.emit_pending_messages(None, &mut out);
         let mut ids: Vec<String> = self.sessions.keys().cloned().collect();
-        ids.sort();
+        ids.sort_unstable();
         for id in ids {
             self.emit_session_if_changed(&id, &mut out);
         }

@@ -638,7 +638,7 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
     }
     // A draft gives way to the complete message, and to a newer draft. One whose writer
     // still runs is held; one whose writer died is sent like any record.
-    drafts.sort();
+    drafts.sort_unstable();
     let mut newest_draft = std::collections::HashMap::new();
     for (i, name) in drafts.iter().enumerate() {
         newest_draft.insert(name.key.clone(), i);
@@ -659,7 +659,7 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
             plan.total += 1;
         }
     }
-    queued.sort();
+    queued.sort_unstable();
     plan.total += queued.len();
     // Newest record per key wins; older ones are superseded.
     let mut newest = std::collections::HashMap::new();
@@ -698,7 +698,7 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
             (place, name)
         })
         .collect();
-    live.sort_by_key(|(place, _)| *place);
+    live.sort_unstable_by_key(|(place, _)| *place);
     let mut blocked = busy_sessions;
     for (_, name) in live {
         if !blocked.contains(&name.session_id) {
