@@ -16,12 +16,16 @@
 //                             fetch and text()), to the same server
 //   transportFloorPerEventUs  requestCpuUs x requests per session / events per session: what
 //                             the requests alone cost per event, before any plugin work
+//   fileCreateCpuUs           CPU of creating one small private file in the outbox's file
+//                             system: what a record costs when the plugin has no spare file
+//                             to rewrite (a burst the sender lags behind)
+//   fileRewriteCpuUs          CPU of rewriting one in place, as the plugin rewrites spares
 //   requestsPerSession        requests the server received per synced session
 //   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
 //                             measured in a fresh Node process
 //   wasmBytes                 size of the optimised .wasm
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync, rmSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -122,6 +126,31 @@ async function requestCpu(url, n) {
   return (cpu.user + cpu.system) / n;
 }
 
+/**
+ * CPU (µs) of creating one small private file in `dir`, and of rewriting one in place as
+ * the plugin rewrites its spare files (written over, then cut to length).
+ */
+function fileCpu(dir, n) {
+  mkdirSync(dir, { recursive: true });
+  const text = "x".repeat(1500);
+  const bytes = Buffer.from("y".repeat(1400));
+  const files = Array.from({ length: n }, (_, i) => join(dir, `probe-${i}`));
+  const cpu0 = process.cpuUsage();
+  for (const file of files) writeFileSync(file, text, { mode: 0o600, flag: "wx" });
+  const cpu1 = process.cpuUsage();
+  for (const file of files) {
+    const fd = openSync(file, "r+");
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    ftruncateSync(fd, bytes.length);
+    closeSync(fd);
+  }
+  const created = process.cpuUsage(cpu0);
+  const rewritten = process.cpuUsage(cpu1);
+  rmSync(dir, { recursive: true, force: true });
+  const us = (c) => c.user + c.system;
+  return { createUs: (us(created) - us(rewritten)) / n, rewriteUs: us(rewritten) / n };
+}
+
 const server = await startServer(serverBin, KEY);
 try {
   mkdirSync(join(home, ".config/opencode-sync"), { recursive: true });
@@ -159,6 +188,7 @@ try {
   const wasmFile = readdirSync(wasmDir).find((f) => f.endsWith(".wasm"));
   const sorted = Array.from(samples).sort((a, b) => a - b);
   const requestCpuUs = await requestCpu(server.url, 500);
+  const files = fileCpu(join(home, "file-probe"), 300);
   const requestsPerSession = requests.length / Math.max(1, storedSessions.length);
   const eventsPerSession = stream.length / Math.max(1, storedSessions.length);
   const result = {
@@ -174,6 +204,8 @@ try {
     requestsPerSession: +requestsPerSession.toFixed(2),
     requestCpuUs: +requestCpuUs.toFixed(1),
     transportFloorPerEventUs: +((requestCpuUs * requestsPerSession) / eventsPerSession).toFixed(2),
+    fileCreateCpuUs: +files.createUs.toFixed(1),
+    fileRewriteCpuUs: +files.rewriteUs.toFixed(1),
     rejectedRequests: rejected,
     importMs: +importResult.importMs.toFixed(2),
     wasmBytes: statSync(join(wasmDir, wasmFile)).size,
@@ -187,6 +219,7 @@ try {
       `CPU per event          ${result.cpuPerEventUs} µs incl. deferred work   (goal: < 30 µs; harness alone ${result.harnessCpuPerEventUs} µs, not counted)`,
       `requests per session   ${result.requestsPerSession} (${result.rejectedRequests} rejected)`,
       `one bare fetch         ${result.requestCpuUs} µs CPU: ${result.transportFloorPerEventUs} µs per event for the requests alone`,
+      `one new file           ${result.fileCreateCpuUs} µs CPU on this file system; one spare file rewritten ${result.fileRewriteCpuUs} µs`,
       `import + instantiate   ${result.importMs} ms   (goal: < 30 ms)`,
       `wasm size              ${(result.wasmBytes / 1024).toFixed(1)} KiB   (goal: < 250 KB)`,
     ].join("\n"),
