@@ -333,6 +333,41 @@ fn serve_keeps_a_private_key_and_the_data_across_restarts() {
         TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "port released"
     );
+
+    // The key file deleted: a new key, which owns the sessions stored under the old one.
+    fs::remove_file(data.join("server-key")).unwrap();
+    let served = Served::start(&sb, &["--port", "0"]);
+    let new_key = read_key(&data);
+    assert_ne!(new_key, key);
+    assert!(served.banner.contains("(new, in "), "{}", served.banner);
+    assert!(
+        served
+            .banner
+            .contains("sessions stored under the previous key are kept"),
+        "{}",
+        served.banner
+    );
+    let url = served.url.clone();
+    for reader in [None, Some(new_key.as_str())] {
+        let (status, listed) = get(&format!("{url}/api/sessions"), reader);
+        assert_eq!(status, 200, "{listed}");
+        assert_eq!(listed["sessions"][0]["externalId"], "ses_serve1");
+    }
+    let (status, _) = get(&format!("{url}/api/stats"), Some(&key));
+    assert_eq!(status, 401, "the old key no longer works");
+    let stopped = served.stop_with("TERM");
+    assert_eq!(stopped.code, Some(0), "{}", stopped.stderr);
+    assert_clean_output(
+        &["serve"],
+        &stopped.stdout,
+        &stopped.stderr,
+        &[&key, &new_key],
+    );
+
+    // A restart with that key says nothing more about it.
+    let served = Served::start(&sb, &["--port", "0"]);
+    assert!(!served.banner.contains("previous key"), "{}", served.banner);
+    served.stop_with("TERM");
 }
 
 #[test]

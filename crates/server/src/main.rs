@@ -104,6 +104,8 @@ async fn run(args: Args) -> ExitCode {
         clock_offset_ms: 0,
         allow_remote: args.allow_remote,
         open_reads: args.open_reads,
+        // A contract server for tests and tools: its keys are users of their own.
+        sole_owner: false,
     };
     let server = match Server::bind(opts).await {
         Ok(s) => s,

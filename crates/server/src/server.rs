@@ -57,6 +57,10 @@ pub struct ServerOptions {
     /// web pages and DNS rebinding never read the data. Sync routes always
     /// need the key.
     pub open_reads: Option<String>,
+    /// The server has one owner (`opencode-sync serve`): when its first API key is new
+    /// and the database holds exactly one user, that user takes the key, so the sessions
+    /// stored under a key that was lost or deleted stay the owner's.
+    pub sole_owner: bool,
 }
 
 impl Default for ServerOptions {
@@ -71,6 +75,7 @@ impl Default for ServerOptions {
             clock_offset_ms: 0,
             allow_remote: false,
             open_reads: None,
+            sole_owner: false,
         }
     }
 }
@@ -140,6 +145,7 @@ impl ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     state: Arc<AppState>,
+    key_handed_over: bool,
     sync_listener: TcpListener,
     sync_addr: SocketAddr,
     control_listener: Option<TcpListener>,
@@ -158,8 +164,12 @@ impl Server {
             .await
             .map_err(|e| ServerError::Runtime(e.to_string()))??;
         let mut state = AppState::new(store, Clock::new(opts.clock_offset_ms));
+        let mut key_handed_over = false;
         {
             let conn = state.store.lock();
+            if let (true, Some(key)) = (opts.sole_owner, opts.api_keys.first()) {
+                key_handed_over = store::hand_sole_user_to(&conn, key)?;
+            }
             for key in opts.api_keys.iter().chain(&opts.open_reads) {
                 store::add_key(&conn, key, state.now())?;
             }
@@ -180,11 +190,18 @@ impl Server {
         };
         Ok(Self {
             state,
+            key_handed_over,
             sync_listener,
             sync_addr,
             control_listener,
             control_addr,
         })
+    }
+
+    /// Whether the sole owner's sessions were handed to a new key at start (see
+    /// [`ServerOptions::sole_owner`]).
+    pub fn key_handed_over(&self) -> bool {
+        self.key_handed_over
     }
 
     /// Address of the sync API.

@@ -120,6 +120,19 @@ pub(crate) fn add_key(conn: &Connection, key: &str, now: f64) -> Result<(), Serv
     Ok(())
 }
 
+/// On a single-owner server: when `key` is new and the database holds exactly one
+/// user, that user takes it (a lost or deleted key file must not orphan the sessions
+/// stored under the old key). Returns whether the user was given the new key.
+pub(crate) fn hand_sole_user_to(conn: &Connection, key: &str) -> Result<bool, ServerError> {
+    let n = conn.execute(
+        "UPDATE users SET api_key = ?1, active = 1
+         WHERE NOT EXISTS (SELECT 1 FROM users WHERE api_key = ?1)
+           AND (SELECT COUNT(*) FROM users) = 1",
+        params![key],
+    )?;
+    Ok(n > 0)
+}
+
 /// Revokes the key; returns whether it was active.
 pub(crate) fn revoke_key(conn: &Connection, key: &str) -> Result<bool, ServerError> {
     let n = conn.execute(
@@ -619,5 +632,21 @@ mod tests {
         assert_eq!(user_for_key(&conn, "osk_a").unwrap(), None);
         add_key(&conn, "osk_a", 2.0).unwrap();
         assert_eq!(user_for_key(&conn, "osk_a").unwrap(), Some(user));
+    }
+
+    #[test]
+    fn only_a_sole_user_is_handed_a_new_key() {
+        let store = Store::open(None).unwrap();
+        let conn = store.lock();
+        assert!(!hand_sole_user_to(&conn, "osk_a").unwrap(), "no user yet");
+        add_key(&conn, "osk_a", 1.0).unwrap();
+        let user = user_for_key(&conn, "osk_a").unwrap();
+        assert!(!hand_sole_user_to(&conn, "osk_a").unwrap(), "its own key");
+        assert!(hand_sole_user_to(&conn, "osk_b").unwrap());
+        assert_eq!(user_for_key(&conn, "osk_b").unwrap(), user);
+        assert_eq!(user_for_key(&conn, "osk_a").unwrap(), None);
+        add_key(&conn, "osk_c", 2.0).unwrap();
+        assert!(!hand_sole_user_to(&conn, "osk_d").unwrap(), "two users");
+        assert_eq!(user_for_key(&conn, "osk_d").unwrap(), None);
     }
 }

@@ -40,6 +40,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         api_keys: vec![key.key.expose().to_owned()],
         allow_remote: args.allow_remote,
         open_reads: open_reads.then(|| key.key.expose().to_owned()),
+        sole_owner: true,
         ..ServerOptions::default()
     };
 
@@ -56,7 +57,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         // never too early.
         let signals = StopSignals::install().context("cannot install the signal handlers")?;
         let url = server.url();
-        print_banner(args, &local, &key, &url, open_reads)?;
+        print_banner(
+            args,
+            &local,
+            &key,
+            &url,
+            open_reads,
+            server.key_handed_over(),
+        )?;
         server
             .run(async {
                 signals.recv().await;
@@ -109,6 +117,7 @@ fn print_banner(
     key: &crate::local_server::ServerKey,
     url: &str,
     open_reads: bool,
+    key_handed_over: bool,
 ) -> Result<()> {
     let port = url.rsplit_once(':').map_or("", |(_, p)| p);
     let mut login = String::from("opencode-sync login --local");
@@ -127,6 +136,13 @@ fn print_banner(
         "sync and read (/api/*) routes need the API key"
     };
     let key_note = if key.created { "new, " } else { "" };
+    // The key file was replaced; the sessions of the old key are this key's now.
+    let handed_over = if key_handed_over {
+        "\n  sessions stored under the previous key are kept: they belong to this key now \
+         (run `opencode-sync login --local` again where the old key was in use)"
+    } else {
+        ""
+    };
     let everywhere = if args.host.is_unspecified() {
         " (all interfaces)"
     } else {
@@ -135,7 +151,7 @@ fn print_banner(
     let text = format!(
         "opencode-sync serve: listening on {url}{everywhere}\n\
          \x20 data     {dir} ({DB_FILE})\n\
-         \x20 API key  {masked} ({key_note}in {key_path}, mode 0600)\n\
+         \x20 API key  {masked} ({key_note}in {key_path}, mode 0600){handed_over}\n\
          \x20 access   {reads}\n\
          Point the plugin here: {login}\n\
          Stop with Ctrl-C.",
