@@ -22,8 +22,9 @@ pub trait Fs {
     fn remove(&self, path: &str) -> bool;
 }
 
-/// Spare files kept at most (see [`outbox::spare_name`]).
-const MAX_SPARES: usize = 8;
+/// Spare files kept at most (see [`outbox::spare_name`]): more than a turn writes at
+/// once (its messages, drafts and the session's totals), so steady use creates no files.
+const MAX_SPARES: usize = 32;
 
 /// One process's view of the outbox directory.
 #[derive(Debug)]
