@@ -50,12 +50,6 @@ pub const STALE_CLAIM_MS: i64 = 120_000;
 pub const STALE_DRAFT_MS: i64 = 30 * 60_000;
 /// Records beyond this are still written, with a warning: never dropped silently.
 pub const SOFT_LIMIT_RECORDS: usize = 50_000;
-/// How long an update of a session the server already has waits to be sent, so that
-/// the next one replaces it in the queue: OpenCode sends a turn's final totals just
-/// after the totals of `session.idle`, and the title shortly after the model. Its
-/// record is on disk meanwhile; messages are never held, and nothing is when someone
-/// waits for delivery (a flush, the plugin's disposal).
-pub const SESSION_UPDATE_HOLD_MS: f64 = 1000.0;
 /// The record format version.
 const VERSION: u32 = 1;
 

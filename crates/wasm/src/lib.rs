@@ -30,7 +30,7 @@ pub mod settings;
 use disk::DiskOutbox;
 pub use host::Host;
 use opencode_sync_core::outbox::{Kind, Prepared, SOFT_LIMIT_RECORDS};
-use queue::{Next, SendQueue};
+use queue::SendQueue;
 
 /// How long `flush()` waits by default, and how long `dispose()` waits.
 const DEFAULT_FLUSH_MS: f64 = 2000.0;
@@ -103,9 +103,7 @@ struct State {
     closed: bool,
     /// A draft write is scheduled.
     drafting: bool,
-    /// Wakes the sender while it waits for a held session update to come due (new work,
-    /// or someone waiting for delivery).
-    wake: Option<Function>,
+    stats: Stats,
 }
 
 impl State {
@@ -113,6 +111,14 @@ impl State {
     fn settled(&self) -> bool {
         !self.sending && (self.queue.is_empty() || self.auth_failed)
     }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    delivered: u32,
+    rejected: u32,
+    retries: u32,
+    auth_failures: u32,
 }
 
 #[wasm_bindgen]
@@ -173,7 +179,7 @@ impl SyncPlugin {
                 in_flight: None,
                 closed: false,
                 drafting: false,
-                wake: None,
+                stats: Stats::default(),
             }),
         });
         // What earlier processes could not deliver goes out too, off the constructor.
@@ -255,6 +261,34 @@ impl SyncPlugin {
         }
         Inner::settled_promise(inner, DEFAULT_FLUSH_MS, true)
     }
+
+    /// `{active, queued, sending, authFailed, delivered, rejected, retries,
+    /// authFailures}`, for diagnostics and tests.
+    pub fn status(&self) -> JsValue {
+        let (active, queued, sending, auth_failed, stats) = match self.live() {
+            Some(inner) => {
+                let st = inner.state.borrow();
+                let queued = u32::try_from(st.queue.len()).unwrap_or(u32::MAX);
+                (true, queued, st.sending, st.auth_failed, st.stats)
+            }
+            None => (false, 0, false, false, Stats::default()),
+        };
+        let status = js_sys::Object::new();
+        let fields: [(&str, JsValue); 8] = [
+            ("active", active.into()),
+            ("queued", queued.into()),
+            ("sending", sending.into()),
+            ("authFailed", auth_failed.into()),
+            ("delivered", stats.delivered.into()),
+            ("rejected", stats.rejected.into()),
+            ("retries", stats.retries.into()),
+            ("authFailures", stats.auth_failures.into()),
+        ];
+        for (name, value) in fields {
+            let _ = Reflect::set(&status, &JsValue::from_str(name), &value);
+        }
+        status.into()
+    }
 }
 
 /// A JS value as JSON text, if it is JSON data (a cycle or a `BigInt` is not: `None`).
@@ -295,7 +329,7 @@ impl Inner {
             return;
         }
         {
-            let now = js_sys::Date::now();
+            let now = js_sys::Date::now() as i64;
             let mut disk = this.disk.borrow_mut();
             let mut st = this.state.borrow_mut();
             for upsert in upserts {
@@ -303,8 +337,8 @@ impl Inner {
                 let upsert = Prepared::new(&upsert);
                 let file = disk
                     .as_mut()
-                    .and_then(|d| d.persist(&this.host, &upsert, now as i64));
-                if let (Some(old), Some(d)) = (st.queue.push(upsert, file, now), disk.as_mut()) {
+                    .and_then(|d| d.persist(&this.host, &upsert, now));
+                if let (Some(old), Some(d)) = (st.queue.push(upsert, file), disk.as_mut()) {
                     d.discard(&this.host, &old);
                 }
                 if st.queue.len() == SOFT_LIMIT_RECORDS {
@@ -405,15 +439,8 @@ impl Inner {
     /// refused key that the credentials file has not replaced yet.
     fn kick(this: &Rc<Self>) {
         {
-            let mut st = this.state.borrow_mut();
-            if st.sending {
-                // It may be waiting for a held session update: what came may go now.
-                if let Some(wake) = st.wake.take() {
-                    let _ = wake.call0(&JsValue::UNDEFINED);
-                }
-                return;
-            }
-            if st.queue.is_empty() {
+            let st = this.state.borrow();
+            if st.sending || st.queue.is_empty() {
                 return;
             }
         }
@@ -460,24 +487,17 @@ impl Inner {
             let next = {
                 let mut st = self.state.borrow_mut();
                 if st.auth_failed || st.closed {
-                    Next::Empty
+                    None
                 } else {
-                    let hurry = !st.waiters.is_empty();
-                    st.queue.next(js_sys::Date::now(), hurry)
+                    st.queue
+                        .pop()
+                        .map(|item| (item.upsert.request(&st.endpoint), item))
                 }
             };
-            let item = match next {
-                Next::Send(item) => item,
-                Next::Wait(ms) => {
-                    self.wait_or_wake(ms).await;
-                    continue;
-                }
-                Next::Empty => {
-                    self.stop_sending();
-                    return;
-                }
+            let Some((request, item)) = next else {
+                self.stop_sending();
+                return;
             };
-            let request = item.upsert.request(&self.state.borrow().endpoint);
             // Claim the record so no other process sends it at the same time. Gone means
             // another process (or `opencode-sync sync --flush`) already has it.
             let claimed = match (&item.file, self.disk.borrow().as_ref()) {
@@ -521,7 +541,7 @@ impl Inner {
             match outcome {
                 Outcome::Delivered(_) => {
                     attempt = 0;
-                    self.state.borrow_mut().queue.delivered(&item);
+                    self.state.borrow_mut().stats.delivered += 1;
                     self.end_claim(claim.as_deref());
                 }
                 Outcome::Retry { after_ms, reason } => {
@@ -535,6 +555,7 @@ impl Inner {
                             ),
                         );
                     }
+                    self.state.borrow_mut().stats.retries += 1;
                     self.put_back(item, claim.as_deref());
                     host::sleep(self.policy.delay_ms(attempt, after_ms, self.host.random())).await;
                 }
@@ -545,6 +566,7 @@ impl Inner {
                 }
                 Outcome::Rejected(reason) => {
                     attempt = 0;
+                    self.state.borrow_mut().stats.rejected += 1;
                     if let (Some(claim), Some(file), Some(disk)) =
                         (&claim, &item.file, self.disk.borrow().as_ref())
                     {
@@ -564,20 +586,6 @@ impl Inner {
                 }
             }
         }
-    }
-
-    /// Sleeps `ms` (a held session update comes due), or less if [`Inner::kick`] or a
-    /// new flush waiter wakes it.
-    async fn wait_or_wake(&self, ms: f64) {
-        let promise = Promise::new(&mut |resolve, _reject| {
-            if host::timer(&resolve, ms.max(1.0), false).is_none() {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-                return;
-            }
-            self.state.borrow_mut().wake = Some(resolve);
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-        self.state.borrow_mut().wake = None;
     }
 
     /// Waits (bounded) until no other sender holds a claim on `file`.
@@ -622,6 +630,7 @@ impl Inner {
         let (host_name, first) = {
             let mut st = self.state.borrow_mut();
             st.auth_failed = true;
+            st.stats.auth_failures += 1;
             let first = !st.toasted;
             st.toasted = true;
             (st.endpoint.base.host().to_owned(), first)
@@ -684,10 +693,6 @@ impl Inner {
                 host::timer(&resolve, timeout_ms, true)
             };
             st.waiters.push((resolve, timer));
-            // Someone waits for delivery now: held session updates go at once.
-            if let Some(wake) = st.wake.take() {
-                let _ = wake.call0(&JsValue::UNDEFINED);
-            }
         })
     }
 
