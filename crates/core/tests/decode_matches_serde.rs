@@ -5,10 +5,13 @@
 //! random JSON), and must agree on whether it decodes and on every field (compared
 //! through `Debug`, which prints both the same way).
 
+mod support;
+
 use opencode_sync_core::json_read;
 use opencode_sync_core::model;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+use support::{RECORDED, mutate};
 
 #[allow(dead_code, unused_qualifications, missing_debug_implementations)]
 mod serde_model {
@@ -326,9 +329,6 @@ mod serde_model {
     }
 }
 
-const RECORDED: &str =
-    include_str!("../../../tests/fixtures/opencode-1.18.33-two-turns-three-tools.jsonl");
-
 /// The recorded hook inputs, as JSON text.
 fn recorded() -> Vec<String> {
     RECORDED
@@ -451,45 +451,6 @@ fn arb_json() -> impl Strategy<Value = Value> {
             .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
-}
-
-/// Replaces (or with `None`, removes) the value at a path chosen by `choices` in `v`.
-fn mutate(v: &mut Value, choices: &[usize], replacement: Option<Value>) {
-    let Some((&c, rest)) = choices.split_first() else {
-        if let Some(r) = replacement {
-            *v = r;
-        }
-        return;
-    };
-    match v {
-        Value::Object(map) if !map.is_empty() => {
-            let key = map.keys().nth(c % map.len()).cloned().unwrap_or_default();
-            if !rest.is_empty() {
-                if let Some(child) = map.get_mut(&key) {
-                    mutate(child, rest, replacement);
-                }
-            } else if let Some(r) = replacement {
-                map.insert(key, r);
-            } else {
-                map.remove(&key);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            let i = c % items.len();
-            if !rest.is_empty() {
-                mutate(&mut items[i], rest, replacement);
-            } else if let Some(r) = replacement {
-                items[i] = r;
-            } else {
-                items.remove(i);
-            }
-        }
-        _ => {
-            if let Some(r) = replacement {
-                *v = r;
-            }
-        }
-    }
 }
 
 /// Inserts `"key": value,` after the `nth` `{` of `text` (a duplicate key, often).

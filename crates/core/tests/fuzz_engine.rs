@@ -11,14 +11,14 @@
 //! - `outbox::parse_entry` / `plan` / `Record::decode` get random names, names built from
 //!   hostile pieces, random clocks, and real records truncated or with wrong types.
 
+mod support;
+
 use opencode_sync_core::config::Options;
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
 use opencode_sync_core::outbox::{self, Entry, Record};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-
-const RECORDED: &str =
-    include_str!("../../../tests/fixtures/opencode-1.18.33-two-turns-three-tools.jsonl");
+use support::{RECORDED, mutate};
 
 /// The recorded hook calls: (hook name, input).
 fn recorded() -> Vec<(String, Value)> {
@@ -159,45 +159,6 @@ fn arb_known_event() -> impl Strategy<Value = Value> {
             }
         })
     })
-}
-
-/// Replaces (or with `None`, removes) the value at a path chosen by `choices` in `v`.
-fn mutate(v: &mut Value, choices: &[usize], replacement: Option<Value>) {
-    let Some((&c, rest)) = choices.split_first() else {
-        if let Some(r) = replacement {
-            *v = r;
-        }
-        return;
-    };
-    match v {
-        Value::Object(map) if !map.is_empty() => {
-            let key = map.keys().nth(c % map.len()).cloned().unwrap_or_default();
-            if !rest.is_empty() {
-                if let Some(child) = map.get_mut(&key) {
-                    mutate(child, rest, replacement);
-                }
-            } else if let Some(r) = replacement {
-                map.insert(key, r);
-            } else {
-                map.remove(&key);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            let i = c % items.len();
-            if !rest.is_empty() {
-                mutate(&mut items[i], rest, replacement);
-            } else if let Some(r) = replacement {
-                items[i] = r;
-            } else {
-                items.remove(i);
-            }
-        }
-        _ => {
-            if let Some(r) = replacement {
-                *v = r;
-            }
-        }
-    }
 }
 
 /// One hostile hook call.
