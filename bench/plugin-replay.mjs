@@ -15,8 +15,8 @@
 //   harnessCpuPerEventUs      the same replay and wait through hooks that do nothing: what
 //                             this program itself costs per event (subtracted above)
 //   requestCpuUs              CPU of one bare request through this runtime's global fetch
-//                             (as gloo-net makes it: a Request with an abort signal, then
-//                             fetch and text()), to the same server
+//                             (as the plugin makes it: fetch(url, init) with an abort
+//                             signal, then text()), one at a time, to the same server
 //   transportFloorPerEventUs  requestCpuUs x requests per session / events per session: what
 //                             the requests alone cost per event, before any plugin work
 //   fileCreateCpuUs           CPU of creating one small private file in the outbox's file
@@ -111,17 +111,19 @@ async function replay(hooks, stream, samples, server, pace = null) {
   return { us: cpu.user + cpu.system, user: cpu.user, system: cpu.system, wallMs };
 }
 
-/** CPU (µs) of one bare request through the global fetch, made the way gloo-net makes it. */
+/** CPU (µs) of one bare request through the global fetch, made the way the plugin makes it. */
 async function requestCpu(url, n) {
   const send = async (i) => {
-    const request = new Request(`${url}/sync/session`, {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 30_000);
+    const response = await fetch(`${url}/sync/session`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
       body: JSON.stringify({ externalId: "ses_transport_floor", title: `floor ${i}`, source: "opencode" }),
-      signal: AbortSignal.timeout(30_000),
+      signal: controller.signal,
     });
-    const response = await fetch(request);
     await response.text();
+    clearTimeout(timer);
   };
   for (let i = 0; i < 50; i++) await send(i);
   const cpu0 = process.cpuUsage();

@@ -364,8 +364,9 @@ test("429 with Retry-After: 2 on every 3rd request and 500 on every 5th: complet
     const injected = dump.requests.filter((r) => r.injected);
     assert.ok(injected.some((r) => r.status === 429), "some requests were answered 429");
     assert.ok(injected.some((r) => r.status === 500), "some requests were answered 500");
-    // Each phase has one sender, one request at a time: after a 429 with Retry-After: 2
-    // its next request comes 2 s later at the earliest.
+    // Each phase sends one session, and a sender has one request of a session in flight
+    // at a time: after a 429 with Retry-After: 2 the next request comes 2 s later at the
+    // earliest.
     const gaps = [];
     for (const p of phases) {
       const rs = dump.requests.filter((r) => r.timestamp >= p.from && r.timestamp <= p.to).sort((x, y) => x.timestamp - y.timestamp);

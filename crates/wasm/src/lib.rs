@@ -1,8 +1,9 @@
 //! `opencode-sync-wasm`: the layer the OpenCode plugin runs. It holds the core
 //! [`Engine`] and the host's capabilities, and only moves bytes: hook inputs go into the
 //! engine, every upsert it returns is written to the durable outbox and queued (a newer
-//! upsert replaces a queued one with the same key), and one sender delivers them through
-//! the host's `fetch`, classifying each answer with the core's rules. Records left by an
+//! upsert replaces a queued one with the same key), and up to [`MAX_SENDERS`] senders
+//! deliver them through the host's `fetch`, one request per session at a time,
+//! classifying each answer with the core's rules. Records left by an
 //! earlier process (offline, killed) are picked up at start. Every decision (what to
 //! send, what an answer means, how long to back off) is the core's.
 //!
@@ -37,6 +38,11 @@ const DEFAULT_FLUSH_MS: f64 = 2000.0;
 /// How often, at most, drafts of the messages in progress are written (what a SIGKILL
 /// can lose of a message being written).
 const DRAFT_INTERVAL_MS: u64 = 500;
+/// Requests in flight at once, each for another session (one at a time per session keeps
+/// a session's records in order, its session record before its messages): one sender
+/// alone waits a round trip per record and falls behind a busy OpenCode, and requests
+/// that share the event loop's turns cost the runtime less CPU each.
+const MAX_SENDERS: usize = 4;
 /// How long the sender waits for another process to finish sending a session record
 /// before going on with that session's messages (a request times out after 30 s).
 const OTHER_SENDER_WAIT_MS: f64 = 35_000.0;
@@ -88,16 +94,21 @@ struct Inner {
 struct State {
     endpoint: Endpoint,
     queue: SendQueue,
-    /// A sender task is running: sending, or waiting to retry.
-    sending: bool,
+    /// Sender tasks running (sending, or waiting out a backoff), at most [`MAX_SENDERS`].
+    senders: usize,
+    /// Consecutive failed attempts, whichever sender made them: the backoff's exponent.
+    attempt: u32,
+    /// No request starts before this time (ms since the epoch): a failure's backoff
+    /// holds every sender, not only the one that saw it.
+    paused_until: f64,
     /// The server refused the key: nothing is sent until the credentials change.
     auth_failed: bool,
     /// The user was told about the refused key.
     toasted: bool,
     /// `flush()` promises waiting for the queue to settle, with their timeout timers.
     waiters: Vec<(Function, Option<JsValue>)>,
-    /// The record being sent: its claim and queue names in the outbox.
-    in_flight: Option<(String, String)>,
+    /// The records being sent, one per session.
+    in_flight: Vec<InFlight>,
     /// `dispose()` gave up waiting: the instance sends nothing more, and what is left
     /// stays in the outbox for the next start or `opencode-sync sync --flush`.
     closed: bool,
@@ -109,8 +120,27 @@ struct State {
 impl State {
     /// Nothing more will be delivered without new input or new credentials.
     fn settled(&self) -> bool {
-        !self.sending && (self.queue.is_empty() || self.auth_failed)
+        self.senders == 0 && (self.queue.is_empty() || self.auth_failed)
     }
+
+    /// Whether a record of `session` is being sent.
+    fn busy(&self, session: &str) -> bool {
+        self.in_flight.iter().any(|f| f.session == session)
+    }
+
+    /// Ends the attempt on `session`'s record; what it claimed in the outbox.
+    fn land(&mut self, session: &str) -> Option<InFlight> {
+        let i = self.in_flight.iter().position(|f| f.session == session)?;
+        Some(self.in_flight.swap_remove(i))
+    }
+}
+
+/// A record being sent.
+#[derive(Debug)]
+struct InFlight {
+    session: String,
+    /// Its claim and queue names in the outbox, once claimed.
+    claim: Option<(String, String)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -172,11 +202,13 @@ impl SyncPlugin {
             state: RefCell::new(State {
                 endpoint: settings.endpoint,
                 queue: SendQueue::default(),
-                sending: false,
+                senders: 0,
+                attempt: 0,
+                paused_until: 0.0,
                 auth_failed: false,
                 toasted: false,
                 waiters: Vec::new(),
-                in_flight: None,
+                in_flight: Vec::new(),
                 closed: false,
                 drafting: false,
                 stats: Stats::default(),
@@ -269,7 +301,7 @@ impl SyncPlugin {
             Some(inner) => {
                 let st = inner.state.borrow();
                 let queued = u32::try_from(st.queue.len()).unwrap_or(u32::MAX);
-                (true, queued, st.sending, st.auth_failed, st.stats)
+                (true, queued, st.senders > 0, st.auth_failed, st.stats)
             }
             None => (false, 0, false, false, Stats::default()),
         };
@@ -435,19 +467,22 @@ impl Inner {
         Self::kick(&self);
     }
 
-    /// Starts the sender unless it is running, idle for lack of work, or stopped by a
-    /// refused key that the credentials file has not replaced yet.
+    /// Starts one more sender when a queued record could go now (its session is not
+    /// being sent) and fewer than [`MAX_SENDERS`] run, unless a refused key that the
+    /// credentials file has not replaced yet stops them. A running sender takes the next
+    /// record as soon as it is done with one, so one more is all a new record needs.
     fn kick(this: &Rc<Self>) {
         {
             let st = this.state.borrow();
-            if st.sending || st.queue.is_empty() {
+            if st.senders >= MAX_SENDERS || st.closed || !st.queue.any(|session| !st.busy(session))
+            {
                 return;
             }
         }
         if this.state.borrow().auth_failed && !this.reload_credentials() {
             return;
         }
-        this.state.borrow_mut().sending = true;
+        this.state.borrow_mut().senders += 1;
         wasm_bindgen_futures::spawn_local(Rc::clone(this).run());
     }
 
@@ -476,28 +511,43 @@ impl Inner {
         true
     }
 
-    /// The sender: one request in flight, in queue order, until the queue is empty or
-    /// the key is refused.
+    /// One sender: takes the first queued record whose session no other sender is
+    /// sending, sends it, and goes on until no record can go (the queue is empty, or
+    /// holds only sessions being sent) or the key is refused.
     async fn run(self: Rc<Self>) {
-        let mut attempt = 0u32;
         loop {
             if poisoned() {
                 return;
+            }
+            let pause = self.state.borrow().paused_until - js_sys::Date::now();
+            if pause > 0.0 {
+                host::sleep(pause.ceil() as u64).await;
+                continue;
             }
             let next = {
                 let mut st = self.state.borrow_mut();
                 if st.auth_failed || st.closed {
                     None
                 } else {
-                    st.queue
-                        .pop()
-                        .map(|item| (item.upsert.request(&st.endpoint), item))
+                    let State {
+                        queue, in_flight, ..
+                    } = &mut *st;
+                    let item =
+                        queue.pop_where(|session| !in_flight.iter().any(|f| f.session == session));
+                    item.map(|item| {
+                        st.in_flight.push(InFlight {
+                            session: item.upsert.session_id.clone(),
+                            claim: None,
+                        });
+                        (item.upsert.request(&st.endpoint), item)
+                    })
                 }
             };
             let Some((request, item)) = next else {
                 self.stop_sending();
                 return;
             };
+            let session = item.upsert.session_id.clone();
             // Claim the record so no other process sends it at the same time. Gone means
             // another process (or `opencode-sync sync --flush`) already has it.
             let claimed = match (&item.file, self.disk.borrow().as_ref()) {
@@ -512,15 +562,20 @@ impl Inner {
                 Err(file) => {
                     // A session record another sender holds must reach the server
                     // before this session's messages, which would create a bare
-                    // session otherwise (`createdAt` is kept only on insert).
+                    // session otherwise (`createdAt` is kept only on insert). The
+                    // session stays marked as being sent meanwhile.
                     if item.upsert.kind == Kind::Session {
                         self.wait_for_other_sender(&file).await;
                     }
+                    self.state.borrow_mut().land(&session);
                     continue;
                 }
             };
             if let (Some(claim), Some(file)) = (&claim, &item.file) {
-                self.state.borrow_mut().in_flight = Some((claim.clone(), file.clone()));
+                let mut st = self.state.borrow_mut();
+                if let Some(flight) = st.in_flight.iter_mut().find(|f| f.session == session) {
+                    flight.claim = Some((claim.clone(), file.clone()));
+                }
             }
             let outcome = host::send(&request).await;
             if poisoned() {
@@ -528,7 +583,7 @@ impl Inner {
             }
             let closed = {
                 let mut st = self.state.borrow_mut();
-                st.in_flight = None;
+                st.land(&session);
                 st.closed
             };
             if closed {
@@ -540,33 +595,29 @@ impl Inner {
             }
             match outcome {
                 Outcome::Delivered(_) => {
-                    attempt = 0;
-                    self.state.borrow_mut().stats.delivered += 1;
+                    let mut st = self.state.borrow_mut();
+                    st.attempt = 0;
+                    st.stats.delivered += 1;
+                    drop(st);
                     self.end_claim(claim.as_deref());
                 }
                 Outcome::Retry { after_ms, reason } => {
-                    attempt = attempt.saturating_add(1);
-                    if attempt == 1 || attempt.is_multiple_of(10) {
-                        self.host.log(
-                            "warn",
-                            &format!(
-                                "could not deliver {} ({reason}); retrying (attempt {attempt})",
-                                item.key
-                            ),
-                        );
-                    }
                     self.state.borrow_mut().stats.retries += 1;
+                    let key = item.key.clone();
                     self.put_back(item, claim.as_deref());
-                    host::sleep(self.policy.delay_ms(attempt, after_ms, self.host.random())).await;
+                    self.back_off(&key, after_ms, &reason);
                 }
                 Outcome::AuthFailed(reason) => {
-                    attempt = 0;
+                    self.state.borrow_mut().attempt = 0;
                     self.put_back(item, claim.as_deref());
                     self.refused_key(&reason);
                 }
                 Outcome::Rejected(reason) => {
-                    attempt = 0;
-                    self.state.borrow_mut().stats.rejected += 1;
+                    {
+                        let mut st = self.state.borrow_mut();
+                        st.attempt = 0;
+                        st.stats.rejected += 1;
+                    }
                     if let (Some(claim), Some(file), Some(disk)) =
                         (&claim, &item.file, self.disk.borrow().as_ref())
                     {
@@ -585,6 +636,30 @@ impl Inner {
                     );
                 }
             }
+        }
+    }
+
+    /// A failed attempt pauses every sender. Failures of requests that were under way
+    /// when another sender's failure started the pause count once, not once each.
+    fn back_off(&self, key: &str, after_ms: Option<u64>, reason: &str) {
+        let now = js_sys::Date::now();
+        let attempt = {
+            let mut st = self.state.borrow_mut();
+            if st.paused_until > now {
+                return;
+            }
+            st.attempt = st.attempt.saturating_add(1);
+            let delay = self
+                .policy
+                .delay_ms(st.attempt, after_ms, self.host.random());
+            st.paused_until = now + delay as f64;
+            st.attempt
+        };
+        if attempt == 1 || attempt.is_multiple_of(10) {
+            self.host.log(
+                "warn",
+                &format!("could not deliver {key} ({reason}); retrying (attempt {attempt})"),
+            );
         }
     }
 
@@ -654,7 +729,7 @@ impl Inner {
     fn stop_sending(&self) {
         let waiters = {
             let mut st = self.state.borrow_mut();
-            st.sending = false;
+            st.senders = st.senders.saturating_sub(1);
             if st.settled() {
                 std::mem::take(&mut st.waiters)
             } else {
@@ -696,22 +771,25 @@ impl Inner {
         })
     }
 
-    /// Stops sending for good (see [`SyncPlugin::dispose`]): the record in flight goes
-    /// back under its queue name, and everything queued stays in the outbox.
+    /// Stops sending for good (see [`SyncPlugin::dispose`]): the records in flight go
+    /// back under their queue names, and everything queued stays in the outbox.
     fn close(&self) {
         let (in_flight, queued) = {
             let mut st = self.state.borrow_mut();
             st.closed = true;
-            (st.in_flight.take(), st.queue.len())
+            (std::mem::take(&mut st.in_flight), st.queue.len())
         };
         let disk = self.disk.borrow();
-        let kept = match (in_flight, disk.as_ref()) {
-            (Some((claim, file)), Some(disk)) => {
-                disk.release(&self.host, &claim, &file);
-                queued + 1
+        let kept = match disk.as_ref() {
+            Some(disk) => {
+                let mut released = 0;
+                for (claim, file) in in_flight.into_iter().filter_map(|f| f.claim) {
+                    disk.release(&self.host, &claim, &file);
+                    released += 1;
+                }
+                queued + released
             }
-            (_, Some(_)) => queued,
-            (_, None) => 0,
+            None => 0,
         };
         if kept > 0 {
             self.host.log(

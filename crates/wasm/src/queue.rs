@@ -67,6 +67,21 @@ impl SendQueue {
         self.items.pop_front()
     }
 
+    /// The first upsert whose session is `ready`: the sender skips sessions it is
+    /// sending already, so that each session's upserts still go out in order.
+    pub fn pop_where(&mut self, ready: impl Fn(&str) -> bool) -> Option<Queued> {
+        let i = self
+            .items
+            .iter()
+            .position(|q| ready(&q.upsert.session_id))?;
+        self.items.remove(i)
+    }
+
+    /// Whether some queued upsert's session is `ready`.
+    pub fn any(&self, ready: impl Fn(&str) -> bool) -> bool {
+        self.items.iter().any(|q| ready(&q.upsert.session_id))
+    }
+
     /// Puts an upsert that could not be delivered back at the front, unless a newer one
     /// with the same key arrived while it was in flight: that one supersedes it and
     /// moves to the front in its place (the newest state goes out at the older one's
@@ -185,5 +200,33 @@ mod tests {
         assert!(!q.requeue(in_flight));
         // The newer session upsert goes out at the failed one's turn, before the message.
         assert_eq!(titles(&mut q), ["new", "msg_3"]);
+    }
+
+    #[test]
+    fn senders_skip_sessions_being_sent_and_keep_each_sessions_order() {
+        let of = |session: &str, id: &str| {
+            Prepared::new(&Upsert::Message(MessagePayload {
+                session_external_id: session.into(),
+                external_id: id.into(),
+                ..Default::default()
+            }))
+        };
+        let mut q = SendQueue::default();
+        for (session, id) in [
+            ("a", "a1"),
+            ("a", "a2"),
+            ("b", "b1"),
+            ("a", "a3"),
+            ("c", "c1"),
+        ] {
+            q.push(of(session, id), None);
+        }
+        let id = |item: Option<Queued>| item.map(|i| i.upsert.id);
+        assert_eq!(id(q.pop_where(|s| s != "a")), Some("b1".into()));
+        assert!(q.any(|s| s == "c") && !q.any(|s| s == "b"));
+        assert_eq!(id(q.pop_where(|s| s != "a")), Some("c1".into()));
+        assert_eq!(id(q.pop_where(|s| s != "a")), None, "only a's are left");
+        let order: Vec<String> = std::iter::from_fn(|| id(q.pop_where(|_| true))).collect();
+        assert_eq!(order, ["a1", "a2", "a3"]);
     }
 }
