@@ -248,7 +248,7 @@ fn tool_parts(part: &PartInfo, options: &Options, output_limit: usize) -> Vec<Pa
             Value::String(scrub(error, options, output_limit)),
         );
     }
-    if let Some(exit) = state.metadata.get("exit").filter(|e| e.is_number()) {
+    if let Some(exit) = state.metadata.exit.as_ref().filter(|e| e.is_number()) {
         result.insert("exit".into(), exit.clone());
     }
     if let (Some(start), Some(end)) = (state.time.start, state.time.end)

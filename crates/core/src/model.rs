@@ -176,7 +176,7 @@ pub struct ToolState {
     pub input: Value,
     pub output: Option<String>,
     pub title: Option<String>,
-    pub metadata: Value,
+    pub metadata: ToolMetadata,
     pub error: Option<String>,
     pub time: ToolTimes,
 }
@@ -190,6 +190,42 @@ decode_object!(ToolState {
     error: "error",
     time: "time",
 });
+
+/// What the mapping uses of a tool call's `metadata`: a shell command's `exit` code. The
+/// rest is skipped unread (a shell's metadata repeats its whole output): any JSON is
+/// accepted (what serde reads as `IgnoredAny` inside an object or array, any valid scalar
+/// on its own), a value that is not an object has no exit code, and a repeated `exit`
+/// counts as its last.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolMetadata {
+    pub exit: Option<Value>,
+}
+
+impl Decode for ToolMetadata {
+    fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
+        let mut metadata = Self::default();
+        match r.peek() {
+            Some(b'{') => {}
+            Some(b'[') => {
+                r.skip()?;
+                return Ok(metadata);
+            }
+            _ => {
+                r.value()?;
+                return Ok(metadata);
+            }
+        }
+        r.object_keys(&mut |r, key| {
+            if key == "exit" {
+                metadata.exit = Some(r.value()?);
+                Ok(())
+            } else {
+                r.skip()
+            }
+        })?;
+        Ok(metadata)
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolTimes {

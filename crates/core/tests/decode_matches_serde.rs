@@ -120,9 +120,68 @@ mod serde_model {
         pub input: Value,
         pub output: Option<String>,
         pub title: Option<String>,
-        pub metadata: Value,
+        pub metadata: ToolMetadata,
         pub error: Option<String>,
         pub time: ToolTimes,
+    }
+
+    /// Only `exit`, from an object; any other JSON is skipped as `IgnoredAny` skips it.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct ToolMetadata {
+        pub exit: Option<Value>,
+    }
+
+    impl<'de> Deserialize<'de> for ToolMetadata {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+            struct Meta;
+            impl<'de> Visitor<'de> for Meta {
+                type Value = ToolMetadata;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("any JSON")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<ToolMetadata, A::Error> {
+                    let mut meta = ToolMetadata::default();
+                    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                        if key == "exit" {
+                            meta.exit = Some(map.next_value()?);
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    Ok(meta)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<ToolMetadata, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_str<E>(self, _: &str) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+                fn visit_unit<E>(self) -> Result<ToolMetadata, E> {
+                    Ok(ToolMetadata::default())
+                }
+            }
+            d.deserialize_any(Meta)
+        }
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -523,6 +582,14 @@ fn edge_cases_decode_the_same() {
         r#"{"directory": "/", "worktree": "/w", "project": {"id": "p", "worktree": "/w", "vcs": "git"}}"#,
         r#"{"state": {"input": {"a": [1, {"b": "\u0000"}]}, "metadata": 5, "time": {"start": 1}}}"#,
         r#"{"state": {"input": {"a": "\ud800"}}}"#,
+        r#"{"state": {"metadata": {"exit": 3, "output": "\ud800", "exit": 4}}}"#,
+        r#"{"state": {"metadata": {"exit": "\ud800"}}}"#,
+        r#"{"state": {"metadata": ["\ud800", {"exit": 1}]}}"#,
+        r#"{"state": {"metadata": "\ud800"}}"#,
+        r#"{"state": {"metadata": "ok"}}"#,
+        r#"{"state": {"metadata": 1e400}}"#,
+        r#"{"state": {"metadata": {"exit": 1e400}}}"#,
+        r#"{"state": {"metadata": {"exit": 2}, "metadata": {}}}"#,
         "",
         "null",
         "[]",
