@@ -142,6 +142,10 @@ pub struct Engine {
     messages: HashMap<String, MessageState>,
     /// Messages in progress changed since their last draft (see [`Engine::drafts`]).
     drafts_due: BTreeSet<String>,
+    /// Sessions whose turn ended with totals not sent yet: they wait for the session
+    /// update OpenCode sends right after `session.idle` with the final ones (see
+    /// [`Engine::release_held`]).
+    held: BTreeSet<String>,
 }
 
 impl Engine {
@@ -160,6 +164,7 @@ impl Engine {
             sessions: HashMap::new(),
             messages: HashMap::new(),
             drafts_due: BTreeSet::new(),
+            held: BTreeSet::new(),
         }
     }
 
@@ -221,7 +226,12 @@ impl Engine {
             Event::Idle { session_id } => {
                 self.sessions.entry(session_id.clone()).or_default().busy = false;
                 self.emit_pending_messages(Some(&session_id), out);
-                self.emit_session_if_changed(&session_id, out);
+                let changed = self
+                    .session_payload(&session_id)
+                    .is_some_and(|now| self.sessions[&session_id].sent.as_ref() != Some(&now));
+                if changed {
+                    self.held.insert(session_id);
+                }
             }
             Event::Message { info } if !info.id.is_empty() => self.on_message(info, out),
             Event::Part { part } if !part.id.is_empty() => {
@@ -244,7 +254,7 @@ impl Engine {
         let state = self.sessions.entry(id.clone()).or_default();
         state.info = Some(info);
         let current = self.session_payload(&id);
-        let state = self.sessions.entry(id).or_default();
+        let state = self.sessions.entry(id.clone()).or_default();
         let emit = match (&state.sent, &current) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -259,7 +269,27 @@ impl Engine {
         if let (true, Some(payload)) = (emit, current) {
             state.sent = Some(payload.clone());
             out.push(Upsert::Session(payload));
+            if !self.held.is_empty() {
+                self.held.remove(&id);
+            }
         }
+    }
+
+    /// Whether a turn's totals wait for OpenCode's last session update: the host calls
+    /// [`Engine::release_held`] a moment later, in case that update never comes.
+    pub fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Sends the totals that turns ended with and no session update brought since.
+    /// (`session.idle` comes just before the update with the final totals: sending at
+    /// both would cost a request per turn.)
+    pub fn release_held(&mut self) -> Vec<Upsert> {
+        let mut out = Vec::new();
+        for id in std::mem::take(&mut self.held) {
+            self.emit_session_if_changed(&id, &mut out);
+        }
+        out
     }
 
     fn on_message(&mut self, info: MessageInfo, out: &mut Vec<Upsert>) {
@@ -398,6 +428,7 @@ impl Engine {
         let Some(current) = self.session_payload(id) else {
             return;
         };
+        self.held.remove(id);
         let state = self.sessions.entry(id.to_owned()).or_default();
         if state.sent.as_ref() != Some(&current) {
             state.sent = Some(current.clone());
@@ -562,7 +593,7 @@ mod tests {
         );
         // Few requests: a handful of session upserts per process, not one per event.
         assert!(
-            sessions.len() <= 8,
+            sessions.len() <= 6,
             "{} session upserts: {sessions:#?}",
             sessions.len()
         );
@@ -623,6 +654,59 @@ mod tests {
         let done = e.handle(Hook::Event, &message(Some(20)));
         assert_eq!(done.len(), 1, "complete: sent, and never drafted again");
         assert!(!e.drafts_due() && e.drafts().is_empty());
+    }
+
+    #[test]
+    fn a_turns_totals_wait_for_the_update_after_idle() {
+        let session = |cost: f64, input: u64| {
+            serde_json::json!({"type": "session.updated", "properties": {"info": {
+                "id": "ses_1", "directory": "/p", "title": "Real title", "cost": cost,
+                "tokens": {"input": input, "output": 1, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+                "time": {"created": 10, "updated": 20}
+            }}})
+        };
+        let status = |kind: &str| serde_json::json!({"type": "session.status", "properties": {"sessionID": "ses_1", "status": {"type": kind}}});
+        let idle =
+            serde_json::json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}});
+        let totals = |u: &[Upsert]| -> Vec<(Option<u64>, Option<f64>)> {
+            u.iter()
+                .filter_map(|u| match u {
+                    Upsert::Session(s) => Some((s.prompt_tokens, s.cost)),
+                    Upsert::Message(_) => None,
+                })
+                .collect()
+        };
+        for then_update in [true, false] {
+            let mut e = Engine::new(&Value::Null, Options::default());
+            assert_eq!(
+                totals(&e.handle(Hook::Event, &session(0.0, 0))),
+                [(None, Some(0.0))]
+            );
+            assert!(e.handle(Hook::Event, &status("busy")).is_empty());
+            assert!(
+                e.handle(Hook::Event, &session(0.5, 100)).is_empty(),
+                "busy: totals wait"
+            );
+            assert!(e.handle(Hook::Event, &status("idle")).is_empty());
+            assert!(
+                e.handle(Hook::Event, &idle).is_empty(),
+                "idle: held for the final update"
+            );
+            assert!(e.holds());
+            if then_update {
+                let out = e.handle(Hook::Event, &session(0.75, 150));
+                assert_eq!(
+                    totals(&out),
+                    [(Some(150), Some(0.75))],
+                    "the final totals, once"
+                );
+                assert!(!e.holds() && e.release_held().is_empty());
+            } else {
+                assert_eq!(totals(&e.release_held()), [(Some(100), Some(0.5))]);
+                assert!(!e.holds() && e.release_held().is_empty());
+            }
+            assert!(e.flush().is_empty(), "nothing left to send");
+        }
     }
 
     #[test]

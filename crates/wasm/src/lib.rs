@@ -36,8 +36,9 @@ use queue::SendQueue;
 /// How long `flush()` waits by default, and how long `dispose()` waits.
 const DEFAULT_FLUSH_MS: f64 = 2000.0;
 /// How often, at most, drafts of the messages in progress are written (what a SIGKILL
-/// can lose of a message being written).
-const DRAFT_INTERVAL_MS: u64 = 500;
+/// can lose of a message being written), and how long a turn's totals wait for
+/// OpenCode's update after `session.idle` (see [`Engine::release_held`]).
+const TICK_MS: u64 = 500;
 /// Requests in flight at once, each for another session (one at a time per session keeps
 /// a session's records in order, its session record before its messages): one sender
 /// alone waits a round trip per record and falls behind a busy OpenCode, and requests
@@ -112,9 +113,8 @@ struct State {
     /// `dispose()` gave up waiting: the instance sends nothing more, and what is left
     /// stays in the outbox for the next start or `opencode-sync sync --flush`.
     closed: bool,
-    /// A draft write is scheduled.
-    drafting: bool,
-    stats: Stats,
+    /// A tick (drafts, held totals) is scheduled.
+    ticking: bool,
 }
 
 impl State {
@@ -141,14 +141,6 @@ struct InFlight {
     session: String,
     /// Its claim and queue names in the outbox, once claimed.
     claim: Option<(String, String)>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Stats {
-    delivered: u32,
-    rejected: u32,
-    retries: u32,
-    auth_failures: u32,
 }
 
 #[wasm_bindgen]
@@ -210,8 +202,7 @@ impl SyncPlugin {
                 waiters: Vec::new(),
                 in_flight: Vec::new(),
                 closed: false,
-                drafting: false,
-                stats: Stats::default(),
+                ticking: false,
             }),
         });
         // What earlier processes could not deliver goes out too, off the constructor.
@@ -253,14 +244,15 @@ impl SyncPlugin {
         else {
             return;
         };
-        let (upserts, drafts_due) = {
+        let (upserts, tick_due) = {
             let mut engine = inner.engine.borrow_mut();
             let upserts = engine.handle_json(hook, &json);
-            (upserts, engine.drafts_due())
+            let drafts_due = engine.drafts_due() && inner.disk.borrow().is_some();
+            (upserts, drafts_due || engine.holds())
         };
         Inner::enqueue(inner, upserts);
-        if drafts_due {
-            Inner::schedule_drafts(inner);
+        if tick_due {
+            Inner::schedule_tick(inner);
         }
     }
 
@@ -292,34 +284,6 @@ impl SyncPlugin {
             disk.retire_spares(&inner.host);
         }
         Inner::settled_promise(inner, DEFAULT_FLUSH_MS, true)
-    }
-
-    /// `{active, queued, sending, authFailed, delivered, rejected, retries,
-    /// authFailures}`, for diagnostics and tests.
-    pub fn status(&self) -> JsValue {
-        let (active, queued, sending, auth_failed, stats) = match self.live() {
-            Some(inner) => {
-                let st = inner.state.borrow();
-                let queued = u32::try_from(st.queue.len()).unwrap_or(u32::MAX);
-                (true, queued, st.senders > 0, st.auth_failed, st.stats)
-            }
-            None => (false, 0, false, false, Stats::default()),
-        };
-        let status = js_sys::Object::new();
-        let fields: [(&str, JsValue); 8] = [
-            ("active", active.into()),
-            ("queued", queued.into()),
-            ("sending", sending.into()),
-            ("authFailed", auth_failed.into()),
-            ("delivered", stats.delivered.into()),
-            ("rejected", stats.rejected.into()),
-            ("retries", stats.retries.into()),
-            ("authFailures", stats.auth_failures.into()),
-        ];
-        for (name, value) in fields {
-            let _ = Reflect::set(&status, &JsValue::from_str(name), &value);
-        }
-        status.into()
     }
 }
 
@@ -384,30 +348,39 @@ impl Inner {
         Self::kick(this);
     }
 
-    /// Writes drafts of the messages in progress, at most every [`DRAFT_INTERVAL_MS`],
-    /// off the hook.
-    fn schedule_drafts(this: &Rc<Self>) {
+    /// In [`TICK_MS`], off the hook: writes drafts of the messages in progress, and
+    /// queues the totals of turns that ended without OpenCode's final update since.
+    fn schedule_tick(this: &Rc<Self>) {
         {
             let mut st = this.state.borrow_mut();
-            if st.drafting || st.closed || this.disk.borrow().is_none() {
+            if st.ticking || st.closed {
                 return;
             }
-            st.drafting = true;
+            st.ticking = true;
         }
         let inner = Rc::clone(this);
         wasm_bindgen_futures::spawn_local(async move {
-            host::sleep(DRAFT_INTERVAL_MS).await;
-            inner.state.borrow_mut().drafting = false;
+            host::sleep(TICK_MS).await;
+            inner.state.borrow_mut().ticking = false;
             if poisoned() || inner.state.borrow().closed {
                 return;
             }
-            let drafts = inner.engine.borrow_mut().drafts();
+            let (drafts, held) = {
+                let mut engine = inner.engine.borrow_mut();
+                let drafts = if inner.disk.borrow().is_some() {
+                    engine.drafts()
+                } else {
+                    Vec::new()
+                };
+                (drafts, engine.release_held())
+            };
             if let Some(disk) = inner.disk.borrow_mut().as_mut() {
                 let now = js_sys::Date::now() as i64;
                 for draft in &drafts {
                     disk.persist_draft(&inner.host, &Prepared::new(draft), now);
                 }
             }
+            Inner::enqueue(&inner, held);
         });
     }
 
@@ -595,14 +568,10 @@ impl Inner {
             }
             match outcome {
                 Outcome::Delivered(_) => {
-                    let mut st = self.state.borrow_mut();
-                    st.attempt = 0;
-                    st.stats.delivered += 1;
-                    drop(st);
+                    self.state.borrow_mut().attempt = 0;
                     self.end_claim(claim.as_deref());
                 }
                 Outcome::Retry { after_ms, reason } => {
-                    self.state.borrow_mut().stats.retries += 1;
                     let key = item.key.clone();
                     self.put_back(item, claim.as_deref());
                     self.back_off(&key, after_ms, &reason);
@@ -613,11 +582,7 @@ impl Inner {
                     self.refused_key(&reason);
                 }
                 Outcome::Rejected(reason) => {
-                    {
-                        let mut st = self.state.borrow_mut();
-                        st.attempt = 0;
-                        st.stats.rejected += 1;
-                    }
+                    self.state.borrow_mut().attempt = 0;
                     if let (Some(claim), Some(file), Some(disk)) =
                         (&claim, &item.file, self.disk.borrow().as_ref())
                     {
@@ -705,7 +670,6 @@ impl Inner {
         let (host_name, first) = {
             let mut st = self.state.borrow_mut();
             st.auth_failed = true;
-            st.stats.auth_failures += 1;
             let first = !st.toasted;
             st.toasted = true;
             (st.endpoint.base.host().to_owned(), first)
