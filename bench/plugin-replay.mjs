@@ -12,11 +12,15 @@
 //   pacedCpuPerEventUs        the same, replaying fresh sessions one every 40 ms through a
 //                             fresh instance: the sender keeps up, so records rewrite spare
 //                             files instead of creating new ones
+//   ownCpuPerEventUs          the same burst replay through a fresh instance whose fetch is
+//                             answered in this process (a Response made at once, no
+//                             network): the plugin's own work, outbox included
 //   harnessCpuPerEventUs      the same replay and wait through hooks that do nothing: what
 //                             this program itself costs per event (subtracted above)
 //   requestCpuUs              CPU of one bare request through this runtime's global fetch
 //                             (as the plugin makes it: fetch(url, init) with an abort
-//                             signal, then text()), one at a time, to the same server
+//                             signal, then text()), one at a time, to the same server: a
+//                             POST /sync/message of 2 KB, as most of the plugin's are
 //   transportFloorPerEventUs  requestCpuUs x requests per session / events per session: what
 //                             the requests alone cost per event, before any plugin work
 //   fileCreateCpuUs           CPU of creating one small private file in the outbox's file
@@ -51,6 +55,8 @@ if (process.env.BENCH_CHILD === "import") {
   process.exit(0);
 }
 
+// The runtime's own fetch: the benchmark replaces the global one for the "own" figure.
+const realFetch = globalThis.fetch;
 const serverBin = process.env.OPENCODE_SYNC_SERVER_BIN || join(repo, "target/release/opencode-sync-server");
 const home = mkdtempSync(join(tmpdir(), "ocs-bench-"));
 
@@ -100,7 +106,7 @@ async function replay(hooks, stream, samples, server, pace = null) {
   }
   let last = -1, stable = 0;
   for (let i = 0; i < 600 && stable < 5; i++) {
-    const { count } = await fetch(`${server.controlUrl}/control/requests/count`).then((r) => r.json());
+    const { count } = await realFetch(`${server.controlUrl}/control/requests/count`).then((r) => r.json());
     stable = count === last ? stable + 1 : 0;
     last = count;
     await new Promise((r) => setTimeout(r, 100));
@@ -116,10 +122,13 @@ async function requestCpu(url, n) {
   const send = async (i) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 30_000);
-    const response = await fetch(`${url}/sync/session`, {
+    const response = await fetch(`${url}/sync/message`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
-      body: JSON.stringify({ externalId: "ses_transport_floor", title: `floor ${i}`, source: "opencode" }),
+      body: JSON.stringify({
+        sessionExternalId: "ses_transport_floor", externalId: `msg_floor_${i}`, role: "assistant",
+        textContent: `floor ${i} `.repeat(200).slice(0, 2000), createdAt: 1_795_565_197_923 + i, source: "opencode",
+      }),
       signal: controller.signal,
     });
     await response.text();
@@ -205,6 +214,13 @@ try {
   const pacedHarness = await replay(noop, pacedStream, new Float64Array(pacedStream.length), server, pace);
   const pacedHooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
   const paced = await replay(pacedHooks, pacedStream, new Float64Array(pacedStream.length), server, pace);
+  // The same burst, the plugin's own work alone: its fetch answered in this process.
+  const answer = JSON.stringify({ ok: true, messageId: "m" });
+  globalThis.fetch = async () => new Response(answer, { status: 200, headers: { "content-type": "application/json" } });
+  const ownStream = buildStream(copies, "o");
+  const ownHooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
+  const own = await replay(ownHooks, ownStream, new Float64Array(ownStream.length), server);
+  globalThis.fetch = realFetch;
   const requestsPerSession = requests.length / Math.max(1, storedSessions.length);
   const eventsPerSession = stream.length / Math.max(1, storedSessions.length);
   const result = {
@@ -215,6 +231,7 @@ try {
     hookP99Us: +quantile(sorted, 0.99).toFixed(3),
     cpuPerEventUs: +((cpu.us - harness.us) / stream.length).toFixed(2),
     pacedCpuPerEventUs: +((paced.us - pacedHarness.us) / pacedStream.length).toFixed(2),
+    ownCpuPerEventUs: +((own.us - harness.us) / ownStream.length).toFixed(2),
     harnessCpuPerEventUs: +(harness.us / stream.length).toFixed(2),
     cpuUserMs: Math.round(cpu.user / 1000),
     cpuSystemMs: Math.round(cpu.system / 1000),
@@ -235,6 +252,7 @@ try {
       `hook call              median ${result.hookMedianUs} µs, p99 ${result.hookP99Us} µs   (goal: <= 0.2 / 3.3 µs)`,
       `CPU per event          ${result.cpuPerEventUs} µs incl. deferred work   (goal: < 30 µs; harness alone ${result.harnessCpuPerEventUs} µs, not counted)`,
       `  paced                ${result.pacedCpuPerEventUs} µs with one session every ${PACE_MS} ms (the sender keeps up)`,
+      `  own work             ${result.ownCpuPerEventUs} µs with fetch answered in this process (no network)`,
       `requests per session   ${result.requestsPerSession} (${result.rejectedRequests} rejected)`,
       `one bare fetch         ${result.requestCpuUs} µs CPU: ${result.transportFloorPerEventUs} µs per event for the requests alone`,
       `one new file           ${result.fileCreateCpuUs} µs CPU on this file system; one spare file rewritten ${result.fileRewriteCpuUs} µs`,
