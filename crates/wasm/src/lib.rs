@@ -128,10 +128,11 @@ impl State {
         self.in_flight.iter().any(|f| f.session == session)
     }
 
-    /// Ends the attempt on `session`'s record; what it claimed in the outbox.
-    fn land(&mut self, session: &str) -> Option<InFlight> {
-        let i = self.in_flight.iter().position(|f| f.session == session)?;
-        Some(self.in_flight.swap_remove(i))
+    /// The attempt on `session`'s record is over.
+    fn land(&mut self, session: &str) {
+        if let Some(i) = self.in_flight.iter().position(|f| f.session == session) {
+            self.in_flight.swap_remove(i);
+        }
     }
 }
 
@@ -605,22 +606,23 @@ impl Inner {
     }
 
     /// A failed attempt pauses every sender. Failures of requests that were under way
-    /// when another sender's failure started the pause count once, not once each.
+    /// when another sender's failure started the pause count once, not once each, but
+    /// a longer `Retry-After` among them still extends the pause.
     fn back_off(&self, key: &str, after_ms: Option<u64>, reason: &str) {
         let now = js_sys::Date::now();
-        let attempt = {
+        let (attempt, counted) = {
             let mut st = self.state.borrow_mut();
-            if st.paused_until > now {
-                return;
+            let counted = st.paused_until <= now;
+            if counted {
+                st.attempt = st.attempt.saturating_add(1);
             }
-            st.attempt = st.attempt.saturating_add(1);
             let delay = self
                 .policy
                 .delay_ms(st.attempt, after_ms, self.host.random());
-            st.paused_until = now + delay as f64;
-            st.attempt
+            st.paused_until = st.paused_until.max(now + delay as f64);
+            (st.attempt, counted)
         };
-        if attempt == 1 || attempt.is_multiple_of(10) {
+        if counted && (attempt == 1 || attempt.is_multiple_of(10)) {
             self.host.log(
                 "warn",
                 &format!("could not deliver {key} ({reason}); retrying (attempt {attempt})"),
