@@ -29,6 +29,7 @@
 //   fileRewriteCpuUs          CPU of rewriting one in place, as the plugin rewrites spares
 //   requestsPerSession        requests the server received per synced session
 //   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
+//                             the median of 5 fresh processes (importMaxMs: the slowest),
 //                             measured in a fresh Node process
 //   wasmBytes                 size of the optimised .wasm
 import { spawnSync } from "node:child_process";
@@ -176,11 +177,18 @@ try {
   delete process.env.OPENCODE_SYNC_URL;
   delete process.env.OPENCODE_SYNC_API_KEY;
 
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_CHILD: "import" }, encoding: "utf8", timeout: 30_000,
-  });
-  const importResult = JSON.parse(child.stdout || "{}");
-  if (!importResult.active) throw new Error(`plugin not active in the import probe: ${child.stderr}`);
+  // One cold import is at the mercy of whatever else the machine does: five, each in a
+  // fresh process, and their median.
+  const imports = [];
+  for (let i = 0; i < 5; i++) {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+      env: { ...process.env, BENCH_CHILD: "import" }, encoding: "utf8", timeout: 30_000,
+    });
+    const probe = JSON.parse(child.stdout || "{}");
+    if (!probe.active) throw new Error(`plugin not active in the import probe: ${child.stderr}`);
+    imports.push(probe.importMs);
+  }
+  imports.sort((a, b) => a - b);
 
   const copies = Math.max(sessions, Math.ceil(10_000 / 120));
   const stream = buildStream(copies, "b");
@@ -241,7 +249,8 @@ try {
     fileCreateCpuUs: +files.createUs.toFixed(1),
     fileRewriteCpuUs: +files.rewriteUs.toFixed(1),
     rejectedRequests: rejected,
-    importMs: +importResult.importMs.toFixed(2),
+    importMs: +quantile(imports, 0.5).toFixed(2),
+    importMaxMs: +imports[imports.length - 1].toFixed(2),
     wasmBytes: statSync(join(wasmDir, wasmFile)).size,
     wallMs: Math.round(wallMs),
   };
@@ -256,7 +265,7 @@ try {
       `requests per session   ${result.requestsPerSession} (${result.rejectedRequests} rejected)`,
       `one bare fetch         ${result.requestCpuUs} µs CPU: ${result.transportFloorPerEventUs} µs per event for the requests alone`,
       `one new file           ${result.fileCreateCpuUs} µs CPU on this file system; one spare file rewritten ${result.fileRewriteCpuUs} µs`,
-      `import + instantiate   ${result.importMs} ms   (goal: < 30 ms)`,
+      `import + instantiate   ${result.importMs} ms, median of 5 (slowest ${result.importMaxMs} ms)   (goal: < 30 ms)`,
       `wasm size              ${(result.wasmBytes / 1024).toFixed(1)} KiB   (goal: < 250 KB)`,
     ].join("\n"),
   );
