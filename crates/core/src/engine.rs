@@ -269,9 +269,7 @@ impl Engine {
         if let (true, Some(payload)) = (emit, current) {
             state.sent = Some(payload.clone());
             out.push(Upsert::Session(payload));
-            if !self.held.is_empty() {
-                self.held.remove(&id);
-            }
+            self.held.remove(&id);
         }
     }
 

@@ -125,7 +125,7 @@ impl State {
 
     /// Whether a record of `session` is being sent.
     fn busy(&self, session: &str) -> bool {
-        self.in_flight.iter().any(|f| f.session == session)
+        sending(&self.in_flight, session)
     }
 
     /// The attempt on `session`'s record is over.
@@ -134,6 +134,11 @@ impl State {
             self.in_flight.swap_remove(i);
         }
     }
+}
+
+/// Whether one of the records being sent is `session`'s.
+fn sending(in_flight: &[InFlight], session: &str) -> bool {
+    in_flight.iter().any(|f| f.session == session)
 }
 
 /// A record being sent.
@@ -506,8 +511,7 @@ impl Inner {
                     let State {
                         queue, in_flight, ..
                     } = &mut *st;
-                    let item =
-                        queue.pop_where(|session| !in_flight.iter().any(|f| f.session == session));
+                    let item = queue.pop_where(|session| !sending(in_flight, session));
                     item.map(|item| {
                         st.in_flight.push(InFlight {
                             session: item.upsert.session_id.clone(),
