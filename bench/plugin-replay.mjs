@@ -29,8 +29,8 @@
 //   fileRewriteCpuUs          CPU of rewriting one in place, as the plugin rewrites spares
 //   requestsPerSession        requests the server received per synced session
 //   importMs                  import of npm/index.js + wasm instantiate + plugin() call,
-//                             the median of 5 fresh processes (importMaxMs: the slowest),
-//                             measured in a fresh Node process
+//                             the median of 5 fresh processes of this runtime (importMaxMs:
+//                             the slowest)
 //   wasmBytes                 size of the optimised .wasm
 import { spawnSync } from "node:child_process";
 import { closeSync, ftruncateSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";

@@ -226,10 +226,7 @@ impl Engine {
             Event::Idle { session_id } => {
                 self.sessions.entry(session_id.clone()).or_default().busy = false;
                 self.emit_pending_messages(Some(&session_id), out);
-                let changed = self
-                    .session_payload(&session_id)
-                    .is_some_and(|now| self.sessions[&session_id].sent.as_ref() != Some(&now));
-                if changed {
+                if self.unsent_payload(&session_id).is_some() {
                     self.held.insert(session_id);
                 }
             }
@@ -422,13 +419,16 @@ impl Engine {
         Some(map::session_payload(info, &ctx, &self.options))
     }
 
+    /// The session's payload, if it differs from the one last emitted.
+    fn unsent_payload(&self, id: &str) -> Option<SessionPayload> {
+        let current = self.session_payload(id)?;
+        (self.sessions.get(id)?.sent.as_ref() != Some(&current)).then_some(current)
+    }
+
     fn emit_session_if_changed(&mut self, id: &str, out: &mut Vec<Upsert>) {
-        let Some(current) = self.session_payload(id) else {
-            return;
-        };
         self.held.remove(id);
-        let state = self.sessions.entry(id.to_owned()).or_default();
-        if state.sent.as_ref() != Some(&current) {
+        if let Some(current) = self.unsent_payload(id) {
+            let state = self.sessions.entry(id.to_owned()).or_default();
             state.sent = Some(current.clone());
             out.push(Upsert::Session(current));
         }

@@ -1,6 +1,6 @@
 //! The JavaScript side: the host object the shim builds, the global timers, and `fetch`
-//! (its answer read through gloo-net). Every import that can throw is bound with `catch`, so a JS
-//! exception becomes an `Err` here instead of unwinding through wasm.
+//! (its answer read through gloo-net). Every import that can throw is bound with
+//! `catch`, so a JS exception becomes an `Err` here instead of unwinding through wasm.
 
 use std::path::PathBuf;
 
@@ -198,15 +198,15 @@ async fn fetch(request: &Request) -> Result<(u16, Option<String>, String), Strin
         init.set_body(&JsValue::from_str(body));
     }
     let controller = web_sys::AbortController::new().ok();
-    let timer = controller.as_ref().and_then(|controller| {
+    let deadline = controller.as_ref().and_then(|controller| {
         init.set_signal(Some(&controller.signal()));
         let abort = Reflect::get(controller, &JsValue::from_str("abort")).ok()?;
         let abort = abort.dyn_ref::<Function>()?.bind0(controller);
         timer(&abort, REQUEST_TIMEOUT_MS, false)
     });
     let answer = read_answer(fetch_with_init(&request.url, &init)).await;
-    if let Some(timer) = timer {
-        clear_timer(&timer);
+    if let Some(deadline) = deadline {
+        clear_timer(&deadline);
     }
     answer
 }
