@@ -472,6 +472,34 @@ fn transient_faults_are_retried_to_completion() {
 }
 
 #[test]
+fn a_server_that_keeps_failing_is_retried_for_the_whole_timeout() {
+    let env = Env::new();
+    let fx = env.fixture(1, 1);
+    fx.write_db(&env.db());
+    env.server.set_faults(vec![Fault::status(503, 1)]).unwrap();
+    let started = Instant::now();
+    let out = env.run(&["sync", "--timeout", "3"]);
+    let took = started.elapsed();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains("could not deliver to http://127.0.0.1")
+            && out.stderr.contains("for 3 s"),
+        "{}",
+        out.all()
+    );
+    // The last attempt is made when the 3 s are up, not a backoff step before.
+    assert!(took.as_secs_f64() >= 2.9, "gave up after {took:?}");
+    assert!(took.as_secs_f64() < 15.0, "gave up after {took:?}");
+    let last = env.sync_requests().len();
+    assert!(last >= 3, "{last} attempts in 3 s");
+    assert!(
+        env.record_files()
+            .iter()
+            .all(|f| fs::read_to_string(f).unwrap().is_empty())
+    );
+}
+
+#[test]
 fn refused_messages_are_reported_and_the_rest_is_delivered() {
     let env = Env::new();
     let mut fx = env.fixture(3, 1);

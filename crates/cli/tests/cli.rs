@@ -314,6 +314,30 @@ fn status_healthy_then_key_revoked_then_server_down() {
 }
 
 #[test]
+fn status_says_when_the_plugin_is_switched_off() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    assert_eq!(sb.run(&["config", "set", "enabled", "false"]).code, 0);
+    let out = sb.run(&["status"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("switched off") && out.stdout.contains("config set enabled true"),
+        "{}",
+        out.stdout
+    );
+    let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["enabled"], false);
+    assert_eq!(
+        v["key"]["accepted"], true,
+        "the server side is still checked"
+    );
+    assert_eq!(sb.run(&["config", "set", "enabled", "true"]).code, 0);
+    assert_eq!(sb.run(&["status"]).code, 0);
+}
+
+#[test]
 fn status_uses_environment_overrides() {
     let server = server_with(&[KEY]);
     let sb = Sandbox::new()
@@ -822,6 +846,23 @@ mod outbox {
             out.stdout
         );
         assert!(out.stdout.contains("String is too long"), "{}", out.stdout);
+        let aside = outbox_dir(&sb).join("quarantine");
+        assert!(
+            out.stdout
+                .contains(&format!("Set aside:   in {}", aside.display())),
+            "{}",
+            out.stdout
+        );
+        // As status says: a record moved back is queued again.
+        let refused = fs::read_dir(&aside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| n.ends_with(".json"))
+            .unwrap();
+        fs::rename(aside.join(&refused), outbox_dir(&sb).join(&refused)).unwrap();
+        let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(v["outbox"]["queued"], 1);
+        assert_eq!(v["outbox"]["quarantined"], 1);
     }
 
     #[test]

@@ -188,10 +188,15 @@ impl Shared {
                         after_ms,
                         fastrand::f64(),
                     ));
-                    if started.elapsed() + delay > self.retry_budget {
+                    // The last attempt is made when the budget runs out, not a backoff
+                    // step before it; only a server asking for a longer wait than is
+                    // left ends it early.
+                    let left = self.retry_budget.saturating_sub(started.elapsed());
+                    if left.is_zero() || (after_ms.is_some() && delay > left) {
                         self.halt(Halt::GaveUp(reason));
                         return Sent::Stopped;
                     }
+                    let delay = delay.min(left);
                     let until = Instant::now() + delay;
                     if after_ms.is_some()
                         && let Ok(mut p) = self.pause_until.lock()

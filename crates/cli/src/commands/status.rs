@@ -1,12 +1,13 @@
 //! `opencode-sync status`: are we set up, and does sync work right now? Exits non-zero
 //! when it does not, so scripts can gate on it.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use opencode_sync_core::api::Endpoint;
 use opencode_sync_core::config::{Credentials, resolve_credentials};
-use opencode_sync_core::paths;
+use opencode_sync_core::{outbox, paths};
 use serde_json::{Value, json};
 
 use super::probe::{self, KeyCheck, Probe, Reach};
@@ -24,14 +25,18 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
         Ok(f) => (f, None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
+    // `"enabled": false` in the file switches the plugin off whatever the server says (an
+    // opencode.json tuple option can too; `verify` reads those).
+    let enabled = file.as_ref().is_none_or(|f| f.options().0.enabled);
     let creds = resolve_credentials(file.as_ref(), &ProcessEnv);
     let probe = creds.as_ref().ok().map(|c| {
         let endpoint = Endpoint::new(c.url.clone(), c.key.clone());
         probe::run(&Http::new(probe::TIMEOUT), &endpoint)
     });
-    let healthy = probe.as_ref().is_some_and(Probe::healthy);
-    let outbox = paths::outbox_dir(&ProcessEnv)
-        .ok()
+    let healthy = enabled && probe.as_ref().is_some_and(Probe::healthy);
+    let outbox_dir = paths::outbox_dir(&ProcessEnv).ok();
+    let outbox = outbox_dir
+        .clone()
         .and_then(|dir| OutboxDir::new(dir).counts().ok())
         .unwrap_or_default();
 
@@ -43,11 +48,18 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
             probe.as_ref(),
             healthy,
         );
+        out["enabled"] = json!(enabled);
         out["outbox"] = serde_json::to_value(&outbox).unwrap_or_default();
         ui::print_json(&out);
     } else {
-        print_text(&store, file_error.as_deref(), &creds, probe.as_ref());
-        print_outbox(&outbox);
+        print_text(
+            &store,
+            file_error.as_deref(),
+            &creds,
+            probe.as_ref(),
+            enabled,
+        );
+        print_outbox(&outbox, outbox_dir.as_deref(), healthy);
     }
     Ok(if healthy {
         ExitCode::SUCCESS
@@ -61,6 +73,7 @@ fn print_text(
     file_error: Option<&str>,
     creds: &Result<Credentials, opencode_sync_core::config::CredentialsError>,
     probe: Option<&Probe>,
+    enabled: bool,
 ) {
     println!("Config file: {}", store.path.display());
     if let Some(err) = file_error {
@@ -95,17 +108,19 @@ fn print_text(
         Some(KeyCheck::Unknown { reason }) => println!("Key:         not checked: {reason}"),
         None => println!("Key:         not checked (server unreachable)"),
     }
-    println!(
-        "Status:      {}",
-        if probe.healthy() {
-            "ok, sessions will sync"
-        } else {
-            "NOT SYNCING"
-        }
-    );
+    if !enabled {
+        println!(
+            "Status:      NOT SYNCING: the plugin is switched off (\"enabled\": false); `opencode-sync config set enabled true` turns it on"
+        );
+    } else if probe.healthy() {
+        println!("Status:      ok, sessions will sync");
+    } else {
+        println!("Status:      NOT SYNCING");
+    }
 }
 
-fn print_outbox(outbox: &Counts) {
+/// `healthy`: whether `sync --flush` would deliver what is queued now.
+fn print_outbox(outbox: &Counts, dir: Option<&Path>, healthy: bool) {
     if outbox.queued == 0 && outbox.quarantined == 0 {
         match outbox.in_progress {
             0 => println!("Outbox:      empty (everything was delivered)"),
@@ -122,8 +137,15 @@ fn print_outbox(outbox: &Counts) {
     if let Some(err) = &outbox.last_error {
         println!("Last error:  {err}");
     }
-    if outbox.queued > 0 {
+    if outbox.queued > 0 && healthy {
         println!("             `opencode-sync sync --flush` sends what is queued now");
+    }
+    if let Some(dir) = dir.filter(|_| outbox.quarantined > 0) {
+        println!(
+            "Set aside:   in {} (each file holds the record and the server's reason; move one back into {} to send it again)",
+            dir.join(outbox::QUARANTINE_DIR).display(),
+            dir.display()
+        );
     }
 }
 
