@@ -148,8 +148,10 @@ pub struct SyncArgs {
     /// Sessions sent in parallel (1 to 16).
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u8).range(1..=16))]
     pub jobs: u8,
-    /// Give up on a request after retrying it this long (the outbox: the whole drain).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// Give up on a request after retrying it this long (the outbox: the whole drain);
+    /// one request waits at most 30 s for an answer, or this long when shorter.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Print machine-readable JSON instead of text.
     #[arg(long)]

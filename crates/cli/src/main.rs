@@ -2,6 +2,9 @@
 //! it works, and fix it when it does not. All decisions live in `opencode-sync-core`;
 //! this binary reads files, talks HTTP and prints.
 
+// Stdout goes through `ui::outln!`, which survives a closed pipe.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod commands;
 mod config_store;

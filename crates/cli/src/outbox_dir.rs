@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opencode_sync_core::api::Endpoint;
@@ -52,6 +53,8 @@ pub struct DrainReport {
     pub remaining: usize,
     /// Set when the server refused the key (sending stopped, records kept).
     pub auth_failed: Option<String>,
+    /// Stopped by Ctrl-C (records kept).
+    pub interrupted: bool,
     pub last_error: Option<String>,
 }
 
@@ -148,13 +151,19 @@ impl OutboxDir {
     }
 
     /// Sends everything queued, oldest first, retrying transient failures with backoff
-    /// until `deadline`. Records it could not deliver stay queued.
+    /// until `deadline`, or until `stop` is set (Ctrl-C: the request under way finishes).
+    /// Records it could not deliver stay queued.
     pub fn drain(
         &self,
         http: &Http,
         endpoint: &Endpoint,
         deadline: Instant,
+        stop: &AtomicBool,
     ) -> io::Result<DrainReport> {
+        let over = || {
+            let stopped = stop.load(Ordering::SeqCst);
+            (stopped, stopped || Instant::now() >= deadline)
+        };
         let policy = RetryPolicy::default();
         let mut report = DrainReport::default();
         // Records this drain put back, and when they may go again. (Backoffs set by
@@ -178,7 +187,9 @@ impl OutboxDir {
                 continue; // the records taken back are queued again: plan once more
             }
             report.remaining = plan.total - plan.superseded.len();
-            if plan.sendable.is_empty() || Instant::now() >= deadline {
+            let (stopped, over_now) = over();
+            report.interrupted = stopped;
+            if plan.sendable.is_empty() || over_now {
                 return Ok(report);
             }
             let mut earliest_retry: Option<i64> = None;
@@ -195,7 +206,7 @@ impl OutboxDir {
                 if !open.contains(name.session_id.as_str()) {
                     continue;
                 }
-                if Instant::now() >= deadline {
+                if over().1 {
                     break;
                 }
                 if let Some(&at) = backoff.get(&name.file).filter(|&&at| at > now_ms()) {
@@ -267,11 +278,11 @@ impl OutboxDir {
             if !progressed {
                 let wait_ms =
                     earliest_retry.map_or(500, |t| (t - now_ms()).clamp(50, 30_000)) as u64;
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    continue;
+                let until = deadline.min(Instant::now() + Duration::from_millis(wait_ms));
+                while !over().1 && Instant::now() < until {
+                    let left = until.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left.min(Duration::from_millis(100)));
                 }
-                std::thread::sleep(Duration::from_millis(wait_ms).min(left));
             }
         }
     }

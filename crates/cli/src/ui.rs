@@ -2,7 +2,28 @@
 //! chain on one line each. Nothing printed here may contain an unmasked API key; callers
 //! only ever pass masked values.
 
+use std::fmt;
 use std::io::{IsTerminal, Write};
+
+/// `println!` for everything the CLI prints on stdout. `println!` panics when stdout is a
+/// closed pipe (`opencode-sync sync --dry-run | head -1`); this drops the output instead
+/// and lets the command finish its work (a sync half done because its reader went away
+/// would be worse than output nobody reads).
+macro_rules! outln {
+    () => {
+        $crate::ui::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::ui::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// Writes to stdout, ignoring a closed or failing stdout (see [`outln!`]).
+#[allow(clippy::print_stdout)]
+pub fn out(args: fmt::Arguments<'_>) {
+    let _ = std::io::stdout().lock().write_fmt(args);
+}
 
 /// Prints an error and its causes to stderr.
 pub fn error(err: &anyhow::Error) {
@@ -26,7 +47,7 @@ pub fn stdin_is_tty() -> bool {
 /// Prints a JSON value, pretty, to stdout.
 pub fn print_json(value: &serde_json::Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned());
-    println!("{text}");
+    outln!("{text}");
 }
 
 /// `✓`/`✗` marks for check lists.

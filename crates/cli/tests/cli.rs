@@ -314,6 +314,32 @@ fn status_healthy_then_key_revoked_then_server_down() {
 }
 
 #[test]
+fn a_closed_stdout_ends_no_command_in_a_panic() {
+    let server = server_with(&[KEY]);
+    let sb = Sandbox::new();
+    assert_eq!(sb.login(&server, KEY).code, 0);
+    for args in [
+        &["version"][..],
+        &["status"],
+        &["status", "--json"],
+        &["config"],
+    ] {
+        // The reading end is gone before the command writes: every write is EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = sb
+            .command(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn status_says_when_the_plugin_is_switched_off() {
     let server = server_with(&[KEY]);
     let sb = Sandbox::new();
@@ -801,6 +827,82 @@ mod outbox {
         let v: Value = serde_json::from_str(&sb.run(&["status", "--json"]).stdout).unwrap();
         assert_eq!(v["outbox"]["queued"], 2);
         assert_eq!(v["outbox"]["lastError"], "connection refused");
+    }
+
+    #[test]
+    fn a_hanging_server_holds_a_flush_no_longer_than_its_timeout() {
+        let server = server_with(&[KEY]);
+        let sb = Sandbox::new();
+        assert_eq!(sb.login(&server, KEY).code, 0);
+        queue(
+            &sb,
+            vec![
+                session_upsert("ses_h"),
+                message_upsert("ses_h", "msg_1", "x"),
+            ],
+        );
+        server
+            .set_faults(vec![opencode_sync_server::Fault::hang()])
+            .unwrap();
+        let started = std::time::Instant::now();
+        let out = sb.run(&["sync", "--flush", "--timeout", "2"]);
+        let took = started.elapsed();
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        assert!(took.as_secs_f64() < 8.0, "a 2 s flush took {took:?}");
+        assert!(
+            out.stdout.contains("2 record(s) still queued"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(queued_files(&sb), 2, "nothing is lost");
+    }
+
+    #[test]
+    fn ctrl_c_stops_a_flush_and_keeps_the_queue() {
+        let server = server_with(&[KEY]);
+        let sb = Sandbox::new();
+        assert_eq!(sb.login(&server, KEY).code, 0);
+        queue(
+            &sb,
+            vec![
+                session_upsert("ses_i"),
+                message_upsert("ses_i", "msg_1", "x"),
+            ],
+        );
+        // Every answer is a 503: the flush waits between retries when Ctrl-C comes.
+        server
+            .set_faults(vec![opencode_sync_server::Fault::status(503, 1)])
+            .unwrap();
+        let child = sb
+            .command(&["sync", "--flush", "--timeout", "60"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let sent = std::time::Instant::now();
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(130), "{stdout}");
+        assert!(
+            sent.elapsed().as_secs_f64() < 5.0,
+            "took {:?}",
+            sent.elapsed()
+        );
+        assert!(
+            stdout.contains("Interrupted: 2 record(s) still queued"),
+            "{stdout}"
+        );
+        assert_eq!(queued_files(&sb), 2, "nothing is lost");
+        // The next flush sends them.
+        server.set_faults(vec![]).unwrap();
+        assert_eq!(sb.run(&["sync", "--flush"]).code, 0);
+        assert_eq!(queued_files(&sb), 0);
     }
 
     #[test]

@@ -42,16 +42,29 @@ impl fmt::Debug for ConfigFile {
     }
 }
 
-/// Why the credentials file could not be read.
+/// Why the credentials file could not be read. The inner error is part of the message,
+/// not a `source`: a chain printer (anyhow's `{:#}`) would print it twice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("not valid JSON: {0}")]
-    Json(#[from] json_read::Error),
+    Json(json_read::Error),
     #[error("the top level must be a JSON object")]
     NotAnObject,
     /// Worded as serde's derive words it (the message this error always had).
     #[error("not valid JSON: {0}")]
-    NotAString(#[from] NotAString),
+    NotAString(NotAString),
+}
+
+impl From<json_read::Error> for ConfigError {
+    fn from(e: json_read::Error) -> Self {
+        Self::Json(e)
+    }
+}
+
+impl From<NotAString> for ConfigError {
+    fn from(e: NotAString) -> Self {
+        Self::NotAString(e)
+    }
 }
 
 /// A credential stored as something other than a string. Its own type rather than

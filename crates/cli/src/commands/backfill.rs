@@ -15,6 +15,7 @@
 //! exit 130) loses nothing and the next run resumes. Decisions (which sessions, which
 //! messages, when to confirm a session upsert) are the core's [`backfill`] module.
 
+use crate::ui::outln;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -518,7 +519,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn run(args: &SyncArgs) -> Result<Report> {
+/// `interrupted` is set by Ctrl-C: the requests in flight finish, then the run stops.
+pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
     let started = Instant::now();
     let config = ConfigStore::locate()?.load()?;
     let options = config.as_ref().map(|c| c.options().0).unwrap_or_default();
@@ -566,10 +568,12 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
         None => None,
     };
 
-    let interrupted = Arc::new(AtomicBool::new(false));
     let jobs = usize::from(args.jobs);
     let shared = Shared {
-        http: Http::for_bulk(REQUEST_TIMEOUT, jobs + 1),
+        http: Http::for_bulk(
+            REQUEST_TIMEOUT.min(Duration::from_secs(args.timeout)),
+            jobs + 1,
+        ),
         endpoint: creds
             .as_ref()
             .map(|c| Endpoint::new(c.url.clone(), c.key.clone())),
@@ -577,21 +581,11 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
         policy: RetryPolicy::default(),
         retry_budget: Duration::from_secs(args.timeout),
         dry_run: args.dry_run,
-        interrupted: Arc::clone(&interrupted),
+        interrupted: Arc::clone(interrupted),
         halted: AtomicBool::new(false),
         halt: Mutex::new(None),
         pause_until: Mutex::new(None),
     };
-    // Ctrl-C: finish what is in flight, save, exit 130. A second Ctrl-C quits at once
-    // (every finished session is already recorded).
-    {
-        let flag = Arc::clone(&interrupted);
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
 
     // --all: what the server already has.
     let on_server: Option<HashSet<String>> = if args.all {
@@ -904,14 +898,14 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
         let from = source.path().display();
         let to = server.as_deref().unwrap_or("(not logged in)");
         if args.dry_run {
-            println!(
+            outln!(
                 "Would send {} ({}, {}) from {from} to {to}:",
                 plural(done.len(), "session", "sessions"),
                 plural(messages, "message", "messages"),
                 plural(tools, "tool call", "tool calls"),
             );
             for r in &done {
-                println!(
+                outln!(
                     "  {}  {:<12} {:>5} msgs {:>5} tools  {}  {}",
                     r.id,
                     reason_text(r.reason),
@@ -924,7 +918,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
                 );
             }
         } else if planned == 0 && failures.is_empty() && halt.is_none() {
-            println!(
+            outln!(
                 "Nothing to send: {} in {from} {}.",
                 plural(selected.len(), "session", "sessions"),
                 if selected.len() == 1 {
@@ -934,7 +928,7 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
                 }
             );
         } else if planned > 0 {
-            println!(
+            outln!(
                 "Sent {} ({}, {}) from {from} to {to} in {:.1} s ({rate:.0} messages/s).",
                 plural(sent_sessions, "session", "sessions"),
                 plural(messages, "message", "messages"),
@@ -953,20 +947,20 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
             if gone > 0 {
                 parts.push(format!("{gone} deleted in OpenCode meanwhile"));
             }
-            println!(
+            outln!(
                 "Skipped {}: {}.",
                 plural(unchanged + found_on_server + gone, "session", "sessions"),
                 parts.join(", ")
             );
         }
         if !failures.is_empty() {
-            println!(
+            outln!(
                 "Failed: {}, {}:",
                 plural(failed_sessions, "session", "sessions"),
                 plural(failed_messages, "message", "messages")
             );
             for f in &failures {
-                println!("  {}", f.line());
+                outln!("  {}", f.line());
             }
         }
         if let Some(e) = &record_error {
@@ -976,11 +970,11 @@ pub fn run(args: &SyncArgs) -> Result<Report> {
             if halt.is_some() {
                 eprintln!("error: {text}");
             } else {
-                println!("{}{}", text[..1].to_uppercase(), &text[1..]);
+                outln!("{}{}", text[..1].to_uppercase(), &text[1..]);
             }
         }
         if args.dry_run {
-            println!("Dry run: nothing was sent.");
+            outln!("Dry run: nothing was sent.");
         }
     }
 

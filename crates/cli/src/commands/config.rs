@@ -1,6 +1,7 @@
 //! `opencode-sync config`: show where settings live and what they are, and change
 //! options. Credentials are changed by `login`/`logout` only.
 
+use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -18,7 +19,7 @@ pub fn run(args: ConfigArgs) -> Result<ExitCode> {
     match args.action {
         None => show(&store, args.json),
         Some(ConfigAction::Path) => {
-            println!("{}", store.path.display());
+            outln!("{}", store.path.display());
             Ok(ExitCode::SUCCESS)
         }
         Some(ConfigAction::Set { key, value }) => {
@@ -27,7 +28,7 @@ pub fn run(args: ConfigArgs) -> Result<ExitCode> {
             update(&store, |rest| {
                 rest.insert(spec.name.to_owned(), value.clone());
             })?;
-            println!("Set {} = {value} in {}", spec.name, store.path.display());
+            outln!("Set {} = {value} in {}", spec.name, store.path.display());
             Ok(ExitCode::SUCCESS)
         }
         Some(ConfigAction::Unset { key }) => {
@@ -35,7 +36,7 @@ pub fn run(args: ConfigArgs) -> Result<ExitCode> {
             update(&store, |rest| {
                 rest.shift_remove(spec.name);
             })?;
-            println!("{} is back to its default ({})", spec.name, spec.default);
+            outln!("{} is back to its default ({})", spec.name, spec.default);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -84,27 +85,27 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    println!(
+    outln!(
         "Config file: {}{}",
         store.path.display(),
         if exists { "" } else { " (not created yet)" }
     );
-    println!(
+    outln!(
         "URL:         {}",
         cfg.convex_url.as_deref().unwrap_or("(not set)")
     );
-    println!(
+    outln!(
         "API key:     {}",
         masked_key.as_deref().unwrap_or("(not set)")
     );
-    println!("Options:");
+    outln!("Options:");
     for (spec, (name, value)) in OPTIONS.iter().zip(options.entries()) {
         let origin = if cfg.rest.contains_key(name) {
             "set"
         } else {
             "default"
         };
-        println!(
+        outln!(
             "  {name:<20} {:<8} ({origin}) {}",
             value.to_string(),
             spec.help
@@ -112,10 +113,10 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
     }
     if !unknown.is_empty() {
         let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        println!("Other keys:  {} (kept as they are)", names.join(", "));
+        outln!("Other keys:  {} (kept as they are)", names.join(", "));
     }
     for var in overrides {
-        println!("Override:    ${var} is set and takes precedence over the file");
+        outln!("Override:    ${var} is set and takes precedence over the file");
     }
     for note in notes {
         ui::warn(&note);

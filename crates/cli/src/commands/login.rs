@@ -2,6 +2,7 @@
 //! prove them against the server, and only then save them. `login --local` instead
 //! saves the URL and key of the local server `opencode-sync serve` runs, asking nothing.
 
+use crate::ui::outln;
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,7 +34,7 @@ pub fn run(args: &LoginArgs) -> Result<ExitCode> {
     let key = read_key(args)?;
 
     if args.no_verify {
-        println!("Not checking the server (--no-verify).");
+        outln!("Not checking the server (--no-verify).");
     } else {
         check(&url, &key)?;
     }
@@ -47,13 +48,13 @@ pub fn run(args: &LoginArgs) -> Result<ExitCode> {
     }
     cfg.set_credentials(&url, &key);
     store.save(&cfg)?;
-    println!(
+    outln!(
         "Saved {url} and key {} to {}",
         key.masked(),
         store.path.display()
     );
-    println!();
-    println!("{}", verify::next_step_text());
+    outln!();
+    outln!("{}", verify::next_step_text());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -76,12 +77,12 @@ fn run_local(args: &LoginArgs) -> Result<ExitCode> {
     cfg.set_credentials(&url, &key.key);
     store.save(&cfg)?;
     if key.created {
-        println!(
+        outln!(
             "Generated the local server's API key in {} (mode 0600).",
             local.key_path().display()
         );
     }
-    println!(
+    outln!(
         "Saved {url} and the local server's key {} to {}",
         key.key.masked(),
         store.path.display()
@@ -102,14 +103,14 @@ fn run_local(args: &LoginArgs) -> Result<ExitCode> {
         serve.push_str(&format!(" --data {}", data.display()));
     }
     if args.no_verify {
-        println!(
+        outln!(
             "Not checking the server (--no-verify). Start it with `{serve}` if it is not running."
         );
     } else {
         let endpoint = Endpoint::new(url.clone(), key.key.clone());
         let result = probe::run(&Http::new(LOCAL_TIMEOUT), &endpoint);
         match (result.reach, result.key) {
-            (Reach::Up { .. }, Some(KeyCheck::Accepted { sessions })) => println!(
+            (Reach::Up { .. }, Some(KeyCheck::Accepted { sessions })) => outln!(
                 "The local server is up at {url} and accepts the key ({sessions} session{} stored).",
                 if sessions == 1 { "" } else { "s" }
             ),
@@ -126,15 +127,15 @@ fn run_local(args: &LoginArgs) -> Result<ExitCode> {
                 "something else answers at {url} ({detail}); run `{serve}` on a free port \
                  (with --port N, then `opencode-sync login --local --port N`)"
             )),
-            (Reach::Down { .. }, _) => println!(
+            (Reach::Down { .. }, _) => outln!(
                 "No server answers at {url} yet. Start it with `{serve}` and keep it running \
                  (in another terminal, or as a service); the plugin sends what it queued \
                  meanwhile once it is up."
             ),
         }
     }
-    println!();
-    println!("{}", verify::next_step_text());
+    outln!();
+    outln!("{}", verify::next_step_text());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -203,7 +204,7 @@ fn check(url: &SiteUrl, key: &ApiKey) -> Result<()> {
     let result = probe::run(&Http::new(probe::TIMEOUT), &endpoint);
     match result.reach {
         Reach::Up { latency } => {
-            println!("Server {url} is reachable ({} ms).", latency.as_millis());
+            outln!("Server {url} is reachable ({} ms).", latency.as_millis());
         }
         Reach::Down { error } => {
             bail!(
@@ -218,7 +219,7 @@ fn check(url: &SiteUrl, key: &ApiKey) -> Result<()> {
     }
     match result.key {
         Some(KeyCheck::Accepted { sessions }) => {
-            println!(
+            outln!(
                 "API key {} accepted ({sessions} session{} on the server).",
                 key.masked(),
                 if sessions == 1 { "" } else { "s" }

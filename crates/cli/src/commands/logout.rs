@@ -1,6 +1,7 @@
 //! `opencode-sync logout`: forget the URL and key. Options stay; the file goes away when
 //! nothing else is left in it. Running it twice is fine.
 
+use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -15,7 +16,7 @@ pub fn run() -> Result<ExitCode> {
     let store = ConfigStore::locate()?;
     let (mut cfg, moved) = store.load_for_update()?;
     if let Some(aside) = &moved {
-        println!(
+        outln!(
             "The config file was not valid JSON; moved it to {} (it may hold your key: delete it when you no longer need it).",
             aside.display()
         );
@@ -24,7 +25,7 @@ pub fn run() -> Result<ExitCode> {
     let (had_url, had_key) = cfg.clear_credentials();
     if !had_url && !had_key {
         if moved.is_none() {
-            println!(
+            outln!(
                 "Not logged in: no credentials stored in {}.",
                 store.path.display()
             );
@@ -40,7 +41,7 @@ pub fn run() -> Result<ExitCode> {
             (false, Some(key)) => format!("API key {}", mask_raw(&key)),
             _ => "the URL".to_owned(),
         };
-        println!("Removed {what} from {}.", store.path.display());
+        outln!("Removed {what} from {}.", store.path.display());
     }
     for var in [ENV_URL, ENV_API_KEY] {
         if ProcessEnv.var(var).is_some() {

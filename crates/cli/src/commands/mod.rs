@@ -12,6 +12,7 @@ mod status;
 mod sync;
 mod verify;
 
+use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -29,7 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync(args) => sync::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Version => {
-            println!("opencode-sync {}", env!("CARGO_PKG_VERSION"));
+            outln!("opencode-sync {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -4,6 +4,7 @@
 //! stop on Ctrl-C or SIGTERM. The server itself (routes, rules, storage) is the library's;
 //! this module only decides how it is started and what the user is told.
 
+use crate::ui::outln;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -76,7 +77,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     });
     runtime.shutdown_timeout(STOP_TIMEOUT);
     result?;
-    println!("opencode-sync serve: stopped.");
+    outln!("opencode-sync serve: stopped.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@
 //! form (name, `name@version`, `file://` to a build of it, `[spec, {options}]` tuple): a
 //! second entry would have OpenCode load two copies, each syncing every session.
 
+use crate::ui::outln;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
         let listed: Vec<String> = r.entries.iter().map(describe).collect();
         let same = r.entries.iter().any(|e| wanted.is_listed_as(&e.reference));
         if args.plugin.is_none() || same {
-            println!(
+            outln!(
                 "{} already loads the plugin ({}); nothing to change.",
                 r.path.display(),
                 listed.join(", ")
@@ -71,7 +72,7 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
                     ""
                 }
             ));
-            println!(
+            outln!(
                 "OpenCode keeps loading {}. To load \"{spec}\" instead, replace that entry in {} \
                  (or remove it and run this command again).",
                 listed.join(", "),
@@ -102,11 +103,11 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
 
     if args.dry_run {
         match &old {
-            Some(_) => println!("Would add \"{spec}\" to {}:\n", file.display()),
-            None => println!("Would create {} for {where_}:\n", file.display()),
+            Some(_) => outln!("Would add \"{spec}\" to {}:\n", file.display()),
+            None => outln!("Would create {} for {where_}:\n", file.display()),
         }
-        print!("{}", diff(old.as_deref().unwrap_or(""), &new));
-        println!("\n(dry run: nothing was written)");
+        ui::out(format_args!("{}", diff(old.as_deref().unwrap_or(""), &new)));
+        outln!("\n(dry run: nothing was written)");
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -115,13 +116,13 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     fsutil::replace_atomically(&file, new.as_bytes(), new_mode)
         .with_context(|| format!("cannot write {}", file.display()))?;
     match old {
-        Some(_) => println!("Added \"{spec}\" to {} ({where_}).", file.display()),
-        None => println!(
+        Some(_) => outln!("Added \"{spec}\" to {} ({where_}).", file.display()),
+        None => outln!(
             "Created {} for {where_}, loading \"{spec}\".",
             file.display()
         ),
     }
-    println!(
+    outln!(
         "OpenCode loads the plugin from its next start. Run `opencode-sync verify` to check the whole setup."
     );
     Ok(ExitCode::SUCCESS)

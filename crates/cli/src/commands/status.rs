@@ -1,6 +1,7 @@
 //! `opencode-sync status`: are we set up, and does sync work right now? Exits non-zero
 //! when it does not, so scripts can gate on it.
 
+use crate::ui::outln;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -75,47 +76,47 @@ fn print_text(
     probe: Option<&Probe>,
     enabled: bool,
 ) {
-    println!("Config file: {}", store.path.display());
+    outln!("Config file: {}", store.path.display());
     if let Some(err) = file_error {
-        println!("  FAIL  {err}");
+        outln!("  FAIL  {err}");
     }
     let c = match creds {
         Ok(c) => c,
         Err(e) => {
-            println!("Status:      not syncing: {e}");
+            outln!("Status:      not syncing: {e}");
             return;
         }
     };
-    println!("URL:         {} (from {})", c.url, c.url_source);
-    println!("API key:     {} (from {})", c.key.masked(), c.key_source);
+    outln!("URL:         {} (from {})", c.url, c.url_source);
+    outln!("API key:     {} (from {})", c.key.masked(), c.key_source);
     let Some(probe) = probe else { return };
     match &probe.reach {
-        Reach::Up { latency } => println!("Server:      reachable ({} ms)", latency.as_millis()),
-        Reach::Down { error } => println!(
+        Reach::Up { latency } => outln!("Server:      reachable ({} ms)", latency.as_millis()),
+        Reach::Down { error } => outln!(
             "Server:      UNREACHABLE: {error} ({})",
             c.url.join("/health")
         ),
-        Reach::NotOpenSync { detail } => println!("Server:      not an OpenSync server: {detail}"),
+        Reach::NotOpenSync { detail } => outln!("Server:      not an OpenSync server: {detail}"),
     }
     match &probe.key {
         Some(KeyCheck::Accepted { sessions }) => {
-            println!("Key:         accepted ({sessions} sessions on the server)");
+            outln!("Key:         accepted ({sessions} sessions on the server)");
         }
-        Some(KeyCheck::Rejected { reason }) => println!(
+        Some(KeyCheck::Rejected { reason }) => outln!(
             "Key:         REJECTED by {}: {reason}. Generate a new key in the dashboard and run `opencode-sync login`",
             c.url.host()
         ),
-        Some(KeyCheck::Unknown { reason }) => println!("Key:         not checked: {reason}"),
-        None => println!("Key:         not checked (server unreachable)"),
+        Some(KeyCheck::Unknown { reason }) => outln!("Key:         not checked: {reason}"),
+        None => outln!("Key:         not checked (server unreachable)"),
     }
     if !enabled {
-        println!(
+        outln!(
             "Status:      NOT SYNCING: the plugin is switched off (\"enabled\": false); `opencode-sync config set enabled true` turns it on"
         );
     } else if probe.healthy() {
-        println!("Status:      ok, sessions will sync");
+        outln!("Status:      ok, sessions will sync");
     } else {
-        println!("Status:      NOT SYNCING");
+        outln!("Status:      NOT SYNCING");
     }
 }
 
@@ -123,25 +124,26 @@ fn print_text(
 fn print_outbox(outbox: &Counts, dir: Option<&Path>, healthy: bool) {
     if outbox.queued == 0 && outbox.quarantined == 0 {
         match outbox.in_progress {
-            0 => println!("Outbox:      empty (everything was delivered)"),
-            n => println!(
+            0 => outln!("Outbox:      empty (everything was delivered)"),
+            n => outln!(
                 "Outbox:      nothing queued; {n} message(s) a running OpenCode is still writing"
             ),
         }
         return;
     }
-    println!(
+    outln!(
         "Outbox:      {} queued, {} refused by the server and set aside",
-        outbox.queued, outbox.quarantined
+        outbox.queued,
+        outbox.quarantined
     );
     if let Some(err) = &outbox.last_error {
-        println!("Last error:  {err}");
+        outln!("Last error:  {err}");
     }
     if outbox.queued > 0 && healthy {
-        println!("             `opencode-sync sync --flush` sends what is queued now");
+        outln!("             `opencode-sync sync --flush` sends what is queued now");
     }
     if let Some(dir) = dir.filter(|_| outbox.quarantined > 0) {
-        println!(
+        outln!(
             "Set aside:   in {} (each file holds the record and the server's reason; move one back into {} to send it again)",
             dir.join(outbox::QUARANTINE_DIR).display(),
             dir.display()

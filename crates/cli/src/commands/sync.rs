@@ -8,7 +8,10 @@
 //!   In that order the backfill, which reads OpenCode's current store, has the last
 //!   word over older queued upserts of the same sessions.
 
+use crate::ui::outln;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -25,24 +28,53 @@ use crate::outbox_dir::OutboxDir;
 use crate::process_env::ProcessEnv;
 use crate::ui;
 
-/// Per-request timeout while draining.
+/// Per-request timeout while draining (or `--timeout`, when shorter).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a flush did.
+struct Flushed {
+    /// Everything delivered.
+    ok: bool,
+    json: Value,
+    /// No backfill after it: the key was refused, or Ctrl-C.
+    stop: bool,
+    interrupted: bool,
+}
+
 pub fn run(args: &SyncArgs) -> Result<ExitCode> {
+    // Ctrl-C: the requests under way finish, what is done is kept, exit 130. A second
+    // Ctrl-C quits at once (delivered records are gone from the outbox and every finished
+    // session is recorded; a claim left behind is taken back by the next sender, which
+    // sees this process is gone).
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
     let mut flushed: Option<(bool, Value)> = None;
     if args.flush {
         let store = ConfigStore::locate()?;
         let creds = resolve_credentials(store.load()?.as_ref(), &ProcessEnv)?;
-        let (ok, report, auth_failed) = flush(args, &creds)?;
-        if !args.backfill() || auth_failed {
+        let flush = flush(args, &creds, &interrupted)?;
+        if !args.backfill() || flush.stop {
             if args.json {
-                ui::print_json(&report);
+                ui::print_json(&flush.json);
             }
-            return Ok(if ok { ExitCode::SUCCESS } else { unhealthy() });
+            return Ok(if flush.interrupted {
+                ExitCode::from(130)
+            } else if flush.ok {
+                ExitCode::SUCCESS
+            } else {
+                unhealthy()
+            });
         }
-        flushed = Some((ok, report));
+        flushed = Some((flush.ok, flush.json));
     }
-    let report = backfill::run(args)?;
+    let report = backfill::run(args, &interrupted)?;
     let code = match &flushed {
         Some((false, _)) if report.code == 0 => 1,
         _ => report.code,
@@ -62,41 +94,52 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
 
 /// Drains the outbox; prints the text report unless `--json`. Returns whether the outbox
 /// is empty, the JSON report, and whether the key was refused.
-fn flush(args: &SyncArgs, creds: &Credentials) -> Result<(bool, Value, bool)> {
+fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Result<Flushed> {
     let outbox = OutboxDir::new(paths::outbox_dir(&ProcessEnv)?);
     let endpoint = Endpoint::new(creds.url.clone(), creds.key.clone());
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let timeout = Duration::from_secs(args.timeout);
+    let deadline = Instant::now() + timeout;
     let report = outbox
-        .drain(&Http::new(REQUEST_TIMEOUT), &endpoint, deadline)
+        .drain(
+            &Http::new(REQUEST_TIMEOUT.min(timeout)),
+            &endpoint,
+            deadline,
+            interrupted,
+        )
         .with_context(|| format!("draining {}", outbox.dir.display()))?;
     let ok = report.remaining == 0 && report.auth_failed.is_none();
     if !args.json {
-        println!(
+        outln!(
             "Delivered {} queued record{} to {}.",
             report.delivered,
             if report.delivered == 1 { "" } else { "s" },
             creds.url
         );
         if report.quarantined > 0 {
-            println!(
+            outln!(
                 "{} record(s) refused by the server were set aside (see `opencode-sync status`).",
                 report.quarantined
             );
         }
         if report.corrupt > 0 {
-            println!(
+            outln!(
                 "{} corrupt record(s) were skipped and set aside.",
                 report.corrupt
             );
         }
         if let Some(reason) = &report.auth_failed {
-            println!(
+            outln!(
                 "Stopped: API key rejected by {}: {reason}. Run `opencode-sync login` with a new key; the {} queued record(s) are kept.",
                 creds.url.host(),
                 report.remaining
             );
+        } else if report.interrupted {
+            outln!(
+                "Interrupted: {} record(s) still queued. They go out with the next OpenCode start or `opencode-sync sync --flush`.",
+                report.remaining
+            );
         } else if report.remaining > 0 {
-            println!(
+            outln!(
                 "{} record(s) still queued{}. Run `opencode-sync sync --flush` again later.",
                 report.remaining,
                 report
@@ -107,10 +150,10 @@ fn flush(args: &SyncArgs, creds: &Credentials) -> Result<(bool, Value, bool)> {
             );
         }
     }
-    let auth_failed = report.auth_failed.is_some();
-    Ok((
+    Ok(Flushed {
         ok,
-        json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
-        auth_failed,
-    ))
+        stop: report.auth_failed.is_some() || report.interrupted,
+        interrupted: report.interrupted,
+        json: json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
+    })
 }

@@ -2,6 +2,7 @@
 //! credentials' shape (not the network: that is `status`) and that one of OpenCode's
 //! config files loads the plugin, and prints the fix for each problem.
 
+use crate::ui::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -119,9 +120,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             "warnings": warnings,
         }));
     } else {
-        println!("Credentials");
+        outln!("Credentials");
         if let Some(c) = &credentials {
-            println!(
+            outln!(
                 "  {} {} with key {} ({})",
                 ui::mark(true),
                 c.url,
@@ -129,13 +130,13 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
                 c.key_source
             );
         }
-        println!("OpenCode config (project {})", project.display());
+        outln!("OpenCode config (project {})", project.display());
         if reports.is_empty() {
-            println!("  (no OpenCode config files found)");
+            outln!("  (no OpenCode config files found)");
         }
         for r in &reports {
             let listed = describe_entries(r);
-            println!(
+            outln!(
                 "  {} {} [{:?}]: {listed}",
                 ui::mark(r.error.is_none()),
                 r.path.display(),
@@ -146,14 +147,14 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             ui::warn(w);
         }
         if problems.is_empty() {
-            println!(
+            outln!(
                 "\nReady: OpenCode will load the plugin. Run `opencode-sync status` to check the server accepts the key."
             );
         } else {
-            println!();
+            outln!();
             for p in &problems {
-                println!("  {} {}", ui::mark(false), p.what);
-                println!("        fix: {}", p.fix);
+                outln!("  {} {}", ui::mark(false), p.what);
+                outln!("        fix: {}", p.fix);
             }
         }
     }
