@@ -11,6 +11,8 @@
 
 import {
   closeSync,
+  constants,
+  fstatSync,
   ftruncateSync,
   mkdirSync,
   openSync,
@@ -25,6 +27,8 @@ import { homedir } from "node:os";
 import { dirname } from "node:path";
 
 const SERVICE = "opencode-sync";
+// The largest file the wasm side reads (the config, outbox records: well under 8 MiB).
+const MAX_READ_BYTES = 64 * 1024 * 1024;
 
 let wasm = null;
 let loadError = null;
@@ -56,11 +60,25 @@ function makeHost(client) {
   };
   let tmpCounter = 0;
   return {
+    // Regular files only, and not huge: a FIFO (or /dev/zero) where the config should be
+    // would block or fill OpenCode's process. Opened non-blocking, so a FIFO cannot hang it.
     readFile(path) {
+      let fd = null;
       try {
-        return readFileSync(path, "utf8");
+        fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+        const stat = fstatSync(fd);
+        if (!stat.isFile() || stat.size > MAX_READ_BYTES) return null;
+        return readFileSync(fd, "utf8");
       } catch {
         return null;
+      } finally {
+        if (fd !== null) {
+          try {
+            closeSync(fd);
+          } catch {
+            // read already
+          }
+        }
       }
     },
     listDir(path) {
@@ -254,7 +272,14 @@ export const OpenCodeSyncPlugin = async (input, options) => {
     };
 
     return {
-      event: (arg) => push("event", arg?.event),
+      // The one hook that reads its argument: a getter that throws must not reach OpenCode.
+      event: (arg) => {
+        try {
+          return push("event", arg?.event);
+        } catch {
+          return DONE;
+        }
+      },
       "chat.message": (i, o) => push("chat.message", { i, o }),
       "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
       "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),

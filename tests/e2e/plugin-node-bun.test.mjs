@@ -9,7 +9,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -232,6 +232,20 @@ for (const runtime of RUNTIMES) {
     assert.match(r.logs[0].message, /not logged in: run `opencode-sync login`/);
     const dump = await server.dump();
     assert.deepEqual(dump.requests, []);
+  });
+}
+
+for (const runtime of RUNTIMES) {
+  test(`${runtime.name}: a FIFO where the config file should be does not block the plugin`, async () => {
+    const home = makeHome(null);
+    const dir = path.join(home, ".config", "opencode-sync");
+    fs.mkdirSync(dir, { recursive: true });
+    // Nobody ever writes to it: reading it the plain way blocks forever.
+    const made = spawnSync("mkfifo", [path.join(dir, "config.json")]);
+    assert.equal(made.status, 0, String(made.stderr));
+    const r = await replay(runtime, home, 0);
+    assert.deepEqual(r.hooks, [], "no readable config: not logged in");
+    assert.equal(r.stderr, "");
   });
 }
 

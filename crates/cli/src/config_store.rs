@@ -7,6 +7,9 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
+/// A config file holds a URL, a key and a few options: kilobytes.
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
 use anyhow::{Context, Result};
 use opencode_sync_core::config::ConfigFile;
 use opencode_sync_core::paths;
@@ -30,6 +33,18 @@ impl ConfigStore {
 
     /// The file's contents; `None` when it does not exist.
     pub fn load(&self) -> Result<Option<ConfigFile>> {
+        // Not a FIFO or a device (reading one would block or never end), not huge.
+        match fs::metadata(&self.path) {
+            Ok(meta) if !meta.is_file() => {
+                anyhow::bail!("{} is not a regular file", self.path.display())
+            }
+            Ok(meta) if meta.len() > MAX_CONFIG_BYTES => anyhow::bail!(
+                "{} is {} bytes: too large for a config file",
+                self.path.display(),
+                meta.len()
+            ),
+            _ => {}
+        }
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

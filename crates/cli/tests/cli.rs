@@ -314,6 +314,42 @@ fn status_healthy_then_key_revoked_then_server_down() {
 }
 
 #[test]
+fn a_key_in_the_url_field_is_never_echoed() {
+    let sb = Sandbox::new();
+    // `exec` fails the test if any output holds the key.
+    let out = sb.run_with_stdin(&["login", "--url", KEY, "--api-key-stdin"], Some(KEY));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("looks like an API key"),
+        "{}",
+        out.stderr
+    );
+    write(
+        &sb.config_path(),
+        &format!(r#"{{"convexUrl": "{KEY}", "apiKey": "{KEY}"}}"#),
+    );
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["config"],
+        &["config", "--json"],
+    ] {
+        let out = sb.run(args);
+        assert!(
+            out.stdout.contains("looks like an API key") || args == ["config", "--json"],
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+    let out = sb.with_env("OPENCODE_SYNC_URL", KEY).run(&["status"]);
+    assert!(
+        out.stdout.contains("URL in $OPENCODE_SYNC_URL is invalid"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn a_closed_stdout_ends_no_command_in_a_panic() {
     let server = server_with(&[KEY]);
     let sb = Sandbox::new();

@@ -410,14 +410,13 @@ const PAYLOAD_FAULTS: &[&str] = &[
 /// Classifies a response. `retry_after` is the raw `Retry-After` header, if any.
 pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
     let parsed: Option<Value> = json_read::from_str(body).ok();
-    let message = || {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get("error"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| summarize(body, status))
-    };
+    let error: Option<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let raw_message = || error.as_deref().unwrap_or(body);
+    let message = || server_text(raw_message());
     match status {
         200..=299 => match (route, parsed) {
             (Route::Batch, Some(v)) => {
@@ -425,8 +424,12 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
                 if reply.errors.is_empty() {
                     Outcome::Delivered(v)
                 } else {
-                    Outcome::Rejected(reply.errors.join("; "))
+                    Outcome::Rejected(server_text(&reply.errors.join("; ")))
                 }
+            }
+            // Every answer of the API says `"ok": true`; a `false` is a refusal.
+            (_, Some(v)) if v.get("ok") == Some(&Value::Bool(false)) => {
+                Outcome::Rejected(format!("HTTP {status} with \"ok\": false: {}", message()))
             }
             (_, Some(v)) => Outcome::Delivered(v),
             // A proxy or captive portal answering for the server: not delivered.
@@ -435,19 +438,23 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
                 reason: format!("HTTP {status} with a body that is not JSON"),
             },
         },
+        // The API never redirects: a proxy or captive portal is in the way, for now.
+        300..=399 => Outcome::Retry {
+            after_ms: None,
+            reason: format!("HTTP {status} redirect (a proxy or captive portal in the way?)"),
+        },
         401 | 403 => Outcome::AuthFailed(message()),
         429 | 503 => Outcome::Retry {
             after_ms: retry_after.and_then(parse_retry_after),
             reason: format!("HTTP {status}: {}", message()),
         },
         500 => {
-            let msg = message();
-            if PAYLOAD_FAULTS.iter().any(|m| msg.contains(m)) {
-                Outcome::Rejected(msg)
+            if PAYLOAD_FAULTS.iter().any(|m| raw_message().contains(m)) {
+                Outcome::Rejected(message())
             } else {
                 Outcome::Retry {
                     after_ms: retry_after.and_then(parse_retry_after),
-                    reason: format!("HTTP 500: {msg}"),
+                    reason: format!("HTTP 500: {}", message()),
                 }
             }
         }
@@ -457,6 +464,35 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
         },
         _ => Outcome::Rejected(format!("HTTP {status}: {}", message())),
     }
+}
+
+/// The longest server text kept in a reason, in characters.
+const MAX_SERVER_TEXT: usize = 300;
+
+/// Server text made fit to print, log and store: secrets masked (a server may echo the
+/// key it was sent), control characters (terminal escapes, newlines) and runs of
+/// whitespace made one space, at most [`MAX_SERVER_TEXT`] characters.
+fn server_text(text: &str) -> String {
+    let mut out = String::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    // Masked before it is cut: a cut secret might no longer look like one.
+    let mut out = crate::redact::redact(&out).into_owned();
+    if let Some((cut, _)) = out.char_indices().nth(MAX_SERVER_TEXT) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
 }
 
 /// The longest delay a `Retry-After` asks for that is honoured (a day), in ms.
@@ -545,18 +581,6 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
         ms * 10 + u64::from(digits.get(i).map_or(0, |d| d - b'0'))
     });
     Some(ms.min(MAX_RETRY_AFTER_MS))
-}
-
-/// A short, single-line description of a non-JSON body.
-fn summarize(body: &str, status: u16) -> String {
-    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.is_empty() {
-        format!("HTTP {status} with an empty body")
-    } else if line.chars().count() > 120 {
-        format!("{}…", line.chars().take(120).collect::<String>())
-    } else {
-        line
-    }
 }
 
 #[cfg(test)]
@@ -649,6 +673,39 @@ mod tests {
     }
 
     #[test]
+    fn server_text_is_masked_flattened_and_bounded() {
+        use Outcome::*;
+        let r = Route::Message;
+        let echo = format!(r#"{{"error":"key Bearer {KEY} is bad"}}"#);
+        let Rejected(reason) = classify(r, 418, None, &echo) else {
+            panic!("a 418 is a refusal")
+        };
+        assert_eq!(reason, "HTTP 418: key Bearer [REDACTED] is bad");
+        let AuthFailed(reason) = classify(r, 401, None, &echo) else {
+            panic!("a 401 is an auth failure")
+        };
+        assert!(!reason.contains(KEY), "{reason}");
+        let Retry { reason, .. } =
+            classify(r, 502, None, "\u{1b}[2J\u{1b}[31mEVIL\nforged: ok\r\n")
+        else {
+            panic!("a 502 is retried")
+        };
+        assert_eq!(reason, "HTTP 502: [2J [31mEVIL forged: ok");
+        let Retry { reason, .. } = classify(r, 503, None, &"x ".repeat(3_000_000)) else {
+            panic!("a 503 is retried")
+        };
+        assert!(reason.chars().count() < 320, "{}", reason.len());
+        assert!(reason.ends_with('…'));
+        assert!(
+            matches!(classify(r, 302, None, ""), Retry { reason, .. } if reason.contains("redirect"))
+        );
+        assert!(matches!(
+            classify(r, 200, None, r#"{"ok":false,"error":"nope"}"#),
+            Rejected(reason) if reason.ends_with("nope")
+        ));
+    }
+
+    #[test]
     fn classify_every_status() {
         use Outcome::*;
         let r = Route::Session;
@@ -666,7 +723,7 @@ mod tests {
         );
         assert_eq!(
             classify(r, 403, None, ""),
-            AuthFailed("HTTP 403 with an empty body".into())
+            AuthFailed("(empty body)".into())
         );
         assert_eq!(
             classify(r, 429, Some("2"), r#"{"error":"slow down"}"#),
@@ -679,7 +736,7 @@ mod tests {
             classify(r, 503, Some("soon"), ""),
             Retry {
                 after_ms: None,
-                reason: "HTTP 503: HTTP 503 with an empty body".into()
+                reason: "HTTP 503: (empty body)".into()
             }
         );
         assert_eq!(
@@ -718,7 +775,9 @@ mod tests {
             ),
             Rejected("HTTP 400: Missing externalId or sessionId".into())
         );
-        for status in [301, 404, 405, 413, 422] {
+        // A redirect is somebody in the way (the API never redirects): kept, retried.
+        assert!(matches!(classify(r, 301, None, "x"), Retry { .. }));
+        for status in [404, 405, 413, 422] {
             assert!(
                 matches!(classify(r, status, None, "x"), Rejected(_)),
                 "{status}"

@@ -163,6 +163,16 @@ pub enum Source {
     Env(&'static str),
 }
 
+impl Source {
+    /// Where, as a sentence says it: "in the config file", "in $OPENCODE_SYNC_URL".
+    pub fn place(&self) -> String {
+        match self {
+            Self::File => "in the config file".to_owned(),
+            Self::Env(name) => format!("in ${name}"),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -190,9 +200,9 @@ pub enum CredentialsError {
     MissingUrl,
     #[error("no API key is set: run `opencode-sync login` (or set {ENV_API_KEY})")]
     MissingKey,
-    #[error("the deployment URL from the {origin} is invalid: {error}")]
+    #[error("the deployment URL {} is invalid: {error}", origin.place())]
     InvalidUrl { origin: Source, error: UrlError },
-    #[error("the API key from the {origin} is invalid: {error}")]
+    #[error("the API key {} is invalid: {error}", origin.place())]
     InvalidKey { origin: Source, error: KeyError },
 }
 
@@ -588,7 +598,7 @@ mod tests {
         let err = resolve_credentials(Some(&only_key), &env).unwrap_err();
         assert!(matches!(err, CredentialsError::InvalidUrl { .. }));
         assert!(err.to_string().starts_with(
-            "the deployment URL from the $OPENCODE_SYNC_URL is invalid: http:// is only allowed"
+            "the deployment URL in $OPENCODE_SYNC_URL is invalid: http:// is only allowed"
         ));
         let env = MapEnv::new(
             "/h",

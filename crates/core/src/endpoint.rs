@@ -23,6 +23,12 @@ pub struct SiteUrl {
 pub enum UrlError {
     #[error("the URL is empty")]
     Empty,
+    /// Never echoed: it would print the secret.
+    #[error(
+        "that looks like an API key or other secret, not a URL: the URL is your deployment's \
+         address (https://NAME.convex.cloud); the key goes in the API key field"
+    )]
+    LooksLikeASecret,
     #[error("\"{0}\" is not a URL: it must start with https:// (did you mean \"https://{0}\"?)")]
     MissingScheme(String),
     #[error("unsupported scheme \"{0}\": use https://")]
@@ -56,6 +62,11 @@ impl SiteUrl {
         let input = input.trim();
         if input.is_empty() {
             return Err(UrlError::Empty);
+        }
+        // Before anything that echoes the input: a key pasted into the URL field. (A
+        // password in `user:pw@` is refused below, without echoing it.)
+        if !input.contains('@') && crate::redact::redact(input) != input {
+            return Err(UrlError::LooksLikeASecret);
         }
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UrlError::Whitespace);
@@ -259,6 +270,11 @@ mod tests {
     fn rejected_forms_say_why() {
         let table: &[(&str, UrlError)] = &[
             ("", UrlError::Empty),
+            ("osk_0123456789abcdefghij", UrlError::LooksLikeASecret),
+            (
+                "https://x.convex.cloud/osk_0123456789abcdefghij",
+                UrlError::LooksLikeASecret,
+            ),
             ("   ", UrlError::Empty),
             (
                 "x.convex.cloud",

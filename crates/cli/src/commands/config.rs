@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use opencode_sync_core::config::{KEY_API_KEY, KEY_URL, OPTIONS, OptionSpec, mask_raw};
+use opencode_sync_core::endpoint::SiteUrl;
 use opencode_sync_core::paths::{ENV_API_KEY, ENV_URL, Environment};
+use opencode_sync_core::redact::redact;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{ConfigAction, ConfigArgs};
@@ -65,6 +67,21 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         .filter(|v| ProcessEnv.var(v).is_some())
         .collect();
     let masked_key = cfg.api_key.as_deref().map(mask_raw);
+    // The URL as written, unless it holds a secret (a key pasted into the wrong field),
+    // and where requests go when that differs (`.convex.cloud` -> `.convex.site`).
+    let url_shown = cfg
+        .convex_url
+        .as_deref()
+        .map(|raw| redact(raw).into_owned());
+    let url_note = cfg
+        .convex_url
+        .as_deref()
+        .map(|raw| match SiteUrl::parse(raw) {
+            Ok(url) if url.as_str() != raw.trim() => format!(" (requests go to {url})"),
+            Ok(_) => String::new(),
+            Err(e) => format!(" (not usable: {e})"),
+        })
+        .unwrap_or_default();
 
     if as_json {
         let opts: Map<String, Value> = options
@@ -75,7 +92,7 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         ui::print_json(&json!({
             "path": store.path,
             "exists": exists,
-            KEY_URL: cfg.convex_url,
+            KEY_URL: url_shown,
             KEY_API_KEY: masked_key,
             "options": opts,
             "otherKeys": unknown,
@@ -91,8 +108,8 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         if exists { "" } else { " (not created yet)" }
     );
     outln!(
-        "URL:         {}",
-        cfg.convex_url.as_deref().unwrap_or("(not set)")
+        "URL:         {}{url_note}",
+        url_shown.as_deref().unwrap_or("(not set)")
     );
     outln!(
         "API key:     {}",

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use opencode_sync_core::api::Endpoint;
-use opencode_sync_core::config::{Credentials, resolve_credentials};
+use opencode_sync_core::config::{Credentials, CredentialsError, resolve_credentials};
 use opencode_sync_core::{outbox, paths};
 use serde_json::{Value, json};
 
@@ -72,7 +72,7 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
 fn print_text(
     store: &ConfigStore,
     file_error: Option<&str>,
-    creds: &Result<Credentials, opencode_sync_core::config::CredentialsError>,
+    creds: &Result<Credentials, CredentialsError>,
     probe: Option<&Probe>,
     enabled: bool,
 ) {
@@ -82,6 +82,13 @@ fn print_text(
     }
     let c = match creds {
         Ok(c) => c,
+        // Unreadable, so "not logged in" would be beside the point.
+        Err(CredentialsError::NotConfigured) if file_error.is_some() => {
+            outln!(
+                "Status:      not syncing: the config file cannot be read; fix it, or run `opencode-sync login` to write a fresh one (the old one is kept aside)"
+            );
+            return;
+        }
         Err(e) => {
             outln!("Status:      not syncing: {e}");
             return;
@@ -154,7 +161,7 @@ fn print_outbox(outbox: &Counts, dir: Option<&Path>, healthy: bool) {
 fn to_json(
     store: &ConfigStore,
     file_error: Option<&str>,
-    creds: &Result<Credentials, opencode_sync_core::config::CredentialsError>,
+    creds: &Result<Credentials, CredentialsError>,
     probe: Option<&Probe>,
     healthy: bool,
 ) -> Value {
