@@ -7,15 +7,15 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-/// A config file holds a URL, a key and a few options: kilobytes.
-const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
-
 use anyhow::{Context, Result};
 use opencode_sync_core::config::ConfigFile;
 use opencode_sync_core::paths;
 
 use crate::fsutil::write_private_atomically;
 use crate::process_env::ProcessEnv;
+
+/// A config file holds a URL, a key and a few options: kilobytes.
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The credentials file and what it holds.
 #[derive(Debug)]

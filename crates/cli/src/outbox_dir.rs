@@ -103,7 +103,8 @@ impl OutboxDir {
         Ok(())
     }
 
-    fn quarantine_dir(&self) -> PathBuf {
+    /// Where refused records are kept aside.
+    pub fn quarantine_dir(&self) -> PathBuf {
         self.dir.join(outbox::QUARANTINE_DIR)
     }
 
@@ -160,10 +161,7 @@ impl OutboxDir {
         deadline: Instant,
         stop: &AtomicBool,
     ) -> io::Result<DrainReport> {
-        let over = || {
-            let stopped = stop.load(Ordering::SeqCst);
-            (stopped, stopped || Instant::now() >= deadline)
-        };
+        let over = || stop.load(Ordering::SeqCst) || Instant::now() >= deadline;
         let policy = RetryPolicy::default();
         let mut report = DrainReport::default();
         // Records this drain put back, and when they may go again. (Backoffs set by
@@ -187,9 +185,8 @@ impl OutboxDir {
                 continue; // the records taken back are queued again: plan once more
             }
             report.remaining = plan.total - plan.superseded.len();
-            let (stopped, over_now) = over();
-            report.interrupted = stopped;
-            if plan.sendable.is_empty() || over_now {
+            if plan.sendable.is_empty() || over() {
+                report.interrupted = stop.load(Ordering::SeqCst);
                 return Ok(report);
             }
             let mut earliest_retry: Option<i64> = None;
@@ -206,7 +203,7 @@ impl OutboxDir {
                 if !open.contains(name.session_id.as_str()) {
                     continue;
                 }
-                if over().1 {
+                if over() {
                     break;
                 }
                 if let Some(&at) = backoff.get(&name.file).filter(|&&at| at > now_ms()) {
@@ -279,7 +276,7 @@ impl OutboxDir {
                 let wait_ms =
                     earliest_retry.map_or(500, |t| (t - now_ms()).clamp(50, 30_000)) as u64;
                 let until = deadline.min(Instant::now() + Duration::from_millis(wait_ms));
-                while !over().1 && Instant::now() < until {
+                while !over() && Instant::now() < until {
                     let left = until.saturating_duration_since(Instant::now());
                     std::thread::sleep(left.min(Duration::from_millis(100)));
                 }

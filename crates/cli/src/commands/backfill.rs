@@ -15,7 +15,6 @@
 //! exit 130) loses nothing and the next run resumes. Decisions (which sessions, which
 //! messages, when to confirm a session upsert) are the core's [`backfill`] module.
 
-use crate::ui::outln;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -46,6 +45,7 @@ use crate::outbox_dir::now_ms;
 use crate::process_env::ProcessEnv;
 use crate::sync_records::SyncRecords;
 use crate::ui;
+use crate::ui::outln;
 
 /// Per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -569,17 +569,15 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
     };
 
     let jobs = usize::from(args.jobs);
+    let retry_budget = Duration::from_secs(args.timeout);
     let shared = Shared {
-        http: Http::for_bulk(
-            REQUEST_TIMEOUT.min(Duration::from_secs(args.timeout)),
-            jobs + 1,
-        ),
+        http: Http::for_bulk(REQUEST_TIMEOUT.min(retry_budget), jobs + 1),
         endpoint: creds
             .as_ref()
             .map(|c| Endpoint::new(c.url.clone(), c.key.clone())),
         options,
         policy: RetryPolicy::default(),
-        retry_budget: Duration::from_secs(args.timeout),
+        retry_budget,
         dry_run: args.dry_run,
         interrupted: Arc::clone(interrupted),
         halted: AtomicBool::new(false),

@@ -1,7 +1,6 @@
 //! `opencode-sync config`: show where settings live and what they are, and change
 //! options. Credentials are changed by `login`/`logout` only.
 
-use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -15,6 +14,7 @@ use crate::cli::{ConfigAction, ConfigArgs};
 use crate::config_store::ConfigStore;
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 pub fn run(args: ConfigArgs) -> Result<ExitCode> {
     let store = ConfigStore::locate()?;

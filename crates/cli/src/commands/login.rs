@@ -2,7 +2,6 @@
 //! prove them against the server, and only then save them. `login --local` instead
 //! saves the URL and key of the local server `opencode-sync serve` runs, asking nothing.
 
-use crate::ui::outln;
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +19,7 @@ use crate::http::Http;
 use crate::local_server::{self, DEFAULT_PORT, LocalServer};
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 /// How long `login --local` waits for the local server to answer.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,7 +1,6 @@
 //! `opencode-sync logout`: forget the URL and key. Options stay; the file goes away when
 //! nothing else is left in it. Running it twice is fine.
 
-use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -11,6 +10,7 @@ use opencode_sync_core::paths::{ENV_API_KEY, ENV_URL, Environment};
 use crate::config_store::ConfigStore;
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 pub fn run() -> Result<ExitCode> {
     let store = ConfigStore::locate()?;

@@ -12,12 +12,12 @@ mod status;
 mod sync;
 mod verify;
 
-use crate::ui::outln;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
+use crate::ui::outln;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

@@ -4,7 +4,6 @@
 //! stop on Ctrl-C or SIGTERM. The server itself (routes, rules, storage) is the library's;
 //! this module only decides how it is started and what the user is told.
 
-use crate::ui::outln;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,6 +15,7 @@ use opencode_sync_server::{Server, ServerError, ServerOptions, StopSignals};
 use crate::cli::ServeArgs;
 use crate::local_server::{DB_FILE, DEFAULT_PORT, LocalServer};
 use crate::ui;
+use crate::ui::outln;
 
 /// How long a stopping server may take (it waits up to 5 s for requests in flight).
 const STOP_TIMEOUT: Duration = Duration::from_secs(8);

@@ -6,7 +6,6 @@
 //! form (name, `name@version`, `file://` to a build of it, `[spec, {options}]` tuple): a
 //! second entry would have OpenCode load two copies, each syncing every session.
 
-use crate::ui::outln;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use crate::fsutil;
 use crate::opencode_config::{self, ConfigFileReport, PluginSpec, Scope};
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 /// What a new config file starts with (OpenCode writes the same line itself).
 const SCHEMA: &str = "https://opencode.ai/config.json";

@@ -1,14 +1,12 @@
 //! `opencode-sync status`: are we set up, and does sync work right now? Exits non-zero
 //! when it does not, so scripts can gate on it.
 
-use crate::ui::outln;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use opencode_sync_core::api::Endpoint;
 use opencode_sync_core::config::{Credentials, CredentialsError, resolve_credentials};
-use opencode_sync_core::{outbox, paths};
+use opencode_sync_core::paths;
 use serde_json::{Value, json};
 
 use super::probe::{self, KeyCheck, Probe, Reach};
@@ -18,6 +16,7 @@ use crate::http::Http;
 use crate::outbox_dir::{Counts, OutboxDir};
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 pub fn run(as_json: bool) -> Result<ExitCode> {
     let store = ConfigStore::locate()?;
@@ -34,11 +33,12 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
         let endpoint = Endpoint::new(c.url.clone(), c.key.clone());
         probe::run(&Http::new(probe::TIMEOUT), &endpoint)
     });
-    let healthy = enabled && probe.as_ref().is_some_and(Probe::healthy);
-    let outbox_dir = paths::outbox_dir(&ProcessEnv).ok();
+    let server_ok = probe.as_ref().is_some_and(Probe::healthy);
+    let healthy = enabled && server_ok;
+    let outbox_dir = paths::outbox_dir(&ProcessEnv).ok().map(OutboxDir::new);
     let outbox = outbox_dir
-        .clone()
-        .and_then(|dir| OutboxDir::new(dir).counts().ok())
+        .as_ref()
+        .and_then(|dir| dir.counts().ok())
         .unwrap_or_default();
 
     if as_json {
@@ -60,7 +60,7 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
             probe.as_ref(),
             enabled,
         );
-        print_outbox(&outbox, outbox_dir.as_deref(), healthy);
+        print_outbox(&outbox, outbox_dir.as_ref(), server_ok);
     }
     Ok(if healthy {
         ExitCode::SUCCESS
@@ -127,8 +127,9 @@ fn print_text(
     }
 }
 
-/// `healthy`: whether `sync --flush` would deliver what is queued now.
-fn print_outbox(outbox: &Counts, dir: Option<&Path>, healthy: bool) {
+/// `server_ok`: whether `sync --flush` would deliver what is queued now (the flush does
+/// not look at the `enabled` option).
+fn print_outbox(outbox: &Counts, dir: Option<&OutboxDir>, server_ok: bool) {
     if outbox.queued == 0 && outbox.quarantined == 0 {
         match outbox.in_progress {
             0 => outln!("Outbox:      empty (everything was delivered)"),
@@ -146,14 +147,14 @@ fn print_outbox(outbox: &Counts, dir: Option<&Path>, healthy: bool) {
     if let Some(err) = &outbox.last_error {
         outln!("Last error:  {err}");
     }
-    if outbox.queued > 0 && healthy {
+    if outbox.queued > 0 && server_ok {
         outln!("             `opencode-sync sync --flush` sends what is queued now");
     }
     if let Some(dir) = dir.filter(|_| outbox.quarantined > 0) {
         outln!(
             "Set aside:   in {} (each file holds the record and the server's reason; move one back into {} to send it again)",
-            dir.join(outbox::QUARANTINE_DIR).display(),
-            dir.display()
+            dir.quarantine_dir().display(),
+            dir.dir.display()
         );
     }
 }

@@ -8,7 +8,6 @@
 //!   In that order the backfill, which reads OpenCode's current store, has the last
 //!   word over older queued upserts of the same sessions.
 
-use crate::ui::outln;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +26,7 @@ use crate::http::Http;
 use crate::outbox_dir::OutboxDir;
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 /// Per-request timeout while draining (or `--timeout`, when shorter).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,8 +36,7 @@ struct Flushed {
     /// Everything delivered.
     ok: bool,
     json: Value,
-    /// No backfill after it: the key was refused, or Ctrl-C.
-    stop: bool,
+    auth_failed: bool,
     interrupted: bool,
 }
 
@@ -60,7 +59,8 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
         let store = ConfigStore::locate()?;
         let creds = resolve_credentials(store.load()?.as_ref(), &ProcessEnv)?;
         let flush = flush(args, &creds, &interrupted)?;
-        if !args.backfill() || flush.stop {
+        // No backfill after a refused key or a Ctrl-C.
+        if !args.backfill() || flush.auth_failed || flush.interrupted {
             if args.json {
                 ui::print_json(&flush.json);
             }
@@ -92,8 +92,7 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// Drains the outbox; prints the text report unless `--json`. Returns whether the outbox
-/// is empty, the JSON report, and whether the key was refused.
+/// Drains the outbox; prints the text report unless `--json`.
 fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Result<Flushed> {
     let outbox = OutboxDir::new(paths::outbox_dir(&ProcessEnv)?);
     let endpoint = Endpoint::new(creds.url.clone(), creds.key.clone());
@@ -152,7 +151,7 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
     }
     Ok(Flushed {
         ok,
-        stop: report.auth_failed.is_some() || report.interrupted,
+        auth_failed: report.auth_failed.is_some(),
         interrupted: report.interrupted,
         json: json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
     })

@@ -2,7 +2,6 @@
 //! credentials' shape (not the network: that is `status`) and that one of OpenCode's
 //! config files loads the plugin, and prints the fix for each problem.
 
-use crate::ui::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,6 +16,7 @@ use crate::config_store::ConfigStore;
 use crate::opencode_config::{self, ConfigFileReport, PLUGIN_NAME, PluginRef};
 use crate::process_env::ProcessEnv;
 use crate::ui;
+use crate::ui::outln;
 
 /// One thing that stops sync, and how to fix it.
 #[derive(Debug, serde::Serialize)]
