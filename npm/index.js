@@ -38,6 +38,16 @@ try {
   loadError = error;
 }
 
+/** Closes `fd` when one was opened; what was read or written before stands. */
+function closeQuietly(fd) {
+  if (fd === null) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to undo
+  }
+}
+
 /** The host object the wasm side reads through. Every method swallows its errors. */
 function makeHost(client) {
   const log = (level, message) => {
@@ -72,13 +82,7 @@ function makeHost(client) {
       } catch {
         return null;
       } finally {
-        if (fd !== null) {
-          try {
-            closeSync(fd);
-          } catch {
-            // read already
-          }
-        }
+        closeQuietly(fd);
       }
     },
     listDir(path) {
@@ -128,13 +132,7 @@ function makeHost(client) {
       } catch {
         return false;
       } finally {
-        if (fd !== null) {
-          try {
-            closeSync(fd);
-          } catch {
-            // the write's outcome stands
-          }
-        }
+        closeQuietly(fd);
       }
     },
     // The target's directory is created only when it is missing (quarantine/ on first
