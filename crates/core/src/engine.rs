@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::api::{Endpoint, MessagePayload, Request, SessionPayload};
 use crate::config::Options;
 use crate::json_read;
+use crate::json_text::mend_lone_surrogates;
 use crate::map::{self, SessionContext};
 use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
 
@@ -193,6 +194,8 @@ impl Engine {
     /// Malformed or unknown input is ignored, never an error.
     pub fn handle_json(&mut self, hook: Hook, json: &str) -> Vec<Upsert> {
         let mut out = Vec::new();
+        // A model's lone surrogate must not cost the part it is in.
+        let json = &*mend_lone_surrogates(json);
         match hook {
             Hook::Event => {
                 if let Ok(event) = json_read::from_str::<Event>(json) {
@@ -705,6 +708,23 @@ mod tests {
             }
             assert!(e.flush().is_empty(), "nothing left to send");
         }
+    }
+
+    #[test]
+    fn a_lone_surrogate_costs_one_character_not_the_part() {
+        let mut e = Engine::new(&Value::Null, Options::default());
+        // As `JSON.stringify` writes a reply holding half of an emoji's surrogate pair.
+        let part = r#"{"type": "message.part.updated", "properties": {"part": {"id": "prt_1",
+            "messageID": "msg_2", "sessionID": "ses_1", "type": "text", "text": "Done \ud83d!"}}}"#;
+        let done = r#"{"type": "message.updated", "properties": {"info": {"id": "msg_2",
+            "sessionID": "ses_1", "role": "assistant", "time": {"created": 10, "completed": 20}}}}"#;
+        assert!(e.handle_json(Hook::Event, part).is_empty());
+        let sent = e.handle_json(Hook::Event, done);
+        let [Upsert::Message(message)] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(message.text_content.as_deref(), Some("Done \u{fffd}!"));
+        assert_eq!(message.parts.as_ref().map(Vec::len), Some(1));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`api`]: the OpenSync wire types, request builders and response classifier.
 //! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
 //! - [`json_read`]: the small JSON decoder [`model`] is read with.
+//! - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
 //! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
 //! - [`outbox`]: the durable queue's records, names, order and dispositions.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
@@ -23,6 +24,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod git;
 pub mod json_read;
+pub mod json_text;
 pub mod map;
 pub mod model;
 pub mod outbox;
