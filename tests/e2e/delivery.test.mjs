@@ -429,6 +429,95 @@ test("a hanging server costs opencode run < 3 s, and sync --flush completes the 
 });
 
 // ---------------------------------------------------------------------------------------
+// 3b. A server that redirects
+// ---------------------------------------------------------------------------------------
+
+/** An HTTP server on 127.0.0.1 (port 0); resolves with {server, url, port}. */
+async function listen(handler) {
+  const http = await import("node:http");
+  const server = http.createServer(handler);
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return { server, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** `opencode-sync ARGS` in the environment, with a kill timer; resolves with its result. */
+async function cli(e, args, { killAfterMs = 90_000 } = {}) {
+  const started = Date.now();
+  const child = spawn(CLI_BIN, args, { env: e.env, cwd: e.root, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (d) => (out += d));
+  child.stderr.setEncoding("utf8").on("data", (d) => (out += d));
+  const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  const code = await new Promise((resolve) => {
+    child.on("error", () => resolve(null));
+    child.on("close", (c) => resolve(c));
+  });
+  clearTimeout(killer);
+  children.delete(child);
+  return { code, out, wallMs: Date.now() - started };
+}
+
+test("a server answering 307 to another port: nothing reaches that port, the records stay queued, status and sync --flush name the redirect", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    // Whatever connects here was sent where the user never pointed the plugin.
+    const trapped = [];
+    const trap = await listen((req, res) => {
+      trapped.push(`${req.method} ${req.url} auth=${Boolean(req.headers.authorization)}`);
+      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    });
+    let trapConnections = 0;
+    trap.server.on("connection", () => trapConnections++);
+    const redirected = [];
+    const redirector = await listen((req, res) => {
+      redirected.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(307, { location: `${trap.url}${req.url}` }).end();
+    });
+    try {
+      const e = env({ name: "redirect" });
+      const m = await model();
+      m.setScript(ONE_TURN());
+      configure(e, { url: redirector.url }, m);
+      await run(t, e, ["say", "hello"], { label: "redirect" });
+      assertScriptConsumed(m, "redirect");
+      t.diagnostic(`the redirector saw: ${JSON.stringify(redirected)}`);
+      assert.ok(redirected.some((r) => r.startsWith("POST /sync/")), "the plugin tried to deliver");
+      assert.equal(trapConnections, 0, `the redirect was followed: ${JSON.stringify(trapped)}`);
+      const box = outbox(e);
+      assert.ok(box.records.length >= 3, `the session and its messages stay queued\n${evidence(e)}`);
+      assert.deepEqual(box.quarantine, [], "a redirect sets nothing aside");
+      assert.deepEqual(box.claims, [], "no record left claimed");
+
+      const status = await cli(e, ["status"]);
+      assert.equal(status.code, 1, status.out);
+      assert.match(status.out, /HTTP 307 redirect, not followed/, status.out);
+
+      // A redirect does not fix itself: the flush stops at once instead of retrying for 60 s.
+      const flush = await syncFlush(t, e, { label: "redirect-flush" });
+      assert.equal(flush.code, 1, flush.stdout + flush.stderr);
+      assert.ok(flush.wallMs < 10_000, `sync --flush took ${flush.wallMs} ms against a redirect`);
+      assert.match(flush.json?.report?.redirected ?? "", /^HTTP 307 redirect, not followed/, flush.stdout);
+      assert.equal(trapConnections, 0, `the flush followed the redirect: ${JSON.stringify(trapped)}`);
+      assert.equal(outbox(e).records.length, box.records.length, "every record is still queued");
+      const after = await cli(e, ["status"]);
+      assert.match(after.out, /last error:\s+HTTP 307 redirect, not followed/i, after.out);
+
+      // Pointed at the right server, the same records complete the session.
+      configure(e, sync, m);
+      await flushOk(t, e, "redirect-fixed");
+      await assertComplete(e, sync, "redirect");
+    } finally {
+      redirector.server.closeAllConnections?.();
+      trap.server.closeAllConnections?.();
+      await new Promise((r) => redirector.server.close(r));
+      await new Promise((r) => trap.server.close(r));
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
 // 4. OpenCode killed mid-turn
 // ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -356,5 +356,63 @@ test("secrets in tool output, tool args, a read file and the answer never reach 
     assert.ok(masked.includes("[REDACTED]"), "secrets are replaced by the mask");
     assert.ok(masked.includes("db.internal"), "the URL minus its password is kept");
     assertNoRejections(dump, { messages: store.messages.length });
+  });
+});
+
+/** `value` with every string made well-formed (a lone surrogate becomes U+FFFD), as it must arrive. */
+function wellFormed(value) {
+  if (typeof value === "string") return value.toWellFormed();
+  if (Array.isArray(value)) return value.map(wellFormed);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, wellFormed(v)]));
+  return value;
+}
+
+const CLI_BIN = process.env.OPENCODE_SYNC_CLI_BIN || path.join(E2E_DIR, "..", "..", "target", "debug", "opencode-sync");
+
+test("a reply holding a lone UTF-16 surrogate arrives with its text (U+FFFD in its place), live and by backfill", async (t) => {
+  // Half of an emoji's surrogate pair, as models sometimes stream it.
+  const reply = "Half an emoji: \ud83d and the rest of the reply.";
+  const toolText = "tool says \udc00 too";
+  assert.equal(reply.isWellFormed(), false);
+  model.setScript([
+    [
+      { text: "Running it.", toolCalls: [{ name: "bash", args: { command: `echo '${toolText}'`, description: "Odd text" } }] },
+      { text: reply },
+    ],
+  ]);
+  await withEnv(t, { name: "lone-surrogate" }, async (e) => {
+    configure(e);
+    await clearRequestLog();
+    await run(t, e, ["say", "something", "odd"], { label: "lone-surrogate" });
+    assertScriptConsumed();
+    const sessionID = sessionIdOf(e);
+    const raw = readStore(e, { sessionID });
+    assert.ok(
+      raw.parts.some((p) => p.data.type === "text" && p.data.text === reply),
+      "OpenCode stored the reply with its lone surrogate (so the check below means something)",
+    );
+    const store = wellFormed(raw);
+    const dump = await dumpFor(e);
+    const { stored } = assertStoredAsInDb(store, dump, sessionID, {
+      maxToolOutputBytes: MAX_TOOL_OUTPUT_BYTES,
+      context: () => `the plugin logged:\n${pluginLog(e)}`,
+    });
+    const texts = stored.messages.map((m) => m.textContent ?? "");
+    assert.ok(texts.includes(reply.toWellFormed()), `the reply arrived with U+FFFD: ${JSON.stringify(texts)}`);
+    assertNoRejections(dump, { messages: raw.messages.length });
+
+    // Backfill of the same store, to a server of its own, sends it the same way.
+    const other = await startSyncServer({ apiKey: API_KEY });
+    try {
+      writeSyncCredentials(e, { url: other.url, apiKey: API_KEY });
+      const r = spawnSync(CLI_BIN, ["sync", "--json"], { env: e.env, cwd: e.root, encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, `sync exit ${r.status}\n${r.stdout}\n${r.stderr}`);
+      const report = JSON.parse(r.stdout);
+      assert.equal(report.messages.sent, raw.messages.length, r.stdout);
+      const backfilled = await other.dump();
+      assertStoredAsInDb(store, backfilled, sessionID, { maxToolOutputBytes: MAX_TOOL_OUTPUT_BYTES });
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -53,6 +53,9 @@ pub struct DrainReport {
     pub remaining: usize,
     /// Set when the server refused the key (sending stopped, records kept).
     pub auth_failed: Option<String>,
+    /// Set when the server answered with a redirect, which is never followed (sending
+    /// stopped, records kept).
+    pub redirected: Option<String>,
     /// Stopped by Ctrl-C (records kept).
     pub interrupted: bool,
     pub last_error: Option<String>,
@@ -267,6 +270,13 @@ impl OutboxDir {
                     Disposition::PauseAuth(reason) => {
                         fs::rename(&claim_path, &record_path)?;
                         report.auth_failed = Some(reason);
+                        report.remaining = self.plan(now_ms())?.total;
+                        return Ok(report);
+                    }
+                    Disposition::Misdirected(updated) => {
+                        self.release(&claim_path, &record_path, &updated)?;
+                        report.redirected.clone_from(&updated.last_error);
+                        report.last_error = updated.last_error;
                         report.remaining = self.plan(now_ms())?.total;
                         return Ok(report);
                     }

@@ -394,6 +394,11 @@ pub enum Outcome {
     AuthFailed(String),
     /// The server refused this payload: retrying the same bytes cannot succeed.
     Rejected(String),
+    /// The server answered with a redirect. It is never followed: the key and every
+    /// payload would go to another address. Nothing was delivered, and trying again
+    /// cannot help until the URL (or the proxy in the way) changes: stop sending, keep
+    /// the records, and say so.
+    Redirected(String),
 }
 
 /// Markers of a Convex validation or limit failure inside a 500: the payload is at fault.
@@ -438,11 +443,8 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
                 reason: format!("HTTP {status} with a body that is not JSON"),
             },
         },
-        // The API never redirects: a proxy or captive portal is in the way, for now.
-        300..=399 => Outcome::Retry {
-            after_ms: None,
-            reason: format!("HTTP {status} redirect (a proxy or captive portal in the way?)"),
-        },
+        // The API never redirects: a wrong URL, or a proxy or captive portal in the way.
+        300..=399 => Outcome::Redirected(redirect_reason(status)),
         401 | 403 => Outcome::AuthFailed(message()),
         429 | 503 => Outcome::Retry {
             after_ms: retry_after.and_then(parse_retry_after),
@@ -464,6 +466,14 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
         },
         _ => Outcome::Rejected(format!("HTTP {status}: {}", message())),
     }
+}
+
+/// Why a redirect was not followed, for logs, `status` and records.
+pub fn redirect_reason(status: u16) -> String {
+    format!(
+        "HTTP {status} redirect, not followed (requests go only to the configured URL: check it \
+         with `opencode-sync config`; a proxy or captive portal may be in the way)"
+    )
 }
 
 /// The longest server text kept in a reason, in characters.
@@ -697,7 +707,7 @@ mod tests {
         assert!(reason.chars().count() < 320, "{}", reason.len());
         assert!(reason.ends_with('…'));
         assert!(
-            matches!(classify(r, 302, None, ""), Retry { reason, .. } if reason.contains("redirect"))
+            matches!(classify(r, 302, None, ""), Redirected(reason) if reason.starts_with("HTTP 302 redirect, not followed"))
         );
         assert!(matches!(
             classify(r, 200, None, r#"{"ok":false,"error":"nope"}"#),
@@ -775,8 +785,11 @@ mod tests {
             ),
             Rejected("HTTP 400: Missing externalId or sessionId".into())
         );
-        // A redirect is somebody in the way (the API never redirects): kept, retried.
-        assert!(matches!(classify(r, 301, None, "x"), Retry { .. }));
+        // A redirect is a wrong URL or somebody in the way (the API never redirects):
+        // never followed, never set aside.
+        for status in [301, 302, 303, 307, 308] {
+            assert!(matches!(classify(r, status, None, "x"), Redirected(_)));
+        }
         for status in [404, 405, 413, 422] {
             assert!(
                 matches!(classify(r, status, None, "x"), Rejected(_)),

@@ -723,6 +723,10 @@ pub enum Disposition {
     /// The key was refused: put the record back unchanged and stop sending until the
     /// credentials change.
     PauseAuth(String),
+    /// The server redirects (never followed): write this record back (its last error
+    /// names the redirect) and stop sending, since retrying cannot help until the URL
+    /// changes.
+    Misdirected(Record),
 }
 
 /// Decides a record's fate from the server's answer.
@@ -740,6 +744,11 @@ pub fn dispose(
             record.last_error = Some(reason.clone());
             record.attempts += 1;
             Disposition::Quarantine(record)
+        }
+        Outcome::Redirected(reason) => {
+            record.attempts += 1;
+            record.last_error = Some(reason.clone());
+            Disposition::Misdirected(record)
         }
         Outcome::Retry { after_ms, reason } => {
             record.attempts += 1;
@@ -1023,8 +1032,23 @@ mod tests {
             matches!(dispose(r.clone(), &Outcome::Rejected("bad".into()), 0, &policy, 0.5), Disposition::Quarantine(q) if q.last_error.as_deref() == Some("bad"))
         );
         assert_eq!(
-            dispose(r, &Outcome::AuthFailed("no".into()), 0, &policy, 0.5),
+            dispose(
+                r.clone(),
+                &Outcome::AuthFailed("no".into()),
+                0,
+                &policy,
+                0.5
+            ),
             Disposition::PauseAuth("no".into())
+        );
+        let Disposition::Misdirected(kept) =
+            dispose(r, &Outcome::Redirected("HTTP 307".into()), 0, &policy, 0.5)
+        else {
+            panic!("a redirect stops sending and keeps the record")
+        };
+        assert_eq!(
+            (kept.attempts, kept.last_error.as_deref()),
+            (1, Some("HTTP 307"))
         );
     }
 

@@ -194,6 +194,9 @@ async fn fetch(request: &Request) -> Result<(u16, Option<String>, String), Strin
         );
     }
     init.set_headers(&headers);
+    // A redirect is never followed: the payload (and, to the same origin, the key) would
+    // go somewhere the user did not configure. Its 3xx is classified instead.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if let Some(body) = &request.body {
         init.set_body(&JsValue::from_str(body));
     }
@@ -223,7 +226,12 @@ async fn read_answer(
             .dyn_into::<web_sys::Response>()
             .map_err(|_| "fetch answered with something that is not a Response".to_owned())?,
     );
-    let status = response.status();
+    // A runtime that filters the answer to a manual redirect as the fetch standard does
+    // (an "opaqueredirect" with status 0) still reports it as one.
+    let status = match response.status() {
+        0 => 307,
+        status => status,
+    };
     let retry_after = response.headers().get("retry-after");
     let body = response
         .text()

@@ -106,6 +106,8 @@ struct State {
     auth_failed: bool,
     /// The user was told about the refused key.
     toasted: bool,
+    /// The user was told the server redirects.
+    redirect_told: bool,
     /// `flush()` promises waiting for the queue to settle, with their timeout timers.
     waiters: Vec<(Function, Option<JsValue>)>,
     /// The records being sent, one per session.
@@ -205,6 +207,7 @@ impl SyncPlugin {
                 paused_until: 0.0,
                 auth_failed: false,
                 toasted: false,
+                redirect_told: false,
                 waiters: Vec::new(),
                 in_flight: Vec::new(),
                 closed: false,
@@ -487,6 +490,7 @@ impl Inner {
         st.endpoint = settings.endpoint;
         st.auth_failed = false;
         st.toasted = false;
+        st.redirect_told = false;
         true
     }
 
@@ -586,6 +590,11 @@ impl Inner {
                     self.put_back(item, claim.as_deref());
                     self.refused_key(&reason);
                 }
+                Outcome::Redirected(reason) => {
+                    let key = item.key.clone();
+                    self.put_back(item, claim.as_deref());
+                    self.misdirected(&key, &reason);
+                }
                 Outcome::Rejected(reason) => {
                     self.state.borrow_mut().attempt = 0;
                     if let (Some(claim), Some(file), Some(disk)) =
@@ -672,6 +681,32 @@ impl Inner {
     }
 
     /// Stops sending, keeps the queue, and tells the user once.
+    /// The server redirects (never followed): every sender pauses for the longest
+    /// backoff, the records stay queued, and the user is told once.
+    fn misdirected(&self, key: &str, reason: &str) {
+        let (host_name, first) = {
+            let mut st = self.state.borrow_mut();
+            st.paused_until = st
+                .paused_until
+                .max(js_sys::Date::now() + self.policy.cap_ms as f64);
+            let first = !st.redirect_told;
+            st.redirect_told = true;
+            (st.endpoint.base.host().to_owned(), first)
+        };
+        if first {
+            self.host.log(
+                "error",
+                &format!("{host_name} answered {key} with a {reason}; the records stay queued"),
+            );
+            self.host.toast(
+                &format!(
+                    "OpenSync at {host_name} answers with a redirect, which is not followed. Check the URL with `opencode-sync status`."
+                ),
+                "error",
+            );
+        }
+    }
+
     fn refused_key(&self, reason: &str) {
         let (host_name, first) = {
             let mut st = self.state.borrow_mut();

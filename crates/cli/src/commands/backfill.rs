@@ -103,6 +103,7 @@ fn shorten(text: &str, max_chars: usize) -> String {
 enum Halt {
     AuthFailed(String),
     GaveUp(String),
+    Redirected(String),
 }
 
 /// The answer to one request, after retries.
@@ -180,6 +181,11 @@ impl Shared {
                 Outcome::Rejected(reason) => return Sent::Rejected(reason),
                 Outcome::AuthFailed(reason) => {
                     self.halt(Halt::AuthFailed(reason));
+                    return Sent::Stopped;
+                }
+                // Retrying cannot help until the URL changes.
+                Outcome::Redirected(reason) => {
+                    self.halt(Halt::Redirected(reason));
                     return Sent::Stopped;
                 }
                 Outcome::Retry { after_ms, reason } => {
@@ -872,6 +878,10 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
             "could not deliver to {} for {} s ({reason}); stopped. Run `opencode-sync sync` again later: it resumes.",
             server.as_deref().unwrap_or("the server"),
             args.timeout
+        )),
+        (Some(Halt::Redirected(reason)), _) => Some(format!(
+            "{} answered with a {reason}; stopped. Run `opencode-sync sync` again once the URL is right: it resumes.",
+            server.as_deref().unwrap_or("the server")
         )),
         (None, true) => Some(format!(
             "interrupted: {} still to send. Run `opencode-sync sync` again to resume.",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use opencode_sync_core::api::{Endpoint, HealthResponse, Outcome, SessionListResponse};
+use opencode_sync_core::api::{self, Endpoint, HealthResponse, Outcome, SessionListResponse};
 
 use crate::http::Http;
 
@@ -56,6 +56,12 @@ pub fn run(http: &Http, endpoint: &Endpoint) -> Probe {
             Ok(h) if resp.status == 200 && h.status == "ok" => Reach::Up {
                 latency: resp.elapsed,
             },
+            _ if (300..400).contains(&resp.status) => Reach::NotOpenSync {
+                detail: format!(
+                    "GET /health answered with a {}",
+                    api::redirect_reason(resp.status)
+                ),
+            },
             _ => Reach::NotOpenSync {
                 detail: format!("GET /health answered HTTP {}", resp.status),
             },
@@ -67,7 +73,9 @@ pub fn run(http: &Http, endpoint: &Endpoint) -> Probe {
     let key = match http.exchange(&endpoint.session_list()).0 {
         Outcome::Delivered(body) => session_count(body),
         Outcome::AuthFailed(reason) => KeyCheck::Rejected { reason },
-        Outcome::Retry { reason, .. } | Outcome::Rejected(reason) => KeyCheck::Unknown { reason },
+        Outcome::Retry { reason, .. } | Outcome::Rejected(reason) | Outcome::Redirected(reason) => {
+            KeyCheck::Unknown { reason }
+        }
     };
     Probe {
         reach,

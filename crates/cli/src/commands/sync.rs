@@ -36,7 +36,8 @@ struct Flushed {
     /// Everything delivered.
     ok: bool,
     json: Value,
-    auth_failed: bool,
+    /// Sending stopped for good: the key was refused or the server redirects.
+    halted: bool,
     interrupted: bool,
 }
 
@@ -59,8 +60,8 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
         let store = ConfigStore::locate()?;
         let creds = resolve_credentials(store.load()?.as_ref(), &ProcessEnv)?;
         let flush = flush(args, &creds, &interrupted)?;
-        // No backfill after a refused key or a Ctrl-C.
-        if !args.backfill() || flush.auth_failed || flush.interrupted {
+        // No backfill after a refused key, a redirect or a Ctrl-C.
+        if !args.backfill() || flush.halted || flush.interrupted {
             if args.json {
                 ui::print_json(&flush.json);
             }
@@ -106,7 +107,7 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
             interrupted,
         )
         .with_context(|| format!("draining {}", outbox.dir.display()))?;
-    let ok = report.remaining == 0 && report.auth_failed.is_none();
+    let ok = report.remaining == 0 && report.auth_failed.is_none() && report.redirected.is_none();
     if !args.json {
         outln!(
             "Delivered {} queued record{} to {}.",
@@ -132,6 +133,12 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
                 creds.url.host(),
                 report.remaining
             );
+        } else if let Some(reason) = &report.redirected {
+            outln!(
+                "Stopped: {} answered with a {reason}. The {} queued record(s) are kept; they go out once the URL is right.",
+                creds.url.host(),
+                report.remaining
+            );
         } else if report.interrupted {
             outln!(
                 "Interrupted: {} record(s) still queued. They go out with the next OpenCode start or `opencode-sync sync --flush`.",
@@ -151,7 +158,7 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
     }
     Ok(Flushed {
         ok,
-        auth_failed: report.auth_failed.is_some(),
+        halted: report.auth_failed.is_some() || report.redirected.is_some(),
         interrupted: report.interrupted,
         json: json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
     })
