@@ -19,7 +19,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use opencode_sync_core::backfill::SessionSummary;
-use opencode_sync_core::json_read;
 use opencode_sync_core::model::{MessageInfo, PartInfo, SessionInfo};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -308,7 +307,7 @@ impl SqliteStore {
             "time".into(),
             json!({"created": get("time_created"), "updated": get("time_updated")}),
         );
-        json_read::from_value(&Value::Object(obj)).unwrap_or_default()
+        serde_json::from_value(Value::Object(obj)).unwrap_or_default()
     }
 
     fn read_session(&self, id: &str) -> Result<Option<StoredSession>> {
@@ -361,7 +360,7 @@ impl SqliteStore {
             };
             obj.insert("id".into(), Value::String(message_id.clone()));
             obj.insert("sessionID".into(), Value::String(id.to_owned()));
-            let info: MessageInfo = json_read::from_value(&Value::Object(obj)).unwrap_or_default();
+            let info: MessageInfo = serde_json::from_value(Value::Object(obj)).unwrap_or_default();
             let mark = time_updated
                 .unwrap_or(0.0)
                 .max(info.time.completed.unwrap_or(0.0))
@@ -409,7 +408,7 @@ impl SqliteStore {
             obj.insert("id".into(), Value::String(part_id));
             obj.insert("messageID".into(), Value::String(message_id));
             obj.insert("sessionID".into(), Value::String(id.to_owned()));
-            let part: PartInfo = json_read::from_value(&Value::Object(obj)).unwrap_or_default();
+            let part: PartInfo = serde_json::from_value(Value::Object(obj)).unwrap_or_default();
             let message = &mut messages[at];
             message.mark = message.mark.max(time_updated.unwrap_or(0.0));
             message.parts.push(part);
@@ -556,7 +555,7 @@ impl JsonTreeStore {
         if let Some(project) = path.parent().map(file_stem) {
             default_id(&mut obj, "projectID", &project);
         }
-        json_read::from_value(&Value::Object(obj)).ok()
+        serde_json::from_value(Value::Object(obj)).ok()
     }
 }
 
@@ -605,7 +604,7 @@ impl HistoryStore for JsonTreeStore {
             };
             default_id(&mut obj, "id", &file_stem(&file));
             default_id(&mut obj, "sessionID", id);
-            let info: MessageInfo = json_read::from_value(&Value::Object(obj)).unwrap_or_default();
+            let info: MessageInfo = serde_json::from_value(Value::Object(obj)).unwrap_or_default();
             let mut mark = mtime_ms(&file);
             let mut parts = Vec::new();
             for part_file in json_files(&self.root.join("part").join(&info.id))? {
@@ -616,7 +615,7 @@ impl HistoryStore for JsonTreeStore {
                 default_id(&mut obj, "id", &file_stem(&part_file));
                 default_id(&mut obj, "messageID", &info.id);
                 default_id(&mut obj, "sessionID", id);
-                if let Ok(part) = json_read::from_value::<PartInfo>(&Value::Object(obj)) {
+                if let Ok(part) = serde_json::from_value::<PartInfo>(Value::Object(obj)) {
                     mark = mark.max(mtime_ms(&part_file));
                     parts.push(part);
                 }

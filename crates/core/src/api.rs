@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::api_key::ApiKey;
 use crate::endpoint::SiteUrl;
-use crate::json_read::{self, Decode, Reader};
 
 /// The value of `source` on everything this tool sends.
 pub const SOURCE: &str = "opencode";
@@ -221,24 +220,6 @@ pub struct BatchResponse {
     pub errors: Vec<String>,
 }
 
-/// As the derived `Deserialize` reads it (which the native crates use), without
-/// serde_json's parser in the wasm.
-impl Decode for BatchResponse {
-    fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
-        let mut v = Self::default();
-        r.object(
-            &["ok", "sessions", "messages", "errors"],
-            &mut |r, i| match i {
-                0 => r.read_into(&mut v.ok),
-                1 => r.read_into(&mut v.sessions),
-                2 => r.read_into(&mut v.messages),
-                _ => r.read_into(&mut v.errors),
-            },
-        )?;
-        Ok(v)
-    }
-}
-
 /// HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -414,7 +395,7 @@ const PAYLOAD_FAULTS: &[&str] = &[
 
 /// Classifies a response. `retry_after` is the raw `Retry-After` header, if any.
 pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
-    let parsed: Option<Value> = json_read::from_str(body).ok();
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
     let error: Option<String> = parsed
         .as_ref()
         .and_then(|v| v.get("error"))
@@ -425,7 +406,7 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
     match status {
         200..=299 => match (route, parsed) {
             (Route::Batch, Some(v)) => {
-                let reply: BatchResponse = json_read::from_str(body).unwrap_or_default();
+                let reply: BatchResponse = serde_json::from_str(body).unwrap_or_default();
                 if reply.errors.is_empty() {
                     Outcome::Delivered(v)
                 } else {
@@ -815,8 +796,13 @@ mod tests {
     }
 
     #[test]
-    fn batch_responses_read_as_the_derive_reads_them() {
-        for body in [
+    fn batch_responses_skip_unknown_fields_and_refuse_wrong_types() {
+        // Unknown fields skipped, missing ones defaulted; a wrong type, a repeated field,
+        // a wrong length or trailing text refused.
+        let want = [
+            true, true, true, true, false, false, false, false, false, false, false, false, false,
+        ];
+        for (body, want) in [
             r#"{"ok":true,"sessions":1,"messages":2,"errors":[]}"#,
             r#"{"ok":false,"errors":["a","b\n"],"extra":{"x":[1]}}"#,
             r#"{}"#,
@@ -830,10 +816,15 @@ mod tests {
             r#"{"errors":[1]}"#,
             r#"{"errors":["a"]} x"#,
             "null",
-        ] {
-            let ours = json_read::from_str::<BatchResponse>(body).ok();
-            let derived = serde_json::from_str::<BatchResponse>(body).ok();
-            assert_eq!(ours, derived, "{body}");
+        ]
+        .into_iter()
+        .zip(want)
+        {
+            assert_eq!(
+                serde_json::from_str::<BatchResponse>(body).is_ok(),
+                want,
+                "{body}"
+            );
         }
     }
 

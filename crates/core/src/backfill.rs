@@ -503,13 +503,12 @@ mod tests {
     }
 
     fn message(v: serde_json::Value) -> MessageInfo {
-        crate::json_read::from_value(&v).unwrap()
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
     fn messages_the_plugin_would_send() {
-        let part: PartInfo =
-            crate::json_read::from_value(&json!({"id": "p", "type": "text"})).unwrap();
+        let part: PartInfo = serde_json::from_value(json!({"id": "p", "type": "text"})).unwrap();
         let user = message(json!({"id": "m", "role": "user"}));
         let done = message(
             json!({"id": "a", "role": "assistant", "time": {"created": 1, "completed": 2}}),
@@ -550,7 +549,7 @@ mod tests {
             ),
         ];
         let mut old: SessionInfo =
-            crate::json_read::from_value(&json!({"id": "s", "time": {"created": 1}})).unwrap();
+            serde_json::from_value(json!({"id": "s", "time": {"created": 1}})).unwrap();
         fill_missing_totals(&mut old, &ms);
         let t = old.tokens.unwrap();
         assert_eq!(
@@ -560,13 +559,13 @@ mod tests {
         assert_eq!(old.cost, Some(0.75));
 
         let mut new: SessionInfo =
-            crate::json_read::from_value(&json!({"id": "s", "cost": 0.1, "tokens": {"input": 1}}))
+            serde_json::from_value(json!({"id": "s", "cost": 0.1, "tokens": {"input": 1}}))
                 .unwrap();
         fill_missing_totals(&mut new, &ms);
         assert_eq!(new.cost, Some(0.1));
         assert_eq!(new.tokens.unwrap().input, 1.0);
 
-        let mut empty: SessionInfo = crate::json_read::from_value(&json!({"id": "s"})).unwrap();
+        let mut empty: SessionInfo = serde_json::from_value(json!({"id": "s"})).unwrap();
         fill_missing_totals(&mut empty, []);
         assert_eq!((empty.tokens, empty.cost), (None, None));
     }

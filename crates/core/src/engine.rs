@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::api::{Endpoint, MessagePayload, Request, SessionPayload};
 use crate::config::Options;
-use crate::json_read;
 use crate::json_text::mend_lone_surrogates;
 use crate::map::{self, SessionContext};
 use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
@@ -159,7 +158,8 @@ impl Engine {
     /// plugin has it as text).
     pub fn from_json(input: &str, options: Options) -> Self {
         Self {
-            input: json_read::from_str(input).unwrap_or_default(),
+            input: serde_json::from_str::<PluginInput>(&mend_lone_surrogates(input))
+                .unwrap_or_default(),
             options,
             git_branch: None,
             sessions: HashMap::new(),
@@ -198,12 +198,12 @@ impl Engine {
         let json = &*mend_lone_surrogates(json);
         match hook {
             Hook::Event => {
-                if let Ok(event) = json_read::from_str::<Event>(json) {
+                if let Ok(event) = serde_json::from_str::<Event>(json) {
                     self.on_event(event, &mut out);
                 }
             }
             Hook::ChatMessage => {
-                let Ok(ChatMessage { o }) = json_read::from_str::<ChatMessage>(json) else {
+                let Ok(ChatMessage { o }) = serde_json::from_str::<ChatMessage>(json) else {
                     return out;
                 };
                 if let Some(info) = o.message.filter(|m| !m.id.is_empty()) {

@@ -325,7 +325,7 @@ mod tests {
     use super::*;
 
     fn session(v: Value) -> SessionInfo {
-        crate::json_read::from_value(&v).unwrap()
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -381,12 +381,12 @@ mod tests {
     }
 
     fn parts(v: Value) -> Vec<PartInfo> {
-        crate::json_read::from_value(&v).unwrap()
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
     fn assistant_message_with_tools() {
-        let info: MessageInfo = crate::json_read::from_value(&json!({
+        let info: MessageInfo = serde_json::from_value(json!({
             "id": "msg_2", "sessionID": "ses_1", "role": "assistant", "modelID": "mock-1",
             "providerID": "mock", "tokens": {"input": 100, "output": 20, "cache": {"read": 0, "write": 0}},
             "time": {"created": 1000, "completed": 2043}
@@ -428,10 +428,9 @@ mod tests {
 
     #[test]
     fn long_output_is_truncated_and_marked_and_reasoning_is_opt_in() {
-        let info: MessageInfo = crate::json_read::from_value(
-            &json!({"id": "m", "sessionID": "s", "role": "assistant"}),
-        )
-        .unwrap();
+        let info: MessageInfo =
+            serde_json::from_value(json!({"id": "m", "sessionID": "s", "role": "assistant"}))
+                .unwrap();
         let long = "x".repeat(5000);
         let ps = parts(json!([
             {"id": "a", "type": "reasoning", "text": "thinking"},
@@ -457,10 +456,9 @@ mod tests {
 
     #[test]
     fn huge_messages_shrink_to_fit() {
-        let info: MessageInfo = crate::json_read::from_value(
-            &json!({"id": "m", "sessionID": "s", "role": "assistant"}),
-        )
-        .unwrap();
+        let info: MessageInfo =
+            serde_json::from_value(json!({"id": "m", "sessionID": "s", "role": "assistant"}))
+                .unwrap();
         let calls: Vec<Value> = (0..20)
             .map(|i| json!({"id": format!("p{i}"), "type": "tool", "tool": "read", "callID": format!("c{i}"),
                             "state": {"status": "completed", "input": {}, "output": "y".repeat(300_000)}}))
@@ -476,10 +474,9 @@ mod tests {
 
     #[test]
     fn a_failed_tool_call_shows_its_error_as_output() {
-        let info: MessageInfo = crate::json_read::from_value(
-            &json!({"id": "m", "sessionID": "s", "role": "assistant"}),
-        )
-        .unwrap();
+        let info: MessageInfo =
+            serde_json::from_value(json!({"id": "m", "sessionID": "s", "role": "assistant"}))
+                .unwrap();
         let ps = parts(
             json!([{"id": "b", "type": "tool", "tool": "read", "callID": "c",
              "state": {"status": "error", "input": {"filePath": "nope"}, "error": "File not found: nope"}}]),

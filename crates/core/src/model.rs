@@ -1,43 +1,17 @@
 //! OpenCode's data as plugins receive it (hook inputs, events) and as it stores it
-//! (`opencode.db` rows, the older JSON tree): one set of types, read by one decoder
-//! ([`crate::json_read`]), so live sync and backfill read the same facts. Every field is
-//! optional or defaulted and unknown fields and event types are ignored: OpenCode adds
-//! fields often, and a plugin must never break because of that. Parsing goes straight
-//! from JSON text to these types (no intermediate `Value`): it runs for most hook calls.
+//! (`opencode.db` rows, the older JSON tree): one set of types, read through serde, so
+//! live sync and backfill read the same facts. Every field is optional or defaulted and
+//! unknown fields and event types are ignored: OpenCode adds fields often, and a plugin
+//! must never break because of that. A value of the wrong type is an error (the input is
+//! then ignored), `null` reads as `None` for an `Option`. Parsing goes straight from JSON
+//! text to these types (no intermediate `Value`): it runs for most hook calls.
 
-use std::borrow::Cow;
-
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json_read::{self, Decode, Reader};
-
-/// Implements [`Decode`] for a struct read from an object whose fields are all optional:
-/// `Type { field: "jsonName", ... }`. Absent fields keep their default; unknown ones are
-/// skipped; a field given twice is an error (as with serde's derive).
-macro_rules! decode_object {
-    ($ty:ident { $($field:ident: $name:literal),+ $(,)? }) => {
-        impl Decode for $ty {
-            fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
-                let mut v = Self::default();
-                r.object(&[$($name),+], &mut |r, i| {
-                    let mut k = 0;
-                    $(
-                        if i == k {
-                            return r.read_into(&mut v.$field);
-                        }
-                        k += 1;
-                    )+
-                    let _ = k;
-                    Ok(())
-                })?;
-                Ok(v)
-            }
-        }
-    };
-}
-
 /// Token counts, on sessions, assistant messages and step-finish parts.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Tokens {
     pub input: f64,
     pub output: f64,
@@ -45,69 +19,51 @@ pub struct Tokens {
     pub cache: CacheTokens,
 }
 
-decode_object!(Tokens {
-    input: "input",
-    output: "output",
-    reasoning: "reasoning",
-    cache: "cache"
-});
-
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct CacheTokens {
     pub read: f64,
     pub write: f64,
 }
 
-decode_object!(CacheTokens {
-    read: "read",
-    write: "write"
-});
-
 /// `{created, updated}` on sessions; `{created, completed?}` on messages.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Times {
     pub created: f64,
     pub updated: Option<f64>,
     pub completed: Option<f64>,
 }
 
-decode_object!(Times {
-    created: "created",
-    updated: "updated",
-    completed: "completed"
-});
-
 /// The session's model: `{id, providerID, variant}`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct SessionModel {
     pub id: Option<String>,
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
 }
 
-decode_object!(SessionModel {
-    id: "id",
-    provider_id: "providerID"
-});
-
 /// A user message's model: `{providerID, modelID}`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct MessageModel {
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
+    #[serde(rename = "modelID")]
     pub model_id: Option<String>,
 }
 
-decode_object!(MessageModel {
-    provider_id: "providerID",
-    model_id: "modelID"
-});
-
 /// OpenCode's Session (`session.created`/`session.updated` `properties.info`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct SessionInfo {
     pub id: String,
+    #[serde(rename = "projectID")]
     pub project_id: Option<String>,
     pub directory: Option<String>,
     pub title: Option<String>,
+    #[serde(rename = "parentID")]
     pub parent_id: Option<String>,
     pub model: Option<SessionModel>,
     pub cost: Option<f64>,
@@ -115,49 +71,27 @@ pub struct SessionInfo {
     pub time: Times,
 }
 
-decode_object!(SessionInfo {
-    id: "id",
-    project_id: "projectID",
-    directory: "directory",
-    title: "title",
-    parent_id: "parentID",
-    model: "model",
-    cost: "cost",
-    tokens: "tokens",
-    time: "time",
-});
-
 /// OpenCode's Message (`message.updated` `properties.info`), user or assistant.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct MessageInfo {
     pub id: String,
+    #[serde(rename = "sessionID")]
     pub session_id: String,
     pub role: String,
     pub time: Times,
     /// User messages name their model here.
     pub model: Option<MessageModel>,
     /// Assistant messages name their model here.
+    #[serde(rename = "modelID")]
     pub model_id: Option<String>,
+    #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
     pub cost: Option<f64>,
     pub tokens: Option<Tokens>,
     pub finish: Option<String>,
     pub error: Option<Value>,
 }
-
-decode_object!(MessageInfo {
-    id: "id",
-    session_id: "sessionID",
-    role: "role",
-    time: "time",
-    model: "model",
-    model_id: "modelID",
-    provider_id: "providerID",
-    cost: "cost",
-    tokens: "tokens",
-    finish: "finish",
-    error: "error",
-});
 
 impl MessageInfo {
     /// `provider/model` the message used, whichever role it is.
@@ -170,7 +104,8 @@ impl MessageInfo {
 }
 
 /// A tool call's state.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct ToolState {
     pub status: String,
     pub input: Value,
@@ -181,92 +116,88 @@ pub struct ToolState {
     pub time: ToolTimes,
 }
 
-decode_object!(ToolState {
-    status: "status",
-    input: "input",
-    output: "output",
-    title: "title",
-    metadata: "metadata",
-    error: "error",
-    time: "time",
-});
-
-/// What the mapping uses of a tool call's `metadata`: a shell command's `exit` code. The
-/// rest is skipped unread (a shell's metadata repeats its whole output): any JSON is
-/// accepted (what serde reads as `IgnoredAny` inside an object or array, any valid scalar
-/// on its own), a value that is not an object has no exit code, and a repeated `exit`
-/// counts as its last.
+/// Only `exit`, from an object; any other JSON is skipped as `IgnoredAny` skips it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolMetadata {
     pub exit: Option<Value>,
 }
 
-impl Decode for ToolMetadata {
-    fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
-        let mut metadata = Self::default();
-        match r.peek() {
-            Some(b'{') => {}
-            Some(b'[') => {
-                r.skip()?;
-                return Ok(metadata);
+impl<'de> Deserialize<'de> for ToolMetadata {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Meta;
+        impl<'de> Visitor<'de> for Meta {
+            type Value = ToolMetadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON")
             }
-            _ => {
-                r.value()?;
-                return Ok(metadata);
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolMetadata, A::Error> {
+                let mut meta = ToolMetadata::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "exit" {
+                        meta.exit = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(meta)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ToolMetadata, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ToolMetadata::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
+            }
+            fn visit_unit<E>(self) -> Result<ToolMetadata, E> {
+                Ok(ToolMetadata::default())
             }
         }
-        r.object_keys(&mut |r, key| {
-            if key == "exit" {
-                metadata.exit = Some(r.value()?);
-                Ok(())
-            } else {
-                r.skip()
-            }
-        })?;
-        Ok(metadata)
+        d.deserialize_any(Meta)
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct ToolTimes {
     pub start: Option<f64>,
     pub end: Option<f64>,
 }
 
-decode_object!(ToolTimes {
-    start: "start",
-    end: "end"
-});
-
 /// A message part (`message.part.updated` `properties.part`). One struct for every part
 /// type; fields that a type does not have stay empty.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct PartInfo {
     pub id: String,
+    #[serde(rename = "messageID")]
     pub message_id: String,
+    #[serde(rename = "sessionID")]
     pub session_id: String,
+    #[serde(rename = "type")]
     pub kind: String,
     /// `text` and `reasoning`.
     pub text: Option<String>,
     /// OpenCode-generated text (not typed by the user nor said by the model).
     pub synthetic: Option<bool>,
     /// `tool`.
+    #[serde(rename = "callID")]
     pub call_id: Option<String>,
     pub tool: Option<String>,
     pub state: Option<ToolState>,
 }
-
-decode_object!(PartInfo {
-    id: "id",
-    message_id: "messageID",
-    session_id: "sessionID",
-    kind: "type",
-    text: "text",
-    synthetic: "synthetic",
-    call_id: "callID",
-    tool: "tool",
-    state: "state",
-});
 
 /// The events the engine acts on, parsed straight from the `event` hook's JSON
 /// (`{id, type, properties}`, `type` before `properties`, as OpenCode writes it). Any
@@ -292,137 +223,152 @@ pub enum Event {
     Branch { branch: Option<String> },
 }
 
-/// Reads `type`, then parses `properties` straight into that type's fields: one pass,
-/// no intermediate value. `type` must come before `properties` (as OpenCode writes
-/// it); an unknown type is an error, and the event is ignored.
-impl Decode for Event {
-    fn decode(r: &mut Reader<'_>) -> json_read::Result<Self> {
-        let mut kind: Option<Cow<'_, str>> = None;
-        let mut event = None;
-        r.object_keys(&mut |r, key| {
-            match key {
-                "type" => kind = Some(r.str()?),
-                "properties" => match kind.as_deref() {
-                    Some(kind) => event = Some(properties(r, kind)?),
-                    None => return Err(r.error("`properties` before `type`")),
-                },
-                _ => r.skip()?,
-            }
-            Ok(())
-        })?;
-        event.ok_or_else(|| r.error("an event without `type` and `properties`"))
+/// The `properties` of each event type, as OpenCode names its fields.
+#[derive(Deserialize)]
+struct InfoProps<T> {
+    info: T,
+}
+
+#[derive(Deserialize)]
+struct StatusProps {
+    #[serde(rename = "sessionID")]
+    session_id: String,
+    #[serde(default)]
+    status: SessionStatus,
+}
+
+#[derive(Deserialize)]
+struct IdleProps {
+    #[serde(rename = "sessionID")]
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+struct PartProps {
+    part: PartInfo,
+}
+
+#[derive(Deserialize)]
+struct RemovedProps {
+    #[serde(rename = "messageID")]
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+struct BranchProps {
+    #[serde(default)]
+    branch: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
     }
 }
 
-/// The `properties` of each event type, as OpenCode names its fields.
-fn properties(r: &mut Reader<'_>, kind: &str) -> json_read::Result<Event> {
-    Ok(match kind {
-        "session.created" | "session.updated" => Event::Session {
-            info: required(r, "info")?,
-        },
-        "session.status" => {
-            let (mut session_id, mut status) = (None, SessionStatus::default());
-            r.object(&["sessionID", "status"], &mut |r, i| {
-                if i == 0 {
-                    session_id = Some(r.read()?);
-                } else {
-                    status = r.read()?;
+/// Reads `type`, then parses `properties` straight into that type's fields: one pass,
+/// no intermediate value (hand written because serde's adjacently tagged enums buffer
+/// the content, which doubles both the work and the wasm code).
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OpenCode event object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        let mut kind: Option<std::borrow::Cow<'de, str>> = None;
+        let mut event = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "type" => kind = Some(map.next_value()?),
+                "properties" => {
+                    let kind = kind
+                        .as_deref()
+                        .ok_or_else(|| A::Error::custom("`properties` before `type`"))?;
+                    event = Some(match kind {
+                        "session.created" | "session.updated" => Event::Session {
+                            info: map.next_value::<InfoProps<SessionInfo>>()?.info,
+                        },
+                        "session.status" => {
+                            let p: StatusProps = map.next_value()?;
+                            Event::Status {
+                                session_id: p.session_id,
+                                status: p.status,
+                            }
+                        }
+                        "session.idle" => Event::Idle {
+                            session_id: map.next_value::<IdleProps>()?.session_id,
+                        },
+                        "message.updated" => Event::Message {
+                            info: map.next_value::<InfoProps<MessageInfo>>()?.info,
+                        },
+                        "message.part.updated" => Event::Part {
+                            part: map.next_value::<PartProps>()?.part,
+                        },
+                        "message.removed" => Event::MessageRemoved {
+                            message_id: map.next_value::<RemovedProps>()?.message_id,
+                        },
+                        "vcs.branch.updated" => Event::Branch {
+                            branch: map.next_value::<BranchProps>()?.branch,
+                        },
+                        other => {
+                            map.next_value::<IgnoredAny>()?;
+                            return Err(A::Error::custom(format!("ignored event type {other}")));
+                        }
+                    });
                 }
-                Ok(())
-            })?;
-            Event::Status {
-                session_id: session_id.ok_or_else(|| r.error("missing field `sessionID`"))?,
-                status,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        "session.idle" => Event::Idle {
-            session_id: required(r, "sessionID")?,
-        },
-        "message.updated" => Event::Message {
-            info: required(r, "info")?,
-        },
-        "message.part.updated" => Event::Part {
-            part: required(r, "part")?,
-        },
-        "message.removed" => Event::MessageRemoved {
-            message_id: required(r, "messageID")?,
-        },
-        "vcs.branch.updated" => Event::Branch {
-            branch: field::<Option<String>>(r, "branch")?.flatten(),
-        },
-        _ => return Err(r.error("ignored event type")),
-    })
-}
-
-/// `{name: T, ...}`'s `T`, if present.
-fn field<T: Decode>(r: &mut Reader<'_>, name: &str) -> json_read::Result<Option<T>> {
-    let mut value = None;
-    r.object(&[name], &mut |r, _| {
-        value = Some(r.read()?);
-        Ok(())
-    })?;
-    Ok(value)
-}
-
-/// `{name: T, ...}`'s `T`, which must be present.
-fn required<T: Decode>(r: &mut Reader<'_>, name: &str) -> json_read::Result<T> {
-    field(r, name)?.ok_or_else(|| r.error("missing field"))
+        event.ok_or_else(|| A::Error::custom("an event without `type` and `properties`"))
+    }
 }
 
 /// `session.status`'s `{type: "busy" | "idle" | ...}`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct SessionStatus {
+    #[serde(rename = "type")]
     pub kind: String,
 }
 
-decode_object!(SessionStatus { kind: "type" });
-
 /// The `chat.message` hook's `{i: input, o: {message, parts}}`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct ChatMessage {
     pub o: ChatMessageOutput,
 }
 
-decode_object!(ChatMessage { o: "o" });
-
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct ChatMessageOutput {
     pub message: Option<MessageInfo>,
     pub parts: Vec<PartInfo>,
 }
 
-decode_object!(ChatMessageOutput {
-    message: "message",
-    parts: "parts"
-});
-
 /// The plugin function's input, minus the SDK client and shell.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct PluginInput {
     pub directory: Option<String>,
     pub worktree: Option<String>,
     pub project: Option<Project>,
 }
 
-decode_object!(PluginInput {
-    directory: "directory",
-    worktree: "worktree",
-    project: "project"
-});
-
 /// OpenCode's Project.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Project {
     pub id: Option<String>,
     pub worktree: Option<String>,
     pub vcs: Option<String>,
 }
-
-decode_object!(Project {
-    id: "id",
-    worktree: "worktree",
-    vcs: "vcs"
-});
 
 #[cfg(test)]
 mod tests {
@@ -431,7 +377,7 @@ mod tests {
 
     #[test]
     fn tolerant_of_missing_null_and_unknown_fields() {
-        let info: SessionInfo = json_read::from_value(&json!({
+        let info: SessionInfo = serde_json::from_value(json!({
             "id": "ses_1", "title": null, "tokens": {"input": 1, "cache": {"read": 2}},
             "brandNew": {"x": 1}, "time": {"created": 10}
         }))
@@ -449,7 +395,7 @@ mod tests {
 
     #[test]
     fn events_by_type() {
-        let parse = |v: Value| json_read::from_str::<Event>(&v.to_string()).unwrap();
+        let parse = |v: Value| serde_json::from_str::<Event>(&v.to_string()).unwrap();
         assert!(matches!(
             parse(json!({"id": "e", "type": "session.updated", "properties": {"sessionID": "s", "info": {"id": "s"}}})),
             Event::Session { info } if info.id == "s"
@@ -462,17 +408,52 @@ mod tests {
             json!({"type": "brand.new", "properties": {"x": [1, 2]}}),
             json!({"type": "message.part.delta", "properties": {"delta": "x"}}),
         ] {
-            assert!(json_read::from_str::<Event>(&other.to_string()).is_err());
+            assert!(serde_json::from_str::<Event>(&other.to_string()).is_err());
         }
         assert!(
-            json_read::from_str::<Event>("{\"type\": \"session.idle\", \"properties\": 5}")
+            serde_json::from_str::<Event>("{\"type\": \"session.idle\", \"properties\": 5}")
                 .is_err()
         );
     }
 
     #[test]
+    fn wrong_types_and_repeats_are_refused_nulls_are_none() {
+        for bad in [
+            json!({"id": 5}),
+            json!({"id": "s", "cost": "0.1"}),
+            json!({"id": "s", "tokens": {"input": "1"}}),
+            json!({"id": "s", "time": {"created": null}}),
+            json!({"id": "s", "model": 5}),
+            json!(["s", 1]),
+        ] {
+            assert!(
+                serde_json::from_value::<SessionInfo>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(serde_json::from_str::<SessionInfo>(r#"{"id": "a", "id": "b"}"#).is_err());
+        let part: PartInfo = serde_json::from_value(json!({
+            "id": "p", "type": "tool", "text": null, "state": {"status": "completed",
+            "input": {"x": [1]}, "metadata": [1, 2], "time": {"start": null}}
+        }))
+        .unwrap();
+        let state = part.state.unwrap();
+        assert_eq!(
+            (part.text, state.metadata.exit, state.time.start),
+            (None, None, None)
+        );
+        for metadata in [
+            json!({"exit": 3, "output": "x"}),
+            json!({"output": {}, "exit": 3}),
+        ] {
+            let state: ToolState = serde_json::from_value(json!({"metadata": metadata})).unwrap();
+            assert_eq!(state.metadata.exit, Some(json!(3)));
+        }
+    }
+
+    #[test]
     fn message_model_from_either_role() {
-        let user: MessageInfo = json_read::from_value(&json!({
+        let user: MessageInfo = serde_json::from_value(json!({
             "id": "m", "role": "user", "model": {"providerID": "p", "modelID": "m1"}
         }))
         .unwrap();
@@ -480,7 +461,7 @@ mod tests {
             user.model_and_provider(),
             (Some("m1".into()), Some("p".into()))
         );
-        let asst: MessageInfo = json_read::from_value(&json!({
+        let asst: MessageInfo = serde_json::from_value(json!({
             "id": "m", "role": "assistant", "modelID": "m2", "providerID": "q"
         }))
         .unwrap();

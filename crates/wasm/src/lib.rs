@@ -301,10 +301,9 @@ fn json_text(value: &JsValue) -> Option<String> {
     js_sys::JSON::stringify(value).ok()?.as_string()
 }
 
-/// A JS value as JSON, if it is JSON data (read by the core's reader: serde_json's
-/// parser is not in this module).
+/// A JS value as JSON, if it is JSON data.
 fn to_json(value: &JsValue) -> Option<Value> {
-    opencode_sync_core::json_read::from_str(&json_text(value)?).ok()
+    serde_json::from_str(&json_text(value)?).ok()
 }
 
 impl SyncPlugin {
