@@ -1044,3 +1044,223 @@ fn odd_files_in_the_json_tree_cost_only_themselves() {
     );
     fx.compare(&env.stored()).unwrap();
 }
+
+/// One odd row in an otherwise good store: what to write, and the note it gets
+/// (`None`: nothing to name).
+struct OddRow {
+    name: &'static str,
+    write: fn(&Path, &Fixture),
+    note: Option<(&'static str, &'static str, bool)>,
+    /// Checks what the server holds of the odd session (the second one).
+    check: fn(&Value, &Fixture),
+}
+
+#[test]
+fn each_odd_row_alone_costs_only_itself() {
+    let cases = [
+        OddRow {
+            name: "text time_created",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET time_created = '2025-06-15' WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| assert_eq!(s["createdAt"], fx.sessions[1].updated),
+        },
+        OddRow {
+            name: "NULL time_created",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET time_created = NULL WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| assert_eq!(s["createdAt"], fx.sessions[1].updated),
+        },
+        OddRow {
+            name: "text cost",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET cost = 'n/a' WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| {
+                assert_eq!(s["title"], fx.sessions[1].title.as_str());
+                assert!(s["cost"].is_null() || s["cost"] == 0.0, "{}", s["cost"]);
+            },
+        },
+        OddRow {
+            name: "non-UTF-8 title",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET title = CAST(X'61FE62' AS TEXT) WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, _| assert_eq!(s["title"], "a\u{fffd}b"),
+        },
+        OddRow {
+            name: "message data of another shape, with a part",
+            write: |db, fx| {
+                let s = &fx.sessions[1].id;
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_x', ?1, 1, 1, '{\"role\": [], \"id\": 3}')",
+                    [s],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_x', 'msg_x', ?1, 1, 1, '{\"type\": \"text\", \"text\": \"t\"}')",
+                    [s],
+                );
+            },
+            note: Some(("message", "msg_x", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "message without a session",
+            write: |db, _| {
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_x', NULL, 1, 1, '{\"role\": \"user\"}')",
+                    [],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_x', 'msg_x', '', 1, 1, '{\"type\": \"text\", \"text\": \"t\"}')",
+                    [],
+                );
+            },
+            note: Some(("message", "msg_x", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "non-UTF-8 part",
+            write: |db, fx| {
+                let m = &fx.sessions[1].messages[0];
+                open_store(db)
+                    .execute(
+                        "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_utf8', ?1, ?2, 1, 1, CAST(?3 AS TEXT))",
+                        rusqlite::params![m.id, fx.sessions[1].id, b"{\"type\": \"reasoning\", \"text\": \"r\xff\"}".to_vec()],
+                    )
+                    .unwrap();
+            },
+            note: Some(("part", "prt_utf8", false)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "blob part",
+            write: |db, fx| {
+                let m = &fx.sessions[1].messages[0];
+                open_store(db)
+                    .execute(
+                        "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_blob', ?1, ?2, 1, 1, ?3)",
+                        rusqlite::params![m.id, fx.sessions[1].id, vec![0x00u8, 0xff, 0x10]],
+                    )
+                    .unwrap();
+            },
+            note: Some(("part", "prt_blob", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "a lone surrogate escape",
+            write: |db, fx| {
+                let s = &fx.sessions[1];
+                let data = format!(
+                    r#"{{"role": "user", "time": {{"created": {}}}}}"#,
+                    s.updated - 1
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_half', ?1, 1, 1, ?2)",
+                    [&s.id, &data],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_half', 'msg_half', ?1, 1, 1, ?2)",
+                    [&s.id, r#"{"type": "text", "text": "a\ud83d b"}"#],
+                );
+            },
+            note: None,
+            check: |s, _| {
+                let half = s["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["externalId"] == "msg_half");
+                assert_eq!(
+                    half.map(|m| m["textContent"].clone()),
+                    Some(Value::from("a\u{fffd} b")),
+                    "{s}"
+                );
+            },
+        },
+    ];
+    for case in cases {
+        let env = Env::new();
+        let fx = env.fixture(2, 1);
+        fx.write_db_with(&env.db(), &opencode_fixture::loose_schema());
+        (case.write)(&env.db(), &fx);
+        let (out, v) = env.sync(&[]);
+        assert_eq!(out.code, 0, "{}: {}", case.name, out.all());
+        let want: Vec<(String, String, bool)> = case
+            .note
+            .iter()
+            .map(|(t, id, skipped)| ((*t).to_owned(), (*id).to_owned(), *skipped))
+            .collect();
+        assert_eq!(row_notes(&v), want, "{}: {v}", case.name);
+        // Every good session and message arrived, and nothing else.
+        let stored = env.stored();
+        let mut ids: Vec<&str> = stored
+            .iter()
+            .map(|s| s["externalId"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            ["ses_00000fixture", "ses_00001fixture"],
+            "{}",
+            case.name
+        );
+        Fixture {
+            projects: fx.projects.clone(),
+            sessions: vec![fx.sessions[0].clone()],
+        }
+        .compare(
+            &stored
+                .iter()
+                .filter(|s| s["externalId"] == "ses_00000fixture")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let odd = stored
+            .iter()
+            .find(|s| s["externalId"] == "ses_00001fixture")
+            .unwrap();
+        for m in &fx.sessions[1].messages {
+            assert!(
+                odd["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["externalId"] == m.id.as_str()),
+                "{}: {} lacks {}",
+                case.name,
+                fx.sessions[1].id,
+                m.id
+            );
+        }
+        (case.check)(odd, &fx);
+    }
+}

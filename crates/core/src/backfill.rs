@@ -668,8 +668,7 @@ mod tests {
 
     #[test]
     fn messages_the_plugin_would_send() {
-        let part: PartInfo =
-            json_read::from_value(&json!({"id": "p", "type": "text"})).unwrap();
+        let part: PartInfo = json_read::from_value(&json!({"id": "p", "type": "text"})).unwrap();
         let user = message(json!({"id": "m", "role": "user"}));
         let done = message(
             json!({"id": "a", "role": "assistant", "time": {"created": 1, "completed": 2}}),
