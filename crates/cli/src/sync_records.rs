@@ -6,6 +6,11 @@
 //! nothing it finished; a torn last line (a kill mid-write) is ignored when read. When
 //! a run ends the file is rewritten compactly (temporary file + rename). Two runs at
 //! once only cost resends: upserts are idempotent on the server.
+//!
+//! Whatever else the file holds (binary bytes, lines of another shape) is skipped line by
+//! line, never the file: the sessions those lines recorded are sent again (idempotent),
+//! the others are not, and the next run that records anything rewrites the file without
+//! them.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +31,11 @@ pub struct SyncRecords {
     lines: usize,
     append: Option<File>,
     dirty: bool,
+    /// Lines that are neither the header nor a record (binary, torn, another shape).
+    unreadable: usize,
+    /// The file does not end with a newline (a torn last line): the next append starts
+    /// one, so the new record is not glued to it.
+    needs_newline: bool,
 }
 
 /// FNV-1a 64 of `text`, hex.
@@ -51,12 +61,19 @@ impl SyncRecords {
         let header = serde_json::json!({"v": 1, "server": url.as_str(), "note": NOTE}).to_string();
         let mut records = HashMap::new();
         let mut lines = 0;
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                for line in text.lines() {
+        let mut unreadable = 0;
+        let mut needs_newline = false;
+        match fs::read(&path) {
+            Ok(bytes) => {
+                needs_newline = !bytes.is_empty() && !bytes.ends_with(b"\n");
+                for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     lines += 1;
-                    if let Ok(record) = serde_json::from_str::<SyncRecord>(line) {
-                        records.insert(record.id.clone(), record);
+                    match serde_json::from_slice::<SyncRecord>(line) {
+                        Ok(record) if !record.id.is_empty() => {
+                            records.insert(record.id.clone(), record);
+                        }
+                        _ if is_header(line) => {}
+                        _ => unreadable += 1,
                     }
                 }
             }
@@ -70,11 +87,18 @@ impl SyncRecords {
             lines,
             append: None,
             dirty: false,
+            unreadable,
+            needs_newline,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many lines of the file were skipped as unreadable when it was loaded.
+    pub fn unreadable_lines(&self) -> usize {
+        self.unreadable
     }
 
     pub fn get(&self, id: &str) -> Option<&SyncRecord> {
@@ -102,7 +126,10 @@ impl SyncRecords {
             if fresh {
                 file.write_all(format!("{}\n", self.header).as_bytes())?;
                 self.lines += 1;
+            } else if self.needs_newline {
+                file.write_all(b"\n")?;
             }
+            self.needs_newline = false;
             self.append = Some(file);
         }
         if let Some(file) = self.append.as_mut() {
@@ -121,7 +148,7 @@ impl SyncRecords {
         if !self.dirty {
             return Ok(());
         }
-        if self.lines > 2 * self.records.len() + 16 {
+        if self.unreadable > 0 || self.lines > 2 * self.records.len() + 16 {
             let mut ids: Vec<&String> = self.records.keys().collect();
             ids.sort();
             let mut text = format!("{}\n", self.header);
@@ -134,12 +161,18 @@ impl SyncRecords {
             self.append = None;
             write_private_atomically(&self.path, text.as_bytes())?;
             self.lines = self.records.len() + 1;
+            self.unreadable = 0;
         } else if let Some(file) = &self.append {
             file.sync_data()?;
         }
         self.dirty = false;
         Ok(())
     }
+}
+
+/// Whether `line` is the file's header (`{"v": 1, ...}`).
+fn is_header(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(line).is_ok_and(|v| v.get("v").is_some())
 }
 
 const NOTE: &str =
@@ -192,5 +225,32 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn binary_lines_cost_only_themselves_and_a_torn_line_is_not_glued_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = SyncRecords::path_for(dir.path(), &url(), "osk_abcd…wxyz");
+        let mut r = SyncRecords::load(path.clone(), &url()).unwrap();
+        r.put(rec("a", 1.0)).unwrap();
+        drop(r);
+        // Binary bytes (not UTF-8) in the middle, and a torn last line.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"\xff\xfe\x00garbage\n{\"id\":\"b\",\"updated\":2}\n{\"id\":\"c\",\"up")
+            .unwrap();
+        drop(file);
+        let mut r = SyncRecords::load(path.clone(), &url()).unwrap();
+        assert_eq!(r.unreadable_lines(), 2);
+        assert_eq!(r.get("a").unwrap().updated, 1.0);
+        assert_eq!(r.get("b").unwrap().updated, 2.0);
+        r.put(rec("d", 4.0)).unwrap();
+        // Read back before `finish`: the appended record stands on its own line.
+        let again = SyncRecords::load(path.clone(), &url()).unwrap();
+        assert_eq!(again.get("d").unwrap().updated, 4.0);
+        // The run's end rewrites the file without the unreadable lines.
+        r.finish().unwrap();
+        let clean = SyncRecords::load(path.clone(), &url()).unwrap();
+        assert_eq!(clean.unreadable_lines(), 0);
+        assert!(["a", "b", "d"].iter().all(|id| clean.get(id).is_some()));
     }
 }

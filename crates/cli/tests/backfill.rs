@@ -704,3 +704,563 @@ fn flush_then_backfill_when_both_are_asked() {
     // --dry-run is for the backfill only.
     assert_eq!(env.run(&["sync", "--flush", "--dry-run"]).code, 2);
 }
+
+/// Runs SQL against the store as another writer would (without OpenCode's checks).
+fn store_exec(db: &Path, sql: &str, params: impl rusqlite::Params) {
+    open_store(db).execute(sql, params).unwrap();
+}
+
+fn open_store(db: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn
+}
+
+/// `(table, id or session id, skipped)` of each note in a `--json` summary.
+fn row_notes(v: &Value) -> Vec<(String, String, bool)> {
+    let mut notes: Vec<_> = v["rows"]["notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows.notes: {v}"))
+        .iter()
+        .map(|n| {
+            let id = n["id"].as_str().or(n["sessionId"].as_str()).unwrap_or("");
+            (
+                n["table"].as_str().unwrap().to_owned(),
+                id.to_owned(),
+                n["skipped"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    notes.sort();
+    notes
+}
+
+#[test]
+fn odd_rows_cost_only_themselves_and_are_named_once_on_every_run() {
+    let env = Env::new();
+    let fx = env.fixture(7, 1);
+    let db = env.db();
+    fx.write_db_with(&db, &opencode_fixture::loose_schema());
+    let s = &fx.sessions;
+    // Wrong-typed session columns: a text and a NULL time, a non-UTF-8 title, a text cost.
+    store_exec(
+        &db,
+        "UPDATE session SET time_created = 'yesterday' WHERE id = ?1",
+        [&s[1].id],
+    );
+    store_exec(
+        &db,
+        "UPDATE session SET time_created = NULL WHERE id = ?1",
+        [&s[2].id],
+    );
+    store_exec(
+        &db,
+        "UPDATE session SET title = CAST(X'466FFF6F' AS TEXT) WHERE id = ?1",
+        [&s[3].id],
+    );
+    store_exec(
+        &db,
+        "UPDATE session SET cost = 'free' WHERE id = ?1",
+        [&s[4].id],
+    );
+    // Session 5: messages whose data is JSON of another shape (one with a part, which
+    // used to land in a session ""), a binary part, and a message whose parts hold a
+    // non-UTF-8 byte and a model's half emoji (a lone surrogate escape).
+    let s5 = &s[5].id;
+    let msg = "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, 1, 1, ?3)";
+    let part = "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, 1, 1, ?4)";
+    store_exec(
+        &db,
+        msg,
+        ["msg_shape", s5, r#"{"role": 5, "time": {"created": 1}}"#],
+    );
+    store_exec(
+        &db,
+        part,
+        [
+            "prt_shape",
+            "msg_shape",
+            s5,
+            r#"{"type": "text", "text": "lost"}"#,
+        ],
+    );
+    store_exec(&db, msg, ["msg_array", s5, "[1, 2]"]);
+    let good_message = &s[5].messages[0].id;
+    let conn = open_store(&db);
+    conn.execute(
+        part,
+        rusqlite::params!["prt_blob", good_message, s5, vec![0xffu8, 0x00, 0x9c, 0x7b]],
+    )
+    .unwrap();
+    let created = s[5].updated - 10;
+    store_exec(
+        &db,
+        msg,
+        [
+            "msg_odd",
+            s5,
+            &format!(r#"{{"role": "user", "time": {{"created": {created}}}}}"#),
+        ],
+    );
+    conn.execute(
+        "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_odd_1', 'msg_odd', ?1, 1, 1, CAST(?2 AS TEXT))",
+        rusqlite::params![s5, b"{\"type\": \"text\", \"text\": \"caf\xff!\"}".to_vec()],
+    )
+    .unwrap();
+    store_exec(
+        &db,
+        part,
+        [
+            "prt_odd_2",
+            "msg_odd",
+            s5,
+            r#"{"type": "text", "text": "a\ud83d b"}"#,
+        ],
+    );
+    // Messages of no session.
+    store_exec(
+        &db,
+        "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_no_session', NULL, 1, 1, '{\"role\": \"user\"}')",
+        [],
+    );
+    store_exec(&db, msg, ["msg_empty_session", "", r#"{"role": "user"}"#]);
+    store_exec(
+        &db,
+        msg,
+        ["msg_gone_session", "ses_gone", r#"{"role": "user"}"#],
+    );
+    store_exec(
+        &db,
+        part,
+        [
+            "prt_gone",
+            "msg_gone_session",
+            "ses_gone",
+            r#"{"type": "text", "text": "x"}"#,
+        ],
+    );
+    drop(conn);
+
+    // A bad row does not block a run about another session.
+    let (out, v) = env.sync(&["--dry-run", "--session", &s[0].id]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 1, "{v}");
+
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["sessions"]["sent"], 7, "{v}");
+    let expected = vec![
+        ("message".to_owned(), "msg_array".to_owned(), true),
+        ("message".to_owned(), "msg_empty_session".to_owned(), true),
+        ("message".to_owned(), "msg_gone_session".to_owned(), true),
+        ("message".to_owned(), "msg_no_session".to_owned(), true),
+        ("message".to_owned(), "msg_shape".to_owned(), true),
+        ("part".to_owned(), "prt_blob".to_owned(), true),
+        ("part".to_owned(), "prt_odd_1".to_owned(), false),
+        ("session".to_owned(), s[1].id.clone(), false),
+        ("session".to_owned(), s[2].id.clone(), false),
+        ("session".to_owned(), s[3].id.clone(), false),
+        ("session".to_owned(), s[4].id.clone(), false),
+    ];
+    assert_eq!(row_notes(&v), expected, "{v}");
+    assert_eq!(v["rows"]["skipped"], 6, "{v}");
+
+    // Every good session and message arrived; no phantom session.
+    let stored = env.stored();
+    let mut ids: Vec<&str> = stored
+        .iter()
+        .map(|s| s["externalId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>());
+    let by_id = |id: &str| {
+        stored
+            .iter()
+            .find(|v| v["externalId"] == id)
+            .unwrap()
+            .clone()
+    };
+    for session in s {
+        let stored = by_id(&session.id);
+        let messages: Vec<&str> = stored["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["externalId"].as_str().unwrap())
+            .collect();
+        for m in &session.messages {
+            assert!(
+                messages.contains(&m.id.as_str()),
+                "{} lacks {}",
+                session.id,
+                m.id
+            );
+        }
+    }
+    let untouched = Fixture {
+        projects: fx.projects.clone(),
+        sessions: vec![s[0].clone(), s[6].clone()],
+    };
+    let pick: Vec<Value> = stored
+        .iter()
+        .filter(|v| v["externalId"] == s[0].id.as_str() || v["externalId"] == s[6].id.as_str())
+        .cloned()
+        .collect();
+    untouched.compare(&pick).unwrap();
+    // A wrong-typed column cost that field only.
+    assert_eq!(
+        by_id(&s[1].id)["createdAt"],
+        s[1].updated,
+        "from time_updated"
+    );
+    assert_eq!(by_id(&s[1].id)["title"], s[1].title.as_str());
+    assert_eq!(by_id(&s[2].id)["createdAt"], s[2].updated);
+    assert_eq!(by_id(&s[3].id)["title"], "Fo\u{fffd}o");
+    assert_eq!(by_id(&s[3].id)["createdAt"], s[3].created);
+    let cost = &by_id(&s[4].id)["cost"];
+    assert!(cost.is_null() || cost == 0.0, "{cost}");
+    assert_eq!(by_id(&s[4].id)["createdAt"], s[4].created);
+    // The odd message arrived, U+FFFD in place of what was not text.
+    let s5_stored = by_id(s5);
+    let odd = s5_stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["externalId"] == "msg_odd")
+        .unwrap_or_else(|| panic!("msg_odd not stored: {s5_stored}"))
+        .clone();
+    assert_eq!(odd["textContent"], "caf\u{fffd}!\n\na\u{fffd} b");
+    assert_eq!(
+        s5_stored["messages"].as_array().unwrap().len(),
+        s[5].messages.len() + 1
+    );
+
+    // A second run sends nothing new and names the same rows, once each.
+    let before = env.sync_requests().len();
+    let out = env.run(&["sync"]);
+    assert_ok(&out);
+    assert!(out.stdout.contains("Nothing to send"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Not read whole: 11 rows"),
+        "{}",
+        out.stdout
+    );
+    for (_, id, skipped) in &expected {
+        let lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| {
+                l.contains(&format!(" {id}:"))
+                    || l.trim_start().starts_with(&format!("{id}: session:"))
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "{id} named once:\n{}", out.stdout);
+        assert_eq!(lines[0].contains(": skipped: "), *skipped, "{}", lines[0]);
+    }
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(row_notes(&v), expected, "{v}");
+    assert_eq!(env.sync_requests().len(), before, "nothing sent again");
+}
+
+#[test]
+fn a_binary_record_file_costs_only_its_own_lines() {
+    let env = Env::new();
+    let fx = env.fixture(3, 1);
+    fx.write_db(&env.db());
+    let (out, _) = env.sync(&[]);
+    assert_ok(&out);
+    let records = env.record_files();
+    assert_eq!(records.len(), 1);
+    fs::write(&records[0], b"\xff\xfe\x00\x01binary\n\x89PNG\r\n\x1a\n").unwrap();
+    let (out, v) = env.sync(&["--session", &fx.sessions[1].id]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 1, "{v}");
+    assert!(out.stderr.contains("unreadable lines"), "{}", out.stderr);
+    // The file was rewritten without them, holding the session just sent.
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert!(!out.stderr.contains("unreadable"), "{}", out.stderr);
+    assert_eq!(v["sessions"]["skipped"]["unchanged"], 1, "{v}");
+    assert_eq!(v["sessions"]["sent"], 2, "{v}");
+    fx.compare(&env.stored()).unwrap();
+}
+
+#[test]
+fn a_database_without_a_part_table_is_named_as_such() {
+    let env = Env::new();
+    let fx = env.fixture(2, 1);
+    fx.write_db(&env.db());
+    store_exec(&env.db(), "DROP TABLE part", []);
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("has no `part` table: is this OpenCode's opencode.db?"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.sync_requests().is_empty());
+}
+
+#[test]
+fn odd_files_in_the_json_tree_cost_only_themselves() {
+    let env = Env::new();
+    let fx = env.fixture(3, 1);
+    let storage = env.home().join("old-opencode/storage");
+    fx.write_tree(&storage);
+    let s0 = &fx.sessions[0].id;
+    let messages = storage.join("message").join(s0);
+    // JSON of another shape, with a part; a binary file; a session file that is no JSON.
+    fs::write(
+        messages.join("msg_shape.json"),
+        r#"{"role": 5, "sessionID": 7}"#,
+    )
+    .unwrap();
+    fs::create_dir_all(storage.join("part/msg_shape")).unwrap();
+    fs::write(
+        storage.join("part/msg_shape/prt_x.json"),
+        r#"{"type": "text", "text": "lost"}"#,
+    )
+    .unwrap();
+    fs::write(messages.join("msg_binary.json"), b"\xff\x00\x9c").unwrap();
+    let project = &fx.projects[0].id;
+    fs::write(
+        storage.join(format!("session/{project}/ses_broken.json")),
+        "{not json",
+    )
+    .unwrap();
+    let (out, v) = env.sync(&["--data-dir", storage.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(
+        row_notes(&v),
+        vec![
+            ("message".to_owned(), "msg_binary".to_owned(), true),
+            ("message".to_owned(), "msg_shape".to_owned(), true),
+            ("session".to_owned(), "ses_broken".to_owned(), true),
+        ],
+        "{v}"
+    );
+    fx.compare(&env.stored()).unwrap();
+}
+
+/// One odd row in an otherwise good store: what to write, and the note it gets
+/// (`None`: nothing to name).
+struct OddRow {
+    name: &'static str,
+    write: fn(&Path, &Fixture),
+    note: Option<(&'static str, &'static str, bool)>,
+    /// Checks what the server holds of the odd session (the second one).
+    check: fn(&Value, &Fixture),
+}
+
+#[test]
+fn each_odd_row_alone_costs_only_itself() {
+    let cases = [
+        OddRow {
+            name: "text time_created",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET time_created = '2025-06-15' WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| assert_eq!(s["createdAt"], fx.sessions[1].updated),
+        },
+        OddRow {
+            name: "NULL time_created",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET time_created = NULL WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| assert_eq!(s["createdAt"], fx.sessions[1].updated),
+        },
+        OddRow {
+            name: "text cost",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET cost = 'n/a' WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, fx| {
+                assert_eq!(s["title"], fx.sessions[1].title.as_str());
+                assert!(s["cost"].is_null() || s["cost"] == 0.0, "{}", s["cost"]);
+            },
+        },
+        OddRow {
+            name: "non-UTF-8 title",
+            write: |db, fx| {
+                store_exec(
+                    db,
+                    "UPDATE session SET title = CAST(X'61FE62' AS TEXT) WHERE id = ?1",
+                    [&fx.sessions[1].id],
+                );
+            },
+            note: Some(("session", "ses_00001fixture", false)),
+            check: |s, _| assert_eq!(s["title"], "a\u{fffd}b"),
+        },
+        OddRow {
+            name: "message data of another shape, with a part",
+            write: |db, fx| {
+                let s = &fx.sessions[1].id;
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_x', ?1, 1, 1, '{\"role\": [], \"id\": 3}')",
+                    [s],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_x', 'msg_x', ?1, 1, 1, '{\"type\": \"text\", \"text\": \"t\"}')",
+                    [s],
+                );
+            },
+            note: Some(("message", "msg_x", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "message without a session",
+            write: |db, _| {
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_x', NULL, 1, 1, '{\"role\": \"user\"}')",
+                    [],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_x', 'msg_x', '', 1, 1, '{\"type\": \"text\", \"text\": \"t\"}')",
+                    [],
+                );
+            },
+            note: Some(("message", "msg_x", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "non-UTF-8 part",
+            write: |db, fx| {
+                let m = &fx.sessions[1].messages[0];
+                open_store(db)
+                    .execute(
+                        "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_utf8', ?1, ?2, 1, 1, CAST(?3 AS TEXT))",
+                        rusqlite::params![m.id, fx.sessions[1].id, b"{\"type\": \"reasoning\", \"text\": \"r\xff\"}".to_vec()],
+                    )
+                    .unwrap();
+            },
+            note: Some(("part", "prt_utf8", false)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "blob part",
+            write: |db, fx| {
+                let m = &fx.sessions[1].messages[0];
+                open_store(db)
+                    .execute(
+                        "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_blob', ?1, ?2, 1, 1, ?3)",
+                        rusqlite::params![m.id, fx.sessions[1].id, vec![0x00u8, 0xff, 0x10]],
+                    )
+                    .unwrap();
+            },
+            note: Some(("part", "prt_blob", true)),
+            check: |_, _| {},
+        },
+        OddRow {
+            name: "a lone surrogate escape",
+            write: |db, fx| {
+                let s = &fx.sessions[1];
+                let data = format!(
+                    r#"{{"role": "user", "time": {{"created": {}}}}}"#,
+                    s.updated - 1
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES ('msg_half', ?1, 1, 1, ?2)",
+                    [&s.id, &data],
+                );
+                store_exec(
+                    db,
+                    "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES ('prt_half', 'msg_half', ?1, 1, 1, ?2)",
+                    [&s.id, r#"{"type": "text", "text": "a\ud83d b"}"#],
+                );
+            },
+            note: None,
+            check: |s, _| {
+                let half = s["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["externalId"] == "msg_half");
+                assert_eq!(
+                    half.map(|m| m["textContent"].clone()),
+                    Some(Value::from("a\u{fffd} b")),
+                    "{s}"
+                );
+            },
+        },
+    ];
+    for case in cases {
+        let env = Env::new();
+        let fx = env.fixture(2, 1);
+        fx.write_db_with(&env.db(), &opencode_fixture::loose_schema());
+        (case.write)(&env.db(), &fx);
+        let (out, v) = env.sync(&[]);
+        assert_eq!(out.code, 0, "{}: {}", case.name, out.all());
+        // Every good session and message arrived, and nothing else.
+        let stored = env.stored();
+        let mut ids: Vec<&str> = stored
+            .iter()
+            .map(|s| s["externalId"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            ["ses_00000fixture", "ses_00001fixture"],
+            "{}",
+            case.name
+        );
+        Fixture {
+            projects: fx.projects.clone(),
+            sessions: vec![fx.sessions[0].clone()],
+        }
+        .compare(
+            &stored
+                .iter()
+                .filter(|s| s["externalId"] == "ses_00000fixture")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let odd = stored
+            .iter()
+            .find(|s| s["externalId"] == "ses_00001fixture")
+            .unwrap();
+        for m in &fx.sessions[1].messages {
+            assert!(
+                odd["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["externalId"] == m.id.as_str()),
+                "{}: {} lacks {}",
+                case.name,
+                fx.sessions[1].id,
+                m.id
+            );
+        }
+        (case.check)(odd, &fx);
+        let want: Vec<(String, String, bool)> = case
+            .note
+            .iter()
+            .map(|(t, id, skipped)| ((*t).to_owned(), (*id).to_owned(), *skipped))
+            .collect();
+        assert_eq!(row_notes(&v), want, "{}: {v}", case.name);
+    }
+}

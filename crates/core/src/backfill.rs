@@ -20,8 +20,18 @@
 //!   its own sends (the record's `sentAt`). When that send was recent and the change is
 //!   one the server could skip (cost or duration only), the upsert is sent once more
 //!   [`CONFIRM_DELAY_MS`] after the session's last message: see [`confirm_needed`].
+//!
+//! ## Odd rows
+//!
+//! OpenCode's store is not always what its schema says (a text `time_created`, a
+//! non-UTF-8 title, a `data` column that is JSON but not a message). A wrong-typed field
+//! costs that field only ([`decode_leaving_out`]); a row that cannot be read at all is
+//! left out. Either way the row is named once in the summary as a [`RowNote`], which the
+//! session's record keeps, so a later run that skips the unchanged session still names it.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::api::SessionPayload;
 use crate::model::{CacheTokens, MessageInfo, PartInfo, SessionInfo, Tokens};
@@ -51,6 +61,155 @@ pub struct SyncRecord {
     /// What the server was last told about the session, when this CLI told it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent: Option<SentSession>,
+    /// The session's rows that were left out or read in part when it was last read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<RowNote>,
+}
+
+/// A row of OpenCode's store that backfill could not read whole: left out entirely
+/// (`skipped`), or read without the fields `reason` names. Never holds row content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowNote {
+    /// What the row is: `session`, `message` or `part` (or a JSON tree file of one).
+    pub table: String,
+    /// The row's id, when it has a usable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The session the row belongs to, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Left out entirely (else sent without what `reason` names).
+    pub skipped: bool,
+    pub reason: String,
+}
+
+impl RowNote {
+    /// A row left out entirely.
+    pub fn skipped(
+        table: &str,
+        id: Option<&str>,
+        session_id: Option<&str>,
+        reason: String,
+    ) -> Self {
+        Self {
+            table: table.to_owned(),
+            id: id.filter(|i| !i.is_empty()).map(str::to_owned),
+            session_id: session_id.filter(|i| !i.is_empty()).map(str::to_owned),
+            skipped: true,
+            reason,
+        }
+    }
+
+    /// A row sent without some of its fields.
+    pub fn partly_read(
+        table: &str,
+        id: Option<&str>,
+        session_id: Option<&str>,
+        reason: String,
+    ) -> Self {
+        Self {
+            skipped: false,
+            ..Self::skipped(table, id, session_id, reason)
+        }
+    }
+
+    /// One line for the summary: `ses_1: message msg_2: skipped: data is not JSON`.
+    pub fn line(&self) -> String {
+        let what = match (&self.id, self.table.as_str()) {
+            (Some(id), "session") if self.session_id.as_deref() == Some(id) => "session".to_owned(),
+            (Some(id), table) => format!("{table} {id}"),
+            (None, table) => format!("{table} without an id"),
+        };
+        let head = match &self.session_id {
+            Some(s) if what != "session" => format!("{s}: {what}"),
+            Some(s) => format!("{s}: session"),
+            None => what,
+        };
+        let skipped = if self.skipped { "skipped: " } else { "" };
+        format!("{head}: {skipped}{}", self.reason)
+    }
+}
+
+/// At most this many notes are kept per session (and for the store as a whole); the rest
+/// are counted in one last note, so a store full of broken rows cannot fill memory.
+pub const MAX_NOTES: usize = 50;
+
+/// Adds `note` to `notes` unless [`MAX_NOTES`] are there; counts it in `over` then.
+pub fn push_note(notes: &mut Vec<RowNote>, over: &mut usize, note: RowNote) {
+    if notes.len() < MAX_NOTES {
+        notes.push(note);
+    } else {
+        *over += 1;
+    }
+}
+
+/// The note that stands for `over` notes left off the list (none when 0).
+pub fn notes_left_off(over: usize, session_id: Option<&str>) -> Option<RowNote> {
+    (over > 0).then(|| RowNote {
+        table: "row".to_owned(),
+        id: None,
+        session_id: session_id.map(str::to_owned),
+        skipped: false,
+        reason: format!("and {over} more rows not read whole (not listed)"),
+    })
+}
+
+/// Decodes `obj` as `T`, leaving out each field whose value has the wrong type (and,
+/// inside an object-valued field, only the wrong-typed fields of it): a text where a
+/// number belongs costs that field, not the row. Returns the value and the dotted names
+/// of what was left out (`cost`, `time.created`), or `None` when even the rest does not
+/// decode. The common case (nothing wrong) decodes once.
+pub fn decode_leaving_out<T: DeserializeOwned>(
+    mut obj: Map<String, Value>,
+) -> Option<(T, Vec<String>)> {
+    if let Ok(value) = serde_json::from_value(Value::Object(obj.clone())) {
+        return Some((value, Vec::new()));
+    }
+    let fits = |key: &str, value: &Value| {
+        let mut alone = Map::new();
+        alone.insert(key.to_owned(), value.clone());
+        serde_json::from_value::<T>(Value::Object(alone)).is_ok()
+    };
+    let mut left_out = Vec::new();
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    for key in keys {
+        let Some(value) = obj.get(&key) else { continue };
+        if fits(&key, value) {
+            continue;
+        }
+        if let Value::Object(inner) = value {
+            let mut kept = Map::new();
+            let mut dropped = Vec::new();
+            for (sub, sub_value) in inner {
+                let mut one = Map::new();
+                one.insert(sub.clone(), sub_value.clone());
+                if fits(&key, &Value::Object(one)) {
+                    kept.insert(sub.clone(), sub_value.clone());
+                } else {
+                    dropped.push(format!("{key}.{sub}"));
+                }
+            }
+            let kept = Value::Object(kept);
+            if fits(&key, &kept) {
+                obj.insert(key, kept);
+                left_out.extend(dropped);
+                continue;
+            }
+        }
+        obj.remove(&key);
+        left_out.push(key);
+    }
+    serde_json::from_value(Value::Object(obj))
+        .ok()
+        .map(|value| (value, left_out))
+}
+
+/// Whether a decoded message is one OpenCode writes (a user or an assistant turn): a
+/// `data` column that is JSON but another shape decodes to an empty message, which must
+/// not be sent.
+pub fn is_message(info: &MessageInfo) -> bool {
+    matches!(info.role.as_str(), "user" | "assistant")
 }
 
 /// The fields of a sent session payload that the server's dedup rule compares, plus a
@@ -146,6 +305,7 @@ pub fn record_after_send(
         msg_mark: msg_mark.or(prev.and_then(|p| p.msg_mark)),
         sent_at,
         sent: Some(SentSession::of(payload)),
+        notes: Vec::new(),
     }
 }
 
@@ -158,6 +318,7 @@ pub fn record_on_server(id: &str, updated: f64, msg_mark: Option<f64>) -> SyncRe
         msg_mark,
         sent_at: 0,
         sent: None,
+        notes: Vec::new(),
     }
 }
 
@@ -366,6 +527,7 @@ mod tests {
             msg_mark: mark,
             sent_at: 1,
             sent: None,
+            notes: Vec::new(),
         }
     }
 
@@ -606,5 +768,67 @@ mod tests {
         assert!(!path_within("/a/bc", "/a/b"));
         assert!(path_within("/a", "/"));
         assert!(path_within("C:\\src\\app\\x", "C:\\src\\app"));
+    }
+
+    #[test]
+    fn a_wrong_typed_field_costs_that_field_only() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        let (session, left_out) = decode_leaving_out::<SessionInfo>(obj(json!({
+            "id": "ses_1", "title": "kept", "cost": "0.5",
+            "time": {"created": "yesterday", "updated": 20},
+            "tokens": {"input": 3, "output": null},
+        })))
+        .unwrap();
+        assert_eq!(session.id, "ses_1");
+        assert_eq!(session.title.as_deref(), Some("kept"));
+        assert_eq!(session.cost, None);
+        assert_eq!(
+            (session.time.created, session.time.updated),
+            (0.0, Some(20.0))
+        );
+        assert_eq!(session.tokens.unwrap().input, 3.0);
+        assert_eq!(left_out, ["cost", "time.created", "tokens.output"]);
+        // Nothing wrong: nothing left out.
+        let (m, left_out) =
+            decode_leaving_out::<MessageInfo>(obj(json!({"id": "m", "role": "user"}))).unwrap();
+        assert!(left_out.is_empty() && is_message(&m));
+        // JSON of another shape is no message.
+        let (m, left_out) =
+            decode_leaving_out::<MessageInfo>(obj(json!({"id": "m", "role": 5}))).unwrap();
+        assert_eq!(left_out, ["role"]);
+        assert!(!is_message(&m));
+    }
+
+    #[test]
+    fn row_notes_read_as_one_line_and_are_bounded() {
+        let n = RowNote::skipped(
+            "message",
+            Some("msg_1"),
+            Some("ses_1"),
+            "data is not JSON".into(),
+        );
+        assert_eq!(n.line(), "ses_1: message msg_1: skipped: data is not JSON");
+        let n = RowNote::partly_read(
+            "session",
+            Some("ses_1"),
+            Some("ses_1"),
+            "cost is text".into(),
+        );
+        assert_eq!(n.line(), "ses_1: session: cost is text");
+        let n = RowNote::skipped("message", None, None, "no id".into());
+        assert_eq!(n.line(), "message without an id: skipped: no id");
+        let mut notes = Vec::new();
+        let mut over = 0;
+        for _ in 0..MAX_NOTES + 3 {
+            push_note(&mut notes, &mut over, n.clone());
+        }
+        assert_eq!((notes.len(), over), (MAX_NOTES, 3));
+        assert!(
+            notes_left_off(over, None)
+                .unwrap()
+                .line()
+                .contains("3 more")
+        );
+        assert!(notes_left_off(0, None).is_none());
     }
 }

@@ -14,6 +14,11 @@
 //! as it is delivered ([`SyncRecords`]), so Ctrl-C (finish the requests in flight, save,
 //! exit 130) loses nothing and the next run resumes. Decisions (which sessions, which
 //! messages, when to confirm a session upsert) are the core's [`backfill`] module.
+//!
+//! A row of OpenCode's store that cannot be read whole is named once in the summary
+//! ([`RowNote`]: left out, or sent without a field) and kept in the session's record, so
+//! later runs that skip the unchanged session name it again. It is not a send failure:
+//! the exit code says whether everything that could be read was delivered.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -27,8 +32,8 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use opencode_sync_core::api::{Endpoint, Outcome, Request, SessionListResponse};
 use opencode_sync_core::backfill::{
-    self, CONFIRM_DELAY_MS, Decision, Mode, SendReason, SessionFilter, SessionSummary, SkipReason,
-    SyncRecord,
+    self, CONFIRM_DELAY_MS, Decision, Mode, RowNote, SendReason, SessionFilter, SessionSummary,
+    SkipReason, SyncRecord,
 };
 use opencode_sync_core::config::{Credentials, Options, resolve_credentials};
 use opencode_sync_core::map::{self, SessionContext};
@@ -258,9 +263,12 @@ struct SessionResult {
 }
 
 enum Event {
-    Message { tools: usize },
+    Message {
+        tools: usize,
+    },
     Failure(Failure),
-    Warning(String),
+    /// Rows of a session that were left out or read in part.
+    Notes(Vec<RowNote>),
     Done(Box<SessionResult>),
 }
 
@@ -277,13 +285,10 @@ fn sync_session(shared: &Shared, job: Job, events: &mpsc::Sender<Event>) -> Sess
         mut info,
         messages,
         project_worktree,
-        unreadable,
+        notes,
     } = session;
-    if unreadable > 0 {
-        let _ = events.send(Event::Warning(format!(
-            "session {}: {unreadable} unreadable row(s) in OpenCode's store were left out",
-            summary.id
-        )));
+    if !notes.is_empty() {
+        let _ = events.send(Event::Notes(notes.clone()));
     }
     backfill::fill_missing_totals(&mut info, messages.iter().map(|m| &m.info));
     let ctx = SessionContext {
@@ -380,14 +385,16 @@ fn sync_session(shared: &Shared, job: Job, events: &mpsc::Sender<Event>) -> Sess
     }
     if result.status == Status::Done {
         let updated = info.time.updated.unwrap_or(summary.time_updated);
-        result.record = Some(backfill::record_after_send(
+        let mut record = backfill::record_after_send(
             &summary.id,
             updated,
             &payload,
             mark,
             prev.as_ref(),
             now_ms(),
-        ));
+        );
+        record.notes = notes;
+        result.record = Some(record);
         if backfill::confirm_needed(prev.as_ref(), &payload, first_sent_at) {
             result.confirm = Some(Confirm {
                 at: Instant::now() + Duration::from_millis(CONFIRM_DELAY_MS as u64),
@@ -538,7 +545,8 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
     };
     let source = locate_source(args)?;
     let mut store = source.open()?;
-    let listed = store.list()?;
+    let listing = store.list()?;
+    let listed = listing.sessions;
     let filter = SessionFilter {
         since_ms: args.since,
         projects: project_roots(args)?,
@@ -573,6 +581,13 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
         }
         None => None,
     };
+    if let Some(r) = records.as_ref().filter(|r| r.unreadable_lines() > 0) {
+        ui::warn(&format!(
+            "skipped {} in {} (their sessions are sent again; the file is rewritten without them)",
+            plural(r.unreadable_lines(), "unreadable line", "unreadable lines"),
+            r.path().display()
+        ));
+    }
 
     let jobs = usize::from(args.jobs);
     let retry_budget = Duration::from_secs(args.timeout);
@@ -619,6 +634,12 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
     } else {
         Mode::Changed
     };
+    // Rows of no session are named unless the run is about named sessions only.
+    let mut notes: Vec<RowNote> = if args.session.is_empty() {
+        listing.notes
+    } else {
+        Vec::new()
+    };
     let mut plan = Vec::new();
     let (mut unchanged, mut found_on_server) = (0usize, 0usize);
     let listing_ok = !args.all || on_server.is_some();
@@ -631,7 +652,11 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
                     reason,
                     messages_since,
                 } => plan.push((summary.clone(), reason, messages_since, prev)),
-                Decision::Skip(SkipReason::Unchanged) => unchanged += 1,
+                Decision::Skip(SkipReason::Unchanged) => {
+                    unchanged += 1;
+                    // Its odd rows are still there: named again from the record.
+                    notes.extend(prev.map(|p| p.notes).unwrap_or_default());
+                }
                 Decision::Skip(SkipReason::OnServer) => {
                     found_on_server += 1;
                     if !args.dry_run
@@ -761,7 +786,7 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
                         progress.println(&format!("failed: {}", f.line()));
                         failures.push(f);
                     }
-                    Some(Event::Warning(w)) => progress.println(&format!("warning: {w}")),
+                    Some(Event::Notes(n)) => notes.extend(n),
                     Some(Event::Done(mut result)) => {
                         progress.sessions += 1;
                         if result.status == Status::Done && !args.dry_run {
@@ -853,6 +878,9 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
             .count();
     let gone = results.iter().filter(|r| r.status == Status::Gone).count();
     let messages: usize = done.iter().map(|r| r.messages).sum();
+    // Sessions finish in any order: the rows of no session first, then by session.
+    notes.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    let skipped_rows = notes.iter().filter(|n| n.skipped).count();
     let tools: usize = done.iter().map(|r| r.tools).sum();
     let failed_messages = failures.iter().filter(|f| f.message_id.is_some()).count();
     let remaining = planned.saturating_sub(
@@ -971,6 +999,15 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
                 outln!("  {}", f.line());
             }
         }
+        if !notes.is_empty() {
+            outln!(
+                "Not read whole: {} of OpenCode's store ({skipped_rows} skipped, not sent; the others sent without what is named):",
+                plural(notes.len(), "row", "rows")
+            );
+            for n in &notes {
+                outln!("  {}", n.line());
+            }
+        }
         if let Some(e) = &record_error {
             ui::warn(e);
         }
@@ -1018,6 +1055,7 @@ pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
         "elapsedMs": elapsed.as_millis() as u64,
         "messagesPerSecond": (rate * 10.0).round() / 10.0,
         "failures": failures,
+        "rows": {"skipped": skipped_rows, "partlyRead": notes.len() - skipped_rows, "notes": notes},
         "stopped": stop_text,
         "plan": plan_json,
     });

@@ -55,6 +55,12 @@ CREATE INDEX `session_project_idx` ON `session` (`project_id`);
 CREATE INDEX `session_parent_idx` ON `session` (`parent_id`);
 ";
 
+/// [`SCHEMA`] without its `NOT NULL` constraints: the columns OpenCode has, holding
+/// what SQLite lets any writer put there (a NULL time, a message without a session).
+pub fn loose_schema() -> String {
+    SCHEMA.replace(" NOT NULL", "")
+}
+
 pub const MODEL: &str = "mock-1";
 pub const PROVIDER: &str = "mock";
 
@@ -353,10 +359,15 @@ impl Fixture {
 
     /// Writes `opencode.db` (WAL mode, as OpenCode leaves it) at `path`.
     pub fn write_db(&self, path: &Path) {
+        self.write_db_with(path, SCHEMA);
+    }
+
+    /// Writes `opencode.db` with the tables of `schema` (e.g. [`loose_schema`]).
+    pub fn write_db_with(&self, path: &Path, schema: &str) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut conn = Connection::open(path).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(schema).unwrap();
         let tx = conn.transaction().unwrap();
         for p in &self.projects {
             tx.execute(

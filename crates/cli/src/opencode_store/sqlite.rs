@@ -1,0 +1,575 @@
+//! `opencode.db` (OpenCode 1.2+), read-only, through SQLite's WAL protocol (see the
+//! module above): every column through `ValueRef`, so a wrong type costs a field.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use opencode_sync_core::backfill::{MAX_NOTES, SessionSummary, decode_leaving_out};
+use opencode_sync_core::model::SessionInfo;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde_json::{Map, Value, json};
+
+use super::rows::{Notes, data_object, left_out_text, message_of, parse_object, part_of, text_of};
+use super::{
+    DB_FILE, HistoryStore, Listing, StoredMessage, StoredSession, sort_messages, sort_summaries,
+};
+
+/// `opencode.db`, read-only.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    /// Which optional columns this schema has.
+    session_columns: Vec<String>,
+    message_has_updated: bool,
+    part_has_updated: bool,
+    part_has_session: bool,
+    projects: HashMap<String, String>,
+}
+
+fn percent_encode_path(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.to_string_lossy().bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
+}
+
+/// One column of a row: its value as JSON (text that is not UTF-8, and a blob, read as
+/// lossy text) and what SQLite held, for the notes.
+#[derive(Debug, Clone)]
+struct Cell {
+    value: Value,
+    /// `NULL`, `an integer`, `a real`, `text`, `a blob`.
+    kind: &'static str,
+    /// Text that was not UTF-8 (read with U+FFFD).
+    lossy: bool,
+}
+
+impl Cell {
+    fn of(value: ValueRef<'_>) -> Self {
+        let (value, kind, lossy) = match value {
+            ValueRef::Null => (Value::Null, "NULL", false),
+            ValueRef::Integer(i) => (json!(i), "an integer", false),
+            ValueRef::Real(f) => (json!(f), "a real", false),
+            ValueRef::Text(t) => {
+                let (text, lossy) = text_of(t);
+                (Value::String(text.into_owned()), "text", lossy)
+            }
+            ValueRef::Blob(b) => {
+                let (text, lossy) = text_of(b);
+                (Value::String(text.into_owned()), "a blob", lossy)
+            }
+        };
+        Self { value, kind, lossy }
+    }
+
+    /// A usable id: non-empty text.
+    fn id(&self) -> Option<String> {
+        match (&self.value, self.kind) {
+            (Value::String(s), "text") if !s.is_empty() => Some(s.clone()),
+            (Value::Number(n), _) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// A number column (a time) that may hold anything.
+fn number_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Integer(n) => Some(n as f64),
+        ValueRef::Real(f) => Some(f),
+        _ => None,
+    })
+}
+
+/// The session columns the Session's fields come from, for the notes.
+const SESSION_FIELD_COLUMNS: &[(&str, &str)] = &[
+    ("projectID", "project_id"),
+    ("parentID", "parent_id"),
+    ("directory", "directory"),
+    ("title", "title"),
+    ("cost", "cost"),
+];
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .and_then(|c| {
+                c.busy_timeout(Duration::from_secs(10))?;
+                // Touches the WAL index: fails here if the -shm cannot be created.
+                c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+                Ok(c)
+            })
+            .or_else(|first| {
+                let wal = path.with_file_name(format!(
+                    "{}-wal",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                if wal.exists() {
+                    return Err(first);
+                }
+                // No WAL and nowhere to put its index: nobody can be writing, so the file
+                // can be read as immutable.
+                let uri = format!("file:{}?immutable=1", percent_encode_path(path));
+                let c = Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?;
+                c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+                Ok(c)
+            })
+            .with_context(|| format!("opening {} read-only", path.display()))?;
+        let session_columns = columns(&conn, "session")?;
+        let message_columns = columns(&conn, "message")?;
+        let part_columns = columns(&conn, "part")?;
+        // A missing table is named as such: the store is not OpenCode's (or not whole),
+        // and reading sessions without their parts would send them without text.
+        for (table, cols) in [
+            ("session", &session_columns),
+            ("message", &message_columns),
+            ("part", &part_columns),
+        ] {
+            if cols.is_empty() {
+                bail!(
+                    "{} has no `{table}` table: is this OpenCode's {DB_FILE}?",
+                    path.display()
+                );
+            }
+        }
+        for (table, cols, needed) in [
+            ("session", &session_columns, &["id"][..]),
+            (
+                "message",
+                &message_columns,
+                &["id", "session_id", "data"][..],
+            ),
+            ("part", &part_columns, &["id", "message_id", "data"][..]),
+        ] {
+            for col in needed {
+                if !cols.iter().any(|c| c == col) {
+                    bail!(
+                        "{}: table {table} has no column {col}; this OpenCode schema is not supported",
+                        path.display()
+                    );
+                }
+            }
+        }
+        let mut projects = HashMap::new();
+        let project_columns = columns(&conn, "project")?;
+        if project_columns.iter().any(|c| c == "id")
+            && project_columns.iter().any(|c| c == "worktree")
+        {
+            let mut stmt = conn.prepare("SELECT id, worktree FROM project")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((Cell::of(r.get_ref(0)?), Cell::of(r.get_ref(1)?)))
+            })?;
+            for row in rows {
+                let (id, worktree) = row?;
+                if let (Some(id), Value::String(worktree)) = (id.id(), worktree.value) {
+                    projects.insert(id, worktree);
+                }
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            message_has_updated: message_columns.iter().any(|c| c == "time_updated"),
+            part_has_updated: part_columns.iter().any(|c| c == "time_updated"),
+            part_has_session: part_columns.iter().any(|c| c == "session_id"),
+            session_columns,
+            conn,
+            projects,
+        })
+    }
+
+    fn has(&self, column: &str) -> bool {
+        self.session_columns.iter().any(|c| c == column)
+    }
+
+    /// The Session as OpenCode's events carry it, from the row's columns, with the id
+    /// it was listed under. A column of the wrong type costs its field only (a missing
+    /// creation time is taken from the session's `data`, else its update time); what
+    /// was odd is one note.
+    fn session_info(&self, id: &str, row: &HashMap<String, Cell>) -> (SessionInfo, Vec<String>) {
+        let null = Cell::of(ValueRef::Null);
+        let get = |name: &str| row.get(name).unwrap_or(&null);
+        let mut reasons = Vec::new();
+        let mut obj = Map::new();
+        obj.insert("id".into(), Value::String(id.to_owned()));
+        for (field, column) in SESSION_FIELD_COLUMNS {
+            if self.has(column) {
+                let cell = get(column);
+                if cell.lossy {
+                    reasons.push(format!(
+                        "{column} is not valid UTF-8: read with U+FFFD in its place"
+                    ));
+                }
+                obj.insert((*field).into(), cell.value.clone());
+            }
+        }
+        if self.has("tokens_input") {
+            obj.insert(
+                "tokens".into(),
+                json!({
+                    "input": get("tokens_input").value, "output": get("tokens_output").value,
+                    "reasoning": get("tokens_reasoning").value,
+                    "cache": {"read": get("tokens_cache_read").value, "write": get("tokens_cache_write").value},
+                }),
+            );
+        }
+        if let Value::String(model) = &get("model").value {
+            match parse_object(model) {
+                Ok(model) => {
+                    obj.insert("model".into(), Value::Object(model));
+                }
+                Err(_) => reasons.push("model is not a JSON object: left out".to_owned()),
+            }
+        }
+        obj.insert(
+            "time".into(),
+            json!({"created": get("time_created").value, "updated": get("time_updated").value}),
+        );
+        let (mut info, left_out) = decode_leaving_out::<SessionInfo>(obj).unwrap_or_else(|| {
+            (
+                SessionInfo {
+                    id: id.to_owned(),
+                    ..SessionInfo::default()
+                },
+                vec!["every field".to_owned()],
+            )
+        });
+        info.id = id.to_owned();
+        for field in &left_out {
+            let column = match field.as_str() {
+                "time.created" => continue,
+                "time.updated" => "time_updated".to_owned(),
+                "tokens" => "tokens_*".to_owned(),
+                "tokens.cache" => "tokens_cache_*".to_owned(),
+                other => SESSION_FIELD_COLUMNS
+                    .iter()
+                    .find(|(f, _)| *f == other)
+                    .map_or_else(
+                        || other.replace("tokens.", "tokens_"),
+                        |(_, c)| (*c).to_owned(),
+                    ),
+            };
+            let kind = row.get(&column).map_or("of the wrong type", |c| c.kind);
+            reasons.push(format!("{column} is {kind}: left out"));
+        }
+        if left_out.iter().any(|f| f == "time.created") || !self.has("time_created") {
+            let from_data = match &get("data").value {
+                Value::String(data) => parse_object(data)
+                    .ok()
+                    .and_then(|d| d.get("time")?.get("created")?.as_f64()),
+                _ => None,
+            };
+            let (created, source) = match (from_data, info.time.updated) {
+                (Some(t), _) => (t, "createdAt taken from data"),
+                (None, Some(t)) => (t, "createdAt taken from time_updated"),
+                (None, None) => (0.0, "createdAt left out"),
+            };
+            info.time.created = created;
+            if self.has("time_created") {
+                reasons.push(format!(
+                    "time_created is {}: {source}",
+                    get("time_created").kind
+                ));
+            }
+        }
+        (info, reasons)
+    }
+
+    fn read_session(&self, id: &str) -> Result<Option<StoredSession>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM session WHERE id = ?1")?;
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let row = stmt
+            .query_row([id], |r| {
+                let mut map = HashMap::new();
+                for (i, name) in names.iter().enumerate() {
+                    map.insert(name.clone(), Cell::of(r.get_ref(i)?));
+                }
+                Ok(map)
+            })
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut notes = Notes::default();
+        let (info, reasons) = self.session_info(id, &row);
+        notes.partly("session", id, id, reasons);
+        let project_worktree = info
+            .project_id
+            .as_ref()
+            .and_then(|p| self.projects.get(p))
+            .cloned();
+
+        let updated = if self.message_has_updated {
+            "time_updated"
+        } else {
+            "0"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, {updated}, data FROM message WHERE session_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([id], |r| {
+            let data = match r.get_ref(2)? {
+                ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
+                other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
+            };
+            Ok((Cell::of(r.get_ref(0)?), number_at(r, 1)?, data))
+        })?;
+        let mut messages = Vec::new();
+        let mut index = HashMap::new();
+        // Messages left out: their parts go with them, unnamed.
+        let mut left_out_messages = HashSet::new();
+        for row in rows {
+            let (message_id, time_updated, data) = row?;
+            let Some(message_id) = message_id.id() else {
+                notes.skipped("message", None, Some(id), "it has no id".to_owned());
+                continue;
+            };
+            let read = data.and_then(|(obj, utf8)| {
+                message_of(obj, &message_id, id).map(|(info, left_out)| (info, left_out, utf8))
+            });
+            let (info, left_out, utf8) = match read {
+                Ok(read) => read,
+                Err(why) => {
+                    notes.skipped("message", Some(&message_id), Some(id), why);
+                    left_out_messages.insert(message_id);
+                    continue;
+                }
+            };
+            notes.partly(
+                "message",
+                &message_id,
+                id,
+                utf8.into_iter().chain(left_out_text(&left_out)).collect(),
+            );
+            let mark = time_updated
+                .unwrap_or(0.0)
+                .max(info.time.completed.unwrap_or(0.0))
+                .max(info.time.created);
+            index.insert(message_id, messages.len());
+            messages.push(StoredMessage {
+                info,
+                parts: Vec::new(),
+                mark,
+            });
+        }
+
+        let updated = if self.part_has_updated {
+            "time_updated"
+        } else {
+            "0"
+        };
+        let sql = if self.part_has_session {
+            format!(
+                "SELECT id, message_id, {updated}, data FROM part WHERE session_id = ?1 ORDER BY message_id, id"
+            )
+        } else {
+            format!(
+                "SELECT id, message_id, {updated}, data FROM part WHERE message_id IN (SELECT id FROM message WHERE session_id = ?1) ORDER BY message_id, id"
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([id], |r| {
+            let data = match r.get_ref(3)? {
+                ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
+                other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
+            };
+            Ok((
+                Cell::of(r.get_ref(0)?),
+                Cell::of(r.get_ref(1)?),
+                number_at(r, 2)?,
+                data,
+            ))
+        })?;
+        for row in rows {
+            let (part_id, message_id, time_updated, data) = row?;
+            let message_id = message_id.id().unwrap_or_default();
+            let Some(&at) = index.get(&message_id) else {
+                if !left_out_messages.contains(&message_id) {
+                    let part_id = part_id.id();
+                    notes.skipped(
+                        "part",
+                        part_id.as_deref(),
+                        Some(id),
+                        format!("its message \"{message_id}\" is not in this session"),
+                    );
+                }
+                continue;
+            };
+            let Some(part_id) = part_id.id() else {
+                notes.skipped(
+                    "part",
+                    None,
+                    Some(id),
+                    format!("it has no id (message {message_id})"),
+                );
+                continue;
+            };
+            let read = data.and_then(|(obj, utf8)| {
+                part_of(obj, &part_id, &message_id, id)
+                    .map(|(part, left_out)| (part, left_out, utf8))
+            });
+            let (part, left_out, utf8) = match read {
+                Ok(read) => read,
+                Err(why) => {
+                    notes.skipped("part", Some(&part_id), Some(id), why);
+                    continue;
+                }
+            };
+            notes.partly(
+                "part",
+                &part_id,
+                id,
+                utf8.into_iter().chain(left_out_text(&left_out)).collect(),
+            );
+            let message = &mut messages[at];
+            message.mark = message.mark.max(time_updated.unwrap_or(0.0));
+            message.parts.push(part);
+        }
+        sort_messages(&mut messages);
+        Ok(Some(StoredSession {
+            info,
+            messages,
+            project_worktree,
+            notes: notes.finish(Some(id)),
+        }))
+    }
+
+    /// Messages that belong to no session (no session id, or one no session has): never
+    /// sent, since they would create a session `""` or one OpenCode does not have. The
+    /// first [`MAX_NOTES`] are named, the rest counted.
+    fn orphan_notes(&self, notes: &mut Notes) -> Result<()> {
+        const ORPHANS: &str = "FROM message m WHERE m.session_id IS NULL OR m.session_id = ''
+               OR NOT EXISTS (SELECT 1 FROM session s WHERE s.id = m.session_id)";
+        let total: i64 = self
+            .conn
+            .query_row(&format!("SELECT count(*) {ORPHANS}"), [], |r| r.get(0))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, session_id {ORPHANS} ORDER BY id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([MAX_NOTES as i64], |r| {
+            Ok((Cell::of(r.get_ref(0)?), Cell::of(r.get_ref(1)?)))
+        })?;
+        let mut named = 0;
+        for row in rows {
+            let (message_id, session_id) = row?;
+            let why = match session_id.id() {
+                Some(s) => format!("its session \"{s}\" is not in the store"),
+                None => "it has no session id".to_owned(),
+            };
+            notes.skipped("message", message_id.id().as_deref(), None, why);
+            named += 1;
+        }
+        notes.over += usize::try_from(total).unwrap_or(0).saturating_sub(named);
+        Ok(())
+    }
+}
+
+impl HistoryStore for SqliteStore {
+    fn list(&mut self) -> Result<Listing> {
+        let pick = |col: &str| {
+            if self.has(col) {
+                col.to_owned()
+            } else {
+                "NULL".to_owned()
+            }
+        };
+        let sql = format!(
+            "SELECT id, {}, {}, {}, {} FROM session",
+            pick("title"),
+            pick("directory"),
+            pick("time_created"),
+            pick("time_updated"),
+        );
+        let mut notes = Notes::default();
+        let mut sessions = Vec::new();
+        {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| {
+                let text = |i: usize| -> rusqlite::Result<Option<String>> {
+                    Ok(match Cell::of(r.get_ref(i)?).value {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                };
+                Ok((
+                    Cell::of(r.get_ref(0)?),
+                    text(1)?,
+                    text(2)?,
+                    number_at(r, 3)?,
+                    number_at(r, 4)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, title, directory, created, updated) =
+                    row.with_context(|| format!("listing sessions in {}", self.path.display()))?;
+                // An id that is not UTF-8 text could not be looked up again.
+                let Some(id) = id.id().filter(|_| !id.lossy) else {
+                    notes.skipped(
+                        "session",
+                        None,
+                        None,
+                        format!("its id is {}, not usable text", id.kind),
+                    );
+                    continue;
+                };
+                sessions.push(SessionSummary {
+                    id,
+                    title,
+                    directory,
+                    // The same fallbacks as `session_info`, so the record's time matches.
+                    time_created: created.or(updated).unwrap_or(0.0),
+                    time_updated: updated.or(created).unwrap_or(0.0),
+                });
+            }
+        }
+        self.orphan_notes(&mut notes)?;
+        sort_summaries(&mut sessions);
+        Ok(Listing {
+            sessions,
+            notes: notes.finish(None),
+        })
+    }
+
+    fn load(&mut self, id: &str) -> Result<Option<StoredSession>> {
+        // One read transaction: the session row, its messages and parts from one snapshot.
+        self.conn.execute_batch("BEGIN")?;
+        let result = self.read_session(id);
+        let end = self.conn.execute_batch("COMMIT");
+        let session =
+            result.with_context(|| format!("reading session {id} from {}", self.path.display()))?;
+        end?;
+        Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_paths_are_escaped() {
+        assert_eq!(
+            percent_encode_path(Path::new("/a b/c?d#e%.db")),
+            "/a%20b/c%3Fd%23e%25.db"
+        );
+    }
+}
