@@ -327,7 +327,20 @@ pub fn write_target(path: &Path) -> io::Result<PathBuf> {
                 };
             }
             Ok(_) => return Ok(fs::canonicalize(&current).unwrap_or(current)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            // Not there (yet): named from its nearest existing directory, without `..`.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let named = current.ancestors().skip(1).find_map(|dir| {
+                    let rest = current.strip_prefix(dir).ok()?;
+                    let no_parent_steps = rest
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                    no_parent_steps
+                        .then(|| fs::canonicalize(dir).ok())
+                        .flatten()
+                        .map(|dir| dir.join(rest))
+                });
+                return Ok(named.unwrap_or(current));
+            }
             Err(e) => return Err(e),
         }
     }
@@ -433,9 +446,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let link = dir.path().join("opencode.json");
         std::os::unix::fs::symlink("dotfiles/opencode.json", &link).expect("symlink");
+        let real_dir = fs::canonicalize(dir.path()).expect("canonical");
         assert_eq!(
             write_target(&link).expect("target"),
-            dir.path().join("dotfiles/opencode.json")
+            real_dir.join("dotfiles/opencode.json")
+        );
+        // Named without `..` once its directory exists.
+        fs::create_dir(dir.path().join("dotfiles")).expect("mkdir");
+        let up = dir.path().join("dotfiles/up.json");
+        std::os::unix::fs::symlink("../dotfiles/x.json", &up).expect("symlink");
+        assert_eq!(
+            write_target(&up).expect("target"),
+            real_dir.join("dotfiles/x.json")
         );
         replace_atomically(&link, b"{}", 0o600).expect("write");
         assert!(fs::symlink_metadata(&link).expect("link").is_symlink());
