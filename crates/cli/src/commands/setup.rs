@@ -174,6 +174,7 @@ fn project_dir(given: Option<&Path>) -> Result<PathBuf> {
 /// The file to edit in a config directory: `opencode.jsonc` when it exists (OpenCode
 /// reads it after `opencode.json`, and it is what OpenCode itself creates), else
 /// `opencode.json`, existing or new.
+///
 /// Anything named `opencode.jsonc` counts (a FIFO is then refused when read, a dangling
 /// link is written through), so setup never edits a file OpenCode would not read last.
 fn target_file(dir: &Path) -> PathBuf {
