@@ -1,26 +1,55 @@
-//! Reading and writing the credentials file. Writes are atomic (a temporary file in the
-//! same directory, synced, then renamed over the old one) so a crash never leaves half a
-//! file, and the file is created mode 0600 inside a 0700 directory because it holds a
-//! secret.
+//! Reading and writing the credentials file. Reads are bounded (see
+//! [`crate::fsutil::read_text_file`]: a FIFO or a device never blocks, a huge file is
+//! refused). Writes are atomic (a temporary file in the same directory, synced, then
+//! renamed over the old one) so a crash never leaves half a file, and the file is
+//! created mode 0600 inside a 0700 directory because it holds a secret.
 
 use std::fs;
 use std::io;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use opencode_sync_core::config::ConfigFile;
+use opencode_sync_core::config::{ConfigError, ConfigFile};
 use opencode_sync_core::paths;
 
-use crate::fsutil::write_private_atomically;
+use crate::fsutil::{CONFIG_LIMIT, ReadError, read_text_file, write_private_atomically};
 use crate::process_env::ProcessEnv;
-
-/// A config file holds a URL, a key and a few options: kilobytes.
-const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The credentials file and what it holds.
 #[derive(Debug)]
 pub struct ConfigStore {
     pub path: PathBuf,
+}
+
+/// Why the credentials file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The cause is part of the message (anyhow's `{:#}` would print a `source` twice).
+    #[error("{} is not a valid config file: {error}", path.display())]
+    Invalid { path: PathBuf, error: ConfigError },
+}
+
+impl LoadError {
+    /// Whether the file is there but what it holds is unusable (not JSON, not text, too
+    /// large), so a rewrite may move it aside; not when it is no file at all (a FIFO, a
+    /// device) or cannot be read (permissions), which the user has to sort out.
+    pub fn is_about_contents(&self) -> bool {
+        match self {
+            Self::Read(e) => e.is_about_contents(),
+            Self::Invalid { .. } => true,
+        }
+    }
+}
+
+/// A config file that could not be used, kept under another name for the user.
+#[derive(Debug)]
+pub struct SetAside {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// Why it was set aside (names the file, never shows its contents).
+    pub reason: String,
 }
 
 impl ConfigStore {
@@ -32,44 +61,38 @@ impl ConfigStore {
     }
 
     /// The file's contents; `None` when it does not exist.
-    pub fn load(&self) -> Result<Option<ConfigFile>> {
-        // Not a FIFO or a device (reading one would block or never end), not huge.
-        match fs::metadata(&self.path) {
-            Ok(meta) if !meta.is_file() => {
-                anyhow::bail!("{} is not a regular file", self.path.display())
-            }
-            Ok(meta) if meta.len() > MAX_CONFIG_BYTES => anyhow::bail!(
-                "{} is {} bytes: too large for a config file",
-                self.path.display(),
-                meta.len()
-            ),
-            _ => {}
-        }
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
-            }
+    pub fn load(&self) -> Result<Option<ConfigFile>, LoadError> {
+        let Some(text) = read_text_file(&self.path, CONFIG_LIMIT)? else {
+            return Ok(None);
         };
         ConfigFile::from_json(&text)
             .map(Some)
-            .with_context(|| format!("{} is not a valid config file", self.path.display()))
+            .map_err(|error| LoadError::Invalid {
+                path: self.path.clone(),
+                error,
+            })
     }
 
-    /// Loads for a rewrite. A corrupt file is moved aside (never deleted) so the user
-    /// keeps whatever was in it, and the rewrite starts from an empty config.
-    pub fn load_for_update(&self) -> Result<(ConfigFile, Option<PathBuf>)> {
+    /// Loads for a rewrite. A file whose contents are unusable is moved aside (never
+    /// deleted) so the user keeps whatever was in it, and the rewrite starts from an
+    /// empty config.
+    pub fn load_for_update(&self) -> Result<(ConfigFile, Option<SetAside>)> {
         match self.load() {
             Ok(cfg) => Ok((cfg.unwrap_or_default(), None)),
-            Err(err) if self.path.exists() && err.downcast_ref::<io::Error>().is_none() => {
+            Err(err) if err.is_about_contents() => {
                 let aside = self.path.with_extension("json.corrupt");
                 fs::rename(&self.path, &aside).with_context(|| {
-                    format!("cannot move the unreadable {} aside", self.path.display())
+                    format!("{err}; cannot move it aside to {}", aside.display())
                 })?;
-                Ok((ConfigFile::default(), Some(aside)))
+                Ok((
+                    ConfigFile::default(),
+                    Some(SetAside {
+                        path: aside,
+                        reason: err.to_string(),
+                    }),
+                ))
             }
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         }
     }
 

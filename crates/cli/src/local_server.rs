@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use opencode_sync_core::ApiKey;
 use opencode_sync_core::paths;
 
-use crate::fsutil::create_private_dir;
+use crate::fsutil::{SizeLimit, create_private_dir, open_regular_for_append, read_text_file};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 
@@ -25,6 +25,11 @@ pub const DB_FILE: &str = "opensync.db";
 pub const KEY_FILE: &str = "server-key";
 /// Random characters after `osk_` (dashboard keys have 32).
 const KEY_BODY_LEN: usize = 40;
+/// A key file holds one key (45 bytes and a newline); anything much larger is not one.
+const KEY_FILE_LIMIT: SizeLimit = SizeLimit {
+    max_bytes: 4096,
+    what: "a key file",
+};
 const KEY_ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `http://127.0.0.1:PORT`: where a local server is reached from this machine.
@@ -116,29 +121,23 @@ impl LocalServer {
     /// Creates the (empty) database file 0600 before SQLite opens it, so the database,
     /// which holds the synced conversations, and its `-wal`/`-shm` files (SQLite gives
     /// them the database's permissions) are private.
+    /// A FIFO or a device there is refused, not opened (that would block, or worse).
     pub fn create_db_file(&self) -> Result<()> {
         let path = self.db_path();
-        let mut options = fs::OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        options
-            .open(&path)
+        open_regular_for_append(&path, 0o600)
             .map(drop)
             .with_context(|| format!("cannot create the database {}", path.display()))
     }
 }
 
 /// The key in `path`; `None` when the file does not exist. A key file readable by
-/// others is made private again (with a warning).
+/// others is made private again (with a warning). Bounded: a FIFO or a device there is
+/// refused, not read.
 fn read_key(path: &Path) -> Result<Option<ApiKey>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    let Some(text) = read_text_file(path, KEY_FILE_LIMIT)
+        .map_err(|e| anyhow!("{e}; move it away to have a new key generated"))?
+    else {
+        return Ok(None);
     };
     let key = ApiKey::parse(&text).map_err(|e| {
         anyhow!(

@@ -11,6 +11,15 @@ use opencode_sync_core::config::{OPTIONS, Options};
 use opencode_sync_core::paths::{self, Environment};
 use serde_json::{Map, Value};
 
+use crate::fsutil::{CONFIG_LIMIT, SizeLimit, read_text_file};
+
+/// A package's `package.json` is kilobytes; a module's neighbour larger than this is not
+/// ours to parse.
+const PACKAGE_JSON_LIMIT: SizeLimit = SizeLimit {
+    max_bytes: 1024 * 1024,
+    what: "a package.json",
+};
+
 /// The npm name of the plugin.
 pub const PLUGIN_NAME: &str = "opencode-sync-plugin";
 
@@ -59,6 +68,8 @@ pub struct ConfigFileReport {
     /// Why the file could not be read or parsed; OpenCode would fail on it too.
     pub error: Option<String>,
     pub entries: Vec<PluginEntry>,
+    /// What is odd about the file but does not stop OpenCode (two `plugin` keys).
+    pub notes: Vec<String>,
 }
 
 /// The config files OpenCode reads for a project directory, in load order.
@@ -90,17 +101,24 @@ pub fn candidate_files(env: &dyn Environment, project: &Path) -> Vec<(Scope, Pat
     files
 }
 
-/// Reads the files that exist and finds this plugin's entries in each.
+/// Reads the files that exist and finds this plugin's entries in each. Anything at a
+/// config's path counts, a FIFO or a directory too (reported, never read: reads are
+/// bounded, see [`read_text_file`]).
 pub fn inspect(env: &dyn Environment, project: &Path) -> Vec<ConfigFileReport> {
     candidate_files(env, project)
         .into_iter()
-        .filter(|(_, path)| path.is_file())
+        .filter(|(_, path)| path.exists())
         .map(|(scope, path)| {
-            let (error, entries) = match fs::read_to_string(&path) {
-                Err(e) => (Some(format!("cannot read: {e}")), Vec::new()),
-                Ok(text) => match parse_jsonc(&text) {
+            let mut notes = Vec::new();
+            let (error, entries) = match read_text_file(&path, CONFIG_LIMIT) {
+                Err(e) => (Some(e.reason()), Vec::new()),
+                Ok(None) => (Some("it vanished while being read".to_owned()), Vec::new()),
+                Ok(Some(text)) => match parse_jsonc(&text) {
                     Err(e) => (Some(e), Vec::new()),
-                    Ok(value) => (None, plugin_entries(&value, &path)),
+                    Ok(value) => {
+                        notes.extend(duplicate_plugin_keys_note(&text));
+                        (None, plugin_entries(&value, &path))
+                    }
                 },
             };
             ConfigFileReport {
@@ -108,13 +126,68 @@ pub fn inspect(env: &dyn Environment, project: &Path) -> Vec<ConfigFileReport> {
                 scope,
                 error,
                 entries,
+                notes,
             }
         })
         .collect()
 }
 
-/// Parses JSONC as OpenCode does (comments, trailing commas).
+/// The line of each top-level `"plugin"` key in a JSONC document, in order (OpenCode,
+/// like `JSON.parse`, reads only the last one when there are several).
+pub fn plugin_key_lines(text: &str) -> Vec<usize> {
+    let text = strip_bom(text);
+    let collect = jsonc_parser::CollectOptions::default();
+    let Ok(parsed) = jsonc_parser::parse_to_ast(text, &collect, &Default::default()) else {
+        return Vec::new();
+    };
+    let Some(jsonc_parser::ast::Value::Object(object)) = parsed.value else {
+        return Vec::new();
+    };
+    object
+        .properties
+        .iter()
+        .filter(|prop| prop.name.as_str() == "plugin")
+        .map(|prop| {
+            let start = prop.range.start.min(text.len());
+            text.as_bytes()[..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        })
+        .collect()
+}
+
+/// What to say about a document with more than one `plugin` key; `None` for one or none.
+pub fn duplicate_plugin_keys_note(text: &str) -> Option<String> {
+    let lines = plugin_key_lines(text);
+    let (last, earlier) = lines.split_last()?;
+    if earlier.is_empty() {
+        return None;
+    }
+    let earlier: Vec<String> = earlier.iter().map(ToString::to_string).collect();
+    let (s, them) = if earlier.len() == 1 {
+        ("", "it")
+    } else {
+        ("s", "them")
+    };
+    Some(format!(
+        "it has {} \"plugin\" keys (lines {} and {last}); OpenCode reads only the last \
+         one (line {last}) and ignores the earlier list{s}: merge {them} into one",
+        lines.len(),
+        earlier.join(", "),
+    ))
+}
+
+/// `text` without the UTF-8 byte order mark some Windows editors write at its start
+/// (OpenCode reads such a file; the JSONC parser does not skip the mark itself).
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Parses JSONC as OpenCode does (comments, trailing commas, a byte order mark).
 pub fn parse_jsonc(text: &str) -> Result<Value, String> {
+    let text = strip_bom(text);
     let options = jsonc_parser::ParseOptions::default();
     match jsonc_parser::parse_to_serde_value::<Value>(text, &options) {
         Ok(Value::Null) if text.trim().is_empty() => Ok(Value::Object(Map::new())),
@@ -343,8 +416,9 @@ fn is_this_package(module: &Path) -> bool {
     } else {
         module.parent()
     };
-    dir.and_then(|d| fs::read_to_string(d.join("package.json")).ok())
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    dir.and_then(|d| read_text_file(&d.join("package.json"), PACKAGE_JSON_LIMIT).ok())
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Value>(strip_bom(&text)).ok())
         .is_some_and(|pkg| pkg.get("name").and_then(Value::as_str) == Some(PLUGIN_NAME))
 }
 
@@ -424,6 +498,22 @@ mod tests {
         let value =
             parse_jsonc(r#"{"plugin": ["opencode-sync-plugin-extra", "x", 5, []]}"#).unwrap();
         assert!(plugin_entries(&value, Path::new("/p/opencode.json")).is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_duplicate_plugin_keys_are_named_by_line() {
+        let text = "\u{feff}{\n  \"plugin\": [\"opencode-sync-plugin\"],\n  \"model\": \"x\",\n  \"plugin\": [\"other\"]\n}";
+        let value = parse_jsonc(text).unwrap();
+        // The last key wins, as in OpenCode: the plugin is not loaded.
+        assert!(plugin_entries(&value, Path::new("/p/opencode.json")).is_empty());
+        assert_eq!(plugin_key_lines(text), vec![2, 4]);
+        assert_eq!(
+            duplicate_plugin_keys_note(text).unwrap(),
+            "it has 2 \"plugin\" keys (lines 2 and 4); OpenCode reads only the last one \
+             (line 4) and ignores the earlier list: merge it into one"
+        );
+        assert_eq!(duplicate_plugin_keys_note("{\"plugin\": []}"), None);
+        assert_eq!(duplicate_plugin_keys_note("{oops"), None);
     }
 
     #[test]

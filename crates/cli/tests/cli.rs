@@ -266,8 +266,19 @@ fn login_over_a_corrupt_file_keeps_it_aside() {
     fs::write(sb.config_path(), "{ not json").unwrap();
     let out = sb.login(&server, KEY);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("was not valid JSON"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is not a valid config file: not valid JSON"),
+        "{}",
+        out.stderr
+    );
     let aside = sb.config_path().with_extension("json.corrupt");
+    assert!(
+        out.stderr
+            .contains(&format!("it was kept as {}", aside.display())),
+        "{}",
+        out.stderr
+    );
     assert_eq!(fs::read_to_string(aside).unwrap(), "{ not json");
     assert_eq!(sb.config()["apiKey"], KEY);
 }
@@ -466,6 +477,81 @@ fn logout_is_idempotent_and_keeps_options() {
     assert!(cfg.get("apiKey").is_none() && cfg.get("convexUrl").is_none());
     assert_eq!(cfg["syncReasoning"], true);
     assert_eq!(sb.run(&["status"]).code, 1);
+}
+
+#[test]
+fn logout_sets_aside_a_config_that_is_not_text_and_succeeds() {
+    let sb = Sandbox::new();
+    // Latin-1 (an old editor's save): valid JSON to the eye, not UTF-8.
+    let mut bytes = format!("{{\"apiKey\": \"{KEY}\", \"note\": \"caf").into_bytes();
+    bytes.extend_from_slice(b"\xe9\"}");
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    fs::write(sb.config_path(), &bytes).unwrap();
+    let out = sb.run(&["logout"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("is not UTF-8 text"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("it may hold your key"),
+        "{}",
+        out.stdout
+    );
+    assert!(!sb.config_path().exists(), "the credentials are gone");
+    let aside = sb.config_path().with_extension("json.corrupt");
+    assert_eq!(fs::read(aside).unwrap(), bytes, "kept whole");
+    assert_eq!(sb.run(&["status"]).code, 1);
+}
+
+#[test]
+fn a_config_json_with_a_byte_order_mark_is_read() {
+    let sb = Sandbox::new();
+    write(
+        &sb.config_path(),
+        &format!(
+            "\u{feff}{{\"convexUrl\": \"https://a.convex.site\", \"apiKey\": \"{KEY}\", \"syncReasoning\": true}}\n"
+        ),
+    );
+    let out = sb.run(&["config", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["options"]["syncReasoning"], true);
+    assert_eq!(v["convexUrl"], "https://a.convex.site");
+    let out = sb.run(&["verify"]);
+    assert!(out.stdout.contains("osk_Test…0001"), "{}", out.stdout);
+    // logout keeps the options, rewritten without the mark.
+    assert_eq!(sb.run(&["logout"]).code, 0);
+    assert_eq!(
+        fs::read_to_string(sb.config_path()).unwrap(),
+        "{\n  \"syncReasoning\": true\n}\n"
+    );
+}
+
+#[test]
+fn a_credential_of_the_wrong_type_names_the_key_and_what_it_takes() {
+    let sb = Sandbox::new();
+    write(
+        &sb.config_path(),
+        "{\"convexUrl\": \"https://a.convex.site\", \"apiKey\": 12345}",
+    );
+    for args in [&["config"][..], &["status"], &["verify"]] {
+        let out = sb.run(args);
+        assert_eq!(out.code, 1, "{args:?}");
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains("\"apiKey\" must be a string (the API key), not integer `12345`"),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("not valid JSON"), "{args:?}: {said}");
+    }
+    // A bad option value is a note naming the option and what it takes, not an error.
+    write(&sb.config_path(), "{\"syncReasoning\": 5}");
+    let out = sb.run(&["config"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("syncReasoning takes true or false, not \"5\""),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -308,6 +308,88 @@ fn a_symlinked_config_is_edited_where_it_lives() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_is_written_through_to_the_file_it_names() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.global_dir()).unwrap();
+    let link = sb.global_dir().join("opencode.json");
+    let real = sb.home().join("dotfiles/opencode/opencode.json");
+    std::os::unix::fs::symlink("../../dotfiles/opencode/opencode.json", &link).unwrap();
+    let out = sb.setup(sb.home(), &[]);
+    let shown = fs::canonicalize(sb.home())
+        .unwrap()
+        .join("dotfiles/opencode/opencode.json");
+    assert!(
+        out.stdout
+            .contains(&format!("through the link to {}", shown.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        fs::symlink_metadata(&link).unwrap().is_symlink(),
+        "the link stays a link"
+    );
+    assert_eq!(
+        plugins(&real),
+        vec![Value::from("opencode-sync-plugin")],
+        "the target was created"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&real), 0o600);
+    let out = sb.setup(sb.home(), &[]);
+    assert!(
+        out.stdout.contains("already loads the plugin"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_read_past_and_kept() {
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.jsonc");
+    write(&file, "\u{feff}{\n  // mine\n  \"model\": \"a/b\",\n}\n");
+    sb.setup(sb.home(), &[]);
+    assert_eq!(
+        read(&file),
+        "\u{feff}{\n  // mine\n  \"model\": \"a/b\",\n  \"plugin\": [\"opencode-sync-plugin\"],\n}\n"
+    );
+    let out = sb.run(&["verify", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["pluginLoaded"], true, "{}", out.stdout);
+    assert_eq!(v["opencodeConfigs"][0]["error"], Value::Null);
+}
+
+#[test]
+fn duplicate_plugin_keys_get_the_plugin_in_the_last_one_as_opencode_reads_it() {
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.json");
+    let text = "{\n  \"plugin\": [\"opencode-sync-plugin\"],\n  \"model\": \"a/b\",\n  \"plugin\": [\"other\"]\n}\n";
+    write(&file, text);
+    // OpenCode reads the last key only: the plugin is not loaded, and verify says why.
+    let out = sb.run(&["verify"]);
+    assert_eq!(out.code, 1);
+    let note = "has 2 \"plugin\" keys (lines 2 and 4); OpenCode reads only the last one (line 4)";
+    assert!(out.stderr.contains(note), "{}", out.stderr);
+    let out = sb.setup(sb.home(), &[]);
+    assert!(out.stderr.contains(note), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the plugin goes into the last one"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("please report"), "{}", out.stderr);
+    assert_eq!(
+        read(&file),
+        "{\n  \"plugin\": [\"opencode-sync-plugin\"],\n  \"model\": \"a/b\",\n  \"plugin\": [\"other\", \"opencode-sync-plugin\"]\n}\n"
+    );
+    assert_eq!(
+        plugins(&file),
+        vec![Value::from("other"), Value::from("opencode-sync-plugin")]
+    );
+}
+
 /// A local build of the plugin as `scripts/build` leaves it: `npm/index.js` with the
 /// package's `package.json` beside it, in a checkout whose path does not name the plugin
 /// (and has a space, so its `file://` URL has a `%20`). Returns the module's path.

@@ -50,8 +50,9 @@ pub enum ConfigError {
     Json(json_read::Error),
     #[error("the top level must be a JSON object")]
     NotAnObject,
-    /// Worded as serde's derive words it (the message this error always had).
-    #[error("not valid JSON: {0}")]
+    /// Valid JSON holding a credential of the wrong type: says which key and what it
+    /// takes (not "not valid JSON", which sent people looking for a syntax error).
+    #[error("{0}")]
     NotAString(NotAString),
 }
 
@@ -71,15 +72,28 @@ impl From<NotAString> for ConfigError {
 /// `serde_json::Error::invalid_type`, which would bring serde's float formatting into the
 /// plugin's wasm for the sake of one message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid type: {found}, expected a string")]
+#[error("\"{key}\" must be a string (the {}), not {found}", meaning(key))]
 pub struct NotAString {
+    /// The key whose value has the wrong type.
+    pub key: &'static str,
     /// What was found, as serde says it (``integer `5` ``, `sequence`, ...).
     pub found: String,
 }
 
+/// What a credential key holds, for a message.
+fn meaning(key: &str) -> &'static str {
+    if key == KEY_URL {
+        "deployment URL"
+    } else {
+        "API key"
+    }
+}
+
 impl ConfigFile {
-    /// Parses the file's text. An empty file is an empty config.
+    /// Parses the file's text. An empty file is an empty config; a UTF-8 byte order mark
+    /// at the start (Windows editors write one) is skipped.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
@@ -132,7 +146,10 @@ impl ConfigFile {
 
 /// Removes `key` from `map`, keeping the order of the rest: its string, or `None` when it
 /// is missing or `null`.
-fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>, NotAString> {
+fn take_string(
+    map: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, NotAString> {
     let found = match map.shift_remove(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => return Ok(Some(s)),
@@ -148,7 +165,7 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>
         Some(Value::Array(_)) => "sequence".to_owned(),
         Some(Value::Object(_)) => "map".to_owned(),
     };
-    Err(NotAString { found })
+    Err(NotAString { key, found })
 }
 
 /// Masks a raw key string that may not even be valid, for diagnostics.
@@ -510,6 +527,34 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_type_names_the_key_and_what_it_takes() {
+        assert_eq!(
+            ConfigFile::from_json("{\"apiKey\": 5}")
+                .unwrap_err()
+                .to_string(),
+            "\"apiKey\" must be a string (the API key), not integer `5`"
+        );
+        assert_eq!(
+            ConfigFile::from_json("{\"convexUrl\": [\"https://x.convex.site\"]}")
+                .unwrap_err()
+                .to_string(),
+            "\"convexUrl\" must be a string (the deployment URL), not sequence"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let cfg = ConfigFile::from_json("\u{feff}{\"redact\": false}\n").unwrap();
+        assert_eq!(cfg.rest["redact"], Value::Bool(false));
+        assert_eq!(
+            ConfigFile::from_json("\u{feff}").unwrap(),
+            ConfigFile::default()
+        );
+        // Only at the start: elsewhere it is still an error.
+        assert!(ConfigFile::from_json("{\"a\": 1}\u{feff}").is_err());
+    }
+
+    #[test]
     fn from_json_reads_as_the_derived_deserializer_would() {
         for text in [
             r#"{"convexUrl":"https://x.convex.site","apiKey":null,"a":1,"redact":false}"#,
@@ -529,8 +574,11 @@ mod tests {
             let derived = serde_json::from_str::<Value>(text)
                 .and_then(serde_json::from_value::<ConfigFile>)
                 .map_err(|e| e.to_string());
+            // The same verdicts, and what was found worded as serde words it.
             let by_hand = ConfigFile::from_json(text).map_err(|e| match e {
-                ConfigError::NotAString(e) => e.to_string(),
+                ConfigError::NotAString(e) => {
+                    format!("invalid type: {}, expected a string", e.found)
+                }
                 other => other.to_string(),
             });
             assert_eq!(by_hand, derived, "{text}");

@@ -14,13 +14,16 @@ use opencode_sync_core::{ApiKey, SiteUrl};
 use super::probe::{self, KeyCheck, Reach};
 use super::verify;
 use crate::cli::LoginArgs;
-use crate::config_store::ConfigStore;
+use crate::config_store::{ConfigStore, SetAside};
+use crate::fsutil::human_size;
 use crate::http::Http;
 use crate::local_server::{self, DEFAULT_PORT, LocalServer};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 use crate::ui::outln;
 
+/// The most `--api-key-stdin` reads before the key's line ends (a key is ~45 bytes).
+const MAX_KEY_INPUT: u64 = 4096;
 /// How long `login --local` waits for the local server to answer.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -41,10 +44,7 @@ pub fn run(args: &LoginArgs) -> Result<ExitCode> {
 
     let (mut cfg, moved) = store.load_for_update()?;
     if let Some(aside) = moved {
-        ui::warn(&format!(
-            "the old config file was not valid JSON; it was kept as {}",
-            aside.display()
-        ));
+        warn_set_aside(&aside);
     }
     cfg.set_credentials(&url, &key);
     store.save(&cfg)?;
@@ -69,10 +69,7 @@ fn run_local(args: &LoginArgs) -> Result<ExitCode> {
     let store = ConfigStore::locate()?;
     let (mut cfg, moved) = store.load_for_update()?;
     if let Some(aside) = moved {
-        ui::warn(&format!(
-            "the old config file was not valid JSON; it was kept as {}",
-            aside.display()
-        ));
+        warn_set_aside(&aside);
     }
     cfg.set_credentials(&url, &key.key);
     store.save(&cfg)?;
@@ -139,6 +136,14 @@ fn run_local(args: &LoginArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn warn_set_aside(aside: &SetAside) {
+    ui::warn(&format!(
+        "{}; it was kept as {}",
+        aside.reason,
+        aside.path.display()
+    ));
+}
+
 fn read_url(args: &LoginArgs, stored: Option<String>) -> Result<SiteUrl> {
     if let Some(url) = &args.url {
         return SiteUrl::parse(url).context("invalid --url");
@@ -171,14 +176,7 @@ fn read_key(args: &LoginArgs) -> Result<ApiKey> {
         return ApiKey::parse(key).context("invalid --api-key");
     }
     if args.api_key_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the API key from standard input")?;
-        if line.trim().is_empty() {
-            bail!("--api-key-stdin: standard input was empty");
-        }
+        let line = read_key_line(std::io::stdin().lock())?;
         return ApiKey::parse(&line).context("invalid API key on standard input");
     }
     if let Some(key) = ProcessEnv.var(ENV_API_KEY) {
@@ -196,6 +194,34 @@ fn read_key(args: &LoginArgs) -> Result<ApiKey> {
         .interact()
         .context("reading the API key from the terminal")?;
     Ok(ApiKey::parse(&input)?)
+}
+
+/// The first line of `input`, read bounded: at most [`MAX_KEY_INPUT`] bytes before the
+/// line ends (`/dev/zero` or a large file piped in by mistake is refused, not read to
+/// the end). Returns at the line break, so a key typed at a terminal needs no Ctrl-D.
+/// What was read is never shown.
+fn read_key_line(input: impl BufRead) -> Result<String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_KEY_INPUT + 1)
+        .read_until(b'\n', &mut bytes)
+        .context("reading the API key from standard input")?;
+    let line = match bytes.strip_suffix(b"\n") {
+        Some(line) => line,
+        None if bytes.len() as u64 > MAX_KEY_INPUT => bail!(
+            "--api-key-stdin: standard input holds more than {} without a line break; an API \
+             key is about 40 characters: pipe in just the key",
+            human_size(MAX_KEY_INPUT)
+        ),
+        None => &bytes[..],
+    };
+    let Ok(line) = std::str::from_utf8(line) else {
+        bail!("--api-key-stdin: standard input is not text; pipe in just the key");
+    };
+    if line.trim().is_empty() {
+        bail!("--api-key-stdin: standard input was empty");
+    }
+    Ok(line.to_owned())
 }
 
 /// Proves the URL and key, or says exactly why not.
@@ -235,5 +261,51 @@ fn check(url: &SiteUrl, key: &ApiKey) -> Result<()> {
             bail!("could not check the API key with {url}: {reason}. Nothing was saved")
         }
         None => bail!("could not check the API key with {url}. Nothing was saved"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_line_is_read_bounded_and_never_shown() {
+        let read = |input: &[u8]| read_key_line(input).map_err(|e| format!("{e:#}"));
+        assert_eq!(read(b"osk_abc\r\nmore\n").as_deref(), Ok("osk_abc\r"));
+        assert_eq!(read(b"osk_abc").as_deref(), Ok("osk_abc"));
+        // A line as long as allowed, then one byte too many.
+        let long = vec![b'k'; 4096];
+        assert_eq!(read(&long).map(|l| l.len()), Ok(4096));
+        let mut too_long = vec![b'k'; 4097];
+        too_long.extend_from_slice(b"\n");
+        let err = read(&too_long).unwrap_err();
+        assert!(
+            err.contains("more than 4 KiB without a line break"),
+            "{err}"
+        );
+        assert!(!err.contains("kkkk"), "{err}");
+        let err = read(b"osk_\xff\xfe\n").unwrap_err();
+        assert!(err.contains("is not text"), "{err}");
+        assert!(read(b"  \n").unwrap_err().contains("was empty"));
+        assert!(read(b"").unwrap_err().contains("was empty"));
+    }
+
+    #[test]
+    fn reading_stops_at_the_line_break() {
+        // A reader that fails past the first line: a terminal still waiting for input.
+        struct Typed(&'static [u8]);
+        impl std::io::Read for Typed {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("read past the line"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let typed = std::io::BufReader::new(Typed(b"osk_abc\n"));
+        assert_eq!(read_key_line(typed).expect("one line"), "osk_abc");
     }
 }

@@ -17,8 +17,9 @@ pub fn run() -> Result<ExitCode> {
     let (mut cfg, moved) = store.load_for_update()?;
     if let Some(aside) = &moved {
         outln!(
-            "The config file was not valid JSON; moved it to {} (it may hold your key: delete it when you no longer need it).",
-            aside.display()
+            "{}; moved it to {} (it may hold your key: delete it when you no longer need it).",
+            aside.reason,
+            aside.path.display()
         );
     }
     let key = cfg.api_key.clone();

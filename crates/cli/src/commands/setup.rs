@@ -7,7 +7,6 @@
 //! second entry would have OpenCode load two copies, each syncing every session.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,7 +16,7 @@ use jsonc_parser::cst::{CstInputValue, CstRootNode};
 use opencode_sync_core::paths::{self, Environment};
 
 use crate::cli::SetupArgs;
-use crate::fsutil;
+use crate::fsutil::{self, CONFIG_LIMIT, read_text_file};
 use crate::opencode_config::{self, ConfigFileReport, PluginSpec, Scope};
 use crate::process_env::ProcessEnv;
 use crate::ui;
@@ -88,10 +87,24 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
             ui::warn(&format!("{}: {err}", r.path.display()));
         }
     }
-    let old = match fs::read_to_string(&file) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    let old = read_text_file(&file, CONFIG_LIMIT)?;
+    if let Some(note) = old
+        .as_deref()
+        .and_then(opencode_config::duplicate_plugin_keys_note)
+    {
+        ui::warn(&format!(
+            "{}: {note}; the plugin goes into the last one",
+            file.display()
+        ));
+    }
+    // A symlink (dotfiles kept in a repository) is written through, also when it
+    // dangles: the file it points at is created, the link stays.
+    let written = fsutil::write_target(&file)
+        .with_context(|| format!("cannot follow the symbolic link {}", file.display()))?;
+    let through = if written == file {
+        String::new()
+    } else {
+        format!(" (through the link to {})", written.display())
     };
     let new = add_plugin(old.as_deref().unwrap_or(""), old.is_none(), &wanted, &file)
         .with_context(|| {
@@ -116,9 +129,12 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     fsutil::replace_atomically(&file, new.as_bytes(), new_mode)
         .with_context(|| format!("cannot write {}", file.display()))?;
     match old {
-        Some(_) => outln!("Added \"{spec}\" to {} ({where_}).", file.display()),
+        Some(_) => outln!(
+            "Added \"{spec}\" to {}{through} ({where_}).",
+            file.display()
+        ),
         None => outln!(
-            "Created {} for {where_}, loading \"{spec}\".",
+            "Created {}{through} for {where_}, loading \"{spec}\".",
             file.display()
         ),
     }
@@ -158,9 +174,12 @@ fn project_dir(given: Option<&Path>) -> Result<PathBuf> {
 /// The file to edit in a config directory: `opencode.jsonc` when it exists (OpenCode
 /// reads it after `opencode.json`, and it is what OpenCode itself creates), else
 /// `opencode.json`, existing or new.
+///
+/// Anything named `opencode.jsonc` counts (a FIFO is then refused when read, a dangling
+/// link is written through), so setup never edits a file OpenCode would not read last.
 fn target_file(dir: &Path) -> PathBuf {
     let jsonc = dir.join("opencode.jsonc");
-    if jsonc.is_file() {
+    if fs::symlink_metadata(&jsonc).is_ok() {
         jsonc
     } else {
         dir.join("opencode.json")
@@ -171,6 +190,10 @@ fn target_file(dir: &Path) -> PathBuf {
 /// or the document), keeping everything else byte for byte. `file` is where the document
 /// lives (a relative `file://` entry is resolved against it).
 fn add_plugin(text: &str, new_file: bool, wanted: &PluginSpec, file: &Path) -> Result<String> {
+    // A byte order mark (Windows editors write one) is kept, but the parser must not see it.
+    let body = opencode_config::strip_bom(text);
+    let bom = &text[..text.len() - body.len()];
+    let text = body;
     let root = CstRootNode::parse(text, &ParseOptions::default())
         .map_err(|e| anyhow::anyhow!("invalid JSONC: {e}"))?;
     if root.value().is_some_and(|v| v.as_object().is_none()) {
@@ -181,7 +204,13 @@ fn add_plugin(text: &str, new_file: bool, wanted: &PluginSpec, file: &Path) -> R
         object.append("$schema", CstInputValue::String(SCHEMA.to_owned()));
     }
     let name = CstInputValue::String(wanted.text.clone());
-    match object.get("plugin") {
+    // The last `plugin` key when there are several: the one OpenCode reads.
+    let plugin = object
+        .properties()
+        .into_iter()
+        .rev()
+        .find(|prop| prop.decoded_name().as_deref() == Some("plugin"));
+    match plugin {
         Some(prop) => match prop.array_value() {
             Some(list) => {
                 list.append(name);
@@ -192,7 +221,7 @@ fn add_plugin(text: &str, new_file: bool, wanted: &PluginSpec, file: &Path) -> R
             object.append("plugin", CstInputValue::Array(vec![name]));
         }
     }
-    let mut out = root.to_string();
+    let mut out = format!("{bom}{root}");
     if (new_file || text.ends_with('\n')) && !out.ends_with('\n') {
         out.push_str(if text.contains("\r\n") { "\r\n" } else { "\n" });
     }
@@ -305,6 +334,18 @@ mod tests {
         );
         assert_eq!(err("[1]"), "the top level is not a JSON object");
         assert_eq!(err("{\"plugin\": \"x\"}"), "\"plugin\" is not a list");
+    }
+
+    #[test]
+    fn keeps_a_byte_order_mark_and_edits_the_last_plugin_key_as_opencode_reads_it() {
+        assert_eq!(
+            add("\u{feff}{\"plugin\": []}\n", false).unwrap(),
+            "\u{feff}{\"plugin\": [\"opencode-sync-plugin\"]}\n"
+        );
+        assert_eq!(
+            add("{\"plugin\": [\"a\"],\n \"plugin\": [\"b\"]}", false).unwrap(),
+            "{\"plugin\": [\"a\"],\n \"plugin\": [\"b\", \"opencode-sync-plugin\"]}"
+        );
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
                 fix: "fix the file: OpenCode cannot start with it either".to_owned(),
             });
         }
+        for note in &r.notes {
+            warnings.push(format!("{}: {note}", r.path.display()));
+        }
         for entry in &r.entries {
             if let PluginRef::File {
                 path,
