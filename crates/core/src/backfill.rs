@@ -664,7 +664,7 @@ mod tests {
         assert_ne!(payload_hash(&p), payload_hash(&payload("T", 100, 0.2)));
     }
 
-    fn message(v: serde_json::Value) -> MessageInfo {
+    fn message(v: Value) -> MessageInfo {
         serde_json::from_value(v).unwrap()
     }
 

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 
 use crate::api_key::{ApiKey, KeyError};
 use crate::endpoint::{SiteUrl, UrlError};
-use crate::json_read;
 use crate::paths::{ENV_API_KEY, ENV_URL, Environment};
 
 /// JSON key of the deployment URL.
@@ -46,8 +45,9 @@ impl fmt::Debug for ConfigFile {
 /// not a `source`: a chain printer (anyhow's `{:#}`) would print it twice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// Not JSON: serde_json's reason, with its line and column.
     #[error("not valid JSON: {0}")]
-    Json(json_read::Error),
+    Json(String),
     #[error("the top level must be a JSON object")]
     NotAnObject,
     /// Valid JSON holding a credential of the wrong type: says which key and what it
@@ -56,9 +56,9 @@ pub enum ConfigError {
     NotAString(NotAString),
 }
 
-impl From<json_read::Error> for ConfigError {
-    fn from(e: json_read::Error) -> Self {
-        Self::Json(e)
+impl From<serde_json::Error> for ConfigError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Json(e.to_string())
     }
 }
 
@@ -97,10 +97,10 @@ impl ConfigFile {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        // By hand rather than serde's derive (which would add serde_json's deserializer,
-        // and `flatten`'s buffering, to the wasm); same results and, but for syntax
-        // errors, the same messages.
-        let Value::Object(mut rest) = json_read::from_str::<Value>(text)? else {
+        // Through a `Value` rather than the derive, so that a credential of the wrong type
+        // names its key and what it takes (see [`NotAString`]); the verdicts are the
+        // derive's.
+        let Value::Object(mut rest) = serde_json::from_str::<Value>(text)? else {
             return Err(ConfigError::NotAnObject);
         };
         let convex_url = take_string(&mut rest, KEY_URL)?;
@@ -555,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn from_json_reads_as_the_derived_deserializer_would() {
+    fn config_text_is_judged_as_the_derive_judges_it() {
         for text in [
             r#"{"convexUrl":"https://x.convex.site","apiKey":null,"a":1,"redact":false}"#,
             r#"{"z":[1],"apiKey":"k","convexUrl":"u","b":{"c":null}}"#,

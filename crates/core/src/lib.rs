@@ -8,7 +8,6 @@
 //! - [`config`]: the credentials file, its options and environment overrides.
 //! - [`api`]: the OpenSync wire types, request builders and response classifier.
 //! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
-//! - [`json_read`]: the small JSON decoder the config file is still read with.
 //! - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
 //! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
 //! - [`outbox`]: the durable queue's records, names, order and dispositions.
@@ -23,7 +22,6 @@ pub mod config;
 pub mod endpoint;
 pub mod engine;
 pub mod git;
-pub mod json_read;
 pub mod json_text;
 pub mod map;
 pub mod model;
