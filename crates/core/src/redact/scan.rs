@@ -207,6 +207,12 @@ impl<'a> Scanner<'a> {
             b'r' if rest.starts_with(b"redis-cli") => self.redis_at = Some(i),
             _ => {}
         }
+        if b == b's'
+            && rest.starts_with(b"set ")
+            && let Some(hit) = self.set_command(i + 4)
+        {
+            return Some(hit);
+        }
         if (b | 0x20) == b'b'
             && let Some(hit) = self.auth_scheme(i)
         {
@@ -239,6 +245,29 @@ impl<'a> Scanner<'a> {
             .or_else(|| mailchimp(bytes, i))
             .or_else(|| terraform(bytes, i))
             .map(|to| Hit { from: i, to })
+    }
+
+    /// `… set <secret name> <value>` (`aws configure set aws_secret_access_key …`).
+    fn set_command(&mut self, at: usize) -> Option<Hit> {
+        let bytes = self.bytes;
+        let ns = skip_blanks(bytes, at);
+        let mut ne = ns;
+        while ne < bytes.len()
+            && ne - ns <= 64
+            && (bytes[ne].is_ascii_alphanumeric() || matches!(bytes[ne], b'_' | b'.' | b'-'))
+        {
+            ne += 1;
+        }
+        if ne == ns || ne - ns > 64 || bytes.get(ne) != Some(&b' ') {
+            return None;
+        }
+        let name = &self.text[ns..ne];
+        let kind = names::name_kind(name);
+        if kind == NameKind::Plain {
+            return None;
+        }
+        let span = self.value_at(skip_blanks(bytes, ne))?;
+        self.judge(span, name, kind, true)
     }
 
     /// `Bearer <token>` / `Basic <base64>` anywhere (any case).
@@ -507,9 +536,15 @@ impl<'a> Scanner<'a> {
     fn value_at(&mut self, v: usize) -> Option<ValueSpan> {
         let bytes = self.bytes;
         let first = *bytes.get(v)?;
-        let (quote, start) = match first {
-            b'"' | b'\'' | b'`' => (first, v + 1),
-            b'\\' if matches!(bytes.get(v + 1), Some(b'"' | b'\'')) => (bytes[v + 1], v + 2),
+        // JSON text inside JSON text escapes its quotes once per level (`\"`, `\\\"`).
+        let escapes = bytes[v..]
+            .iter()
+            .take(8)
+            .take_while(|&&b| b == b'\\')
+            .count();
+        let (quote, start) = match bytes.get(v + escapes) {
+            Some(&q @ (b'"' | b'\'')) if escapes > 0 => (q, v + escapes + 1),
+            _ if matches!(first, b'"' | b'\'' | b'`') => (first, v + 1),
             _ => {
                 let end = self.bare.find(bytes, v, is_bare_stop);
                 return Some(ValueSpan {
@@ -533,14 +568,10 @@ impl<'a> Scanner<'a> {
         if bytes.get(close) != Some(&quote) {
             return None;
         }
-        let end = if first == b'\\' {
-            if close == start || bytes[close - 1] != b'\\' {
-                return None;
-            }
-            close - 1
-        } else {
-            close
-        };
+        let end = close.checked_sub(escapes).filter(|&e| e >= start)?;
+        if !bytes[end..close].iter().all(|&b| b == b'\\') {
+            return None;
+        }
         Some(ValueSpan {
             start,
             end: end.max(start),
