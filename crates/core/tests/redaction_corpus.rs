@@ -11,6 +11,8 @@
 //! length) and assembled from pieces, so no literal in this file is a real secret or
 //! looks like one to a secret scanner.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::collections::BTreeMap;
 
 use opencode_sync_core::config::Options;

@@ -292,7 +292,7 @@ pub(super) fn bare_value_is_secret(value: &str) -> bool {
     }
     let has_digit = bytes.iter().any(u8::is_ascii_digit);
     let has_letter = bytes.iter().any(u8::is_ascii_alphabetic);
-    (has_digit && has_letter) || (has_letter && value.len() >= 16)
+    has_letter && (has_digit || value.len() >= 16)
 }
 
 #[cfg(test)]

@@ -306,7 +306,7 @@ impl<'a> Scanner<'a> {
         let has_lower = token.iter().any(u8::is_ascii_lowercase);
         let has_symbol = token.iter().any(|b| !b.is_ascii_alphanumeric());
         let random = if basic {
-            token.len() % 4 == 0 && (has_digit || has_symbol || (inner_upper && has_lower))
+            token.len().is_multiple_of(4) && (has_digit || has_symbol || (inner_upper && has_lower))
         } else {
             has_digit || has_symbol || (token.len() >= 20 && inner_upper && has_lower)
         };
