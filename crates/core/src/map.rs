@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::api::{MessagePayload, Part, Role, SOURCE, SessionPayload};
 use crate::config::Options;
 use crate::model::{MessageInfo, PartInfo, SessionInfo, Tokens};
-use crate::redact::redact;
+use crate::redact::{redact, redact_value};
 
 /// Titles OpenCode gives a session before the real one is generated.
 const PLACEHOLDER_PREFIXES: &[&str] = &["New session - ", "Child session - "];
@@ -19,6 +19,8 @@ const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// Entries kept per array/object in tool arguments (Convex allows 8192/1024).
 const MAX_ENTRIES: usize = 1000;
 const MAX_DEPTH: usize = 16;
+/// What a finished tool call without output or error shows.
+pub const NO_OUTPUT: &str = "(no output)";
 
 /// Whether `title` is OpenCode's placeholder (`New session - 2026-…`).
 pub fn is_placeholder_title(title: &str) -> bool {
@@ -208,7 +210,14 @@ fn tool_parts(part: &PartInfo, options: &Options, output_limit: usize) -> Vec<Pa
         "callID".into(),
         Value::String(part.call_id.clone().unwrap_or_default()),
     );
-    call.insert("args".into(), bound(&state.input, options, output_limit, 0));
+    // Redacted first (a value is judged with its key), then bounded: a cut must not
+    // leave half a secret that is no longer recognised.
+    let args = if options.redact {
+        redact_value(None, &state.input)
+    } else {
+        state.input.clone()
+    };
+    call.insert("args".into(), bound(&args, output_limit, 0));
     call.insert("status".into(), Value::String(state.status.clone()));
     if let Some(title) = &state.title {
         call.insert("title".into(), Value::String(scrub(title, options, 4096)));
@@ -223,12 +232,13 @@ fn tool_parts(part: &PartInfo, options: &Options, output_limit: usize) -> Vec<Pa
     let mut result = Map::new();
     if options.sync_tool_output {
         // A failed call has no output; its error is what the dashboard should show.
+        // An empty output would show as the raw result object on the dashboard.
         let output = state
             .output
             .as_deref()
             .filter(|o| !o.is_empty())
-            .or(state.error.as_deref())
-            .unwrap_or_default();
+            .or(state.error.as_deref().filter(|e| !e.is_empty()))
+            .unwrap_or(NO_OUTPUT);
         result.insert(
             "output".into(),
             Value::String(scrub(output, options, output_limit)),
@@ -288,36 +298,58 @@ fn truncate(text: &str, max_bytes: usize) -> String {
     )
 }
 
-/// Tool arguments made safe for Convex: strings scrubbed and bounded, arrays and objects
-/// capped, nesting limited, and field names starting with `$` or `_` (reserved) renamed.
-fn bound(value: &Value, options: &Options, max_bytes: usize, depth: usize) -> Value {
+/// Tool arguments (already redacted) made safe for Convex: strings bounded, arrays and
+/// objects capped, nesting limited, and field names made valid (see [`field_name`]).
+fn bound(value: &Value, max_bytes: usize, depth: usize) -> Value {
     if depth >= MAX_DEPTH {
         return Value::String("…".into());
     }
     match value {
-        Value::String(s) => Value::String(scrub(s, options, max_bytes)),
+        Value::String(s) => Value::String(truncate(s, max_bytes)),
         Value::Array(items) => Value::Array(
             items
                 .iter()
                 .take(MAX_ENTRIES)
-                .map(|v| bound(v, options, max_bytes, depth + 1))
+                .map(|v| bound(v, max_bytes, depth + 1))
                 .collect(),
         ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .take(MAX_ENTRIES)
-                .map(|(k, v)| {
-                    let key = if k.starts_with(['$', '_']) || k.is_empty() {
-                        format!("arg{k}")
-                    } else {
-                        k.clone()
-                    };
-                    (key, bound(v, options, max_bytes, depth + 1))
-                })
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map.iter().take(MAX_ENTRIES) {
+                let mut key = field_name(k);
+                // Two names may map to one (`ü` and `u00fc`): number the later ones.
+                if out.contains_key(&key) {
+                    let base = key;
+                    key = (2..)
+                        .map(|n| format!("{base}_{n}"))
+                        .find(|candidate| !out.contains_key(candidate))
+                        .unwrap_or_default();
+                }
+                out.insert(key, bound(v, max_bytes, depth + 1));
+            }
+            Value::Object(out)
+        }
         other => other.clone(),
     }
+}
+
+/// A field name Convex accepts: non-empty printable ASCII, not starting with `$` or `_`
+/// (Convex refuses anything else with a 500 that no retry mends). Other characters are
+/// spelled as their code point (`ü` → `u00fc`, a tab → `u0009`), and a reserved or empty
+/// name gets an `arg` prefix.
+fn field_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("u{:04x}", u32::from(c)));
+        }
+    }
+    if out.is_empty() || out.starts_with(['$', '_']) {
+        out.insert_str(0, "arg");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -485,6 +517,99 @@ mod tests {
         let result = &m.parts.unwrap()[1].content;
         assert_eq!(result["output"], "File not found: nope");
         assert_eq!(result["error"], "File not found: nope");
+    }
+
+    fn one_tool_call(state: Value, options: &Options) -> (Value, Value) {
+        let info: MessageInfo =
+            serde_json::from_value(json!({"id": "m", "sessionID": "s", "role": "assistant"}))
+                .unwrap();
+        let ps = parts(
+            json!([{"id": "b", "type": "tool", "tool": "bash", "callID": "c", "state": state}]),
+        );
+        let m = message_payload(&info, &ps, options);
+        let parts = m.parts.unwrap();
+        (parts[0].content.clone(), parts[1].content.clone())
+    }
+
+    #[test]
+    fn tool_argument_field_names_are_made_convex_safe() {
+        let (call, _) = one_tool_call(
+            json!({"status": "completed", "output": "ok", "input": {
+                "ü": 1, "u00fc": 2, "naïve key": 3, "tab\there": 4, "$ref": 5, "_id": 6, "": 7,
+                "emoji😀": 8, "nested": {"ß": {"ok": true}}, "plain": "kept"
+            }}),
+            &Options::default(),
+        );
+        let args = call["args"].as_object().unwrap();
+        let keys: Vec<&str> = args.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "u00fc",
+                "u00fc_2",
+                "nau00efve key",
+                "tabu0009here",
+                "arg$ref",
+                "arg_id",
+                "arg",
+                "emojiu1f600",
+                "nested",
+                "plain"
+            ]
+        );
+        assert_eq!(args["u00fc"], 1, "the first keeps the plain spelling");
+        assert_eq!(args["u00fc_2"], 2);
+        assert_eq!(args["nested"]["u00df"]["ok"], true);
+        fn all_keys_safe(v: &Value) -> bool {
+            match v {
+                Value::Object(m) => m.iter().all(|(k, v)| {
+                    !k.is_empty()
+                        && k.bytes().all(|b| (0x20..0x7f).contains(&b))
+                        && !k.starts_with(['$', '_'])
+                        && all_keys_safe(v)
+                }),
+                Value::Array(items) => items.iter().all(all_keys_safe),
+                _ => true,
+            }
+        }
+        assert!(all_keys_safe(&call["args"]), "{}", call["args"]);
+    }
+
+    #[test]
+    fn a_tool_call_without_output_says_so() {
+        for state in [
+            json!({"status": "completed", "input": {}, "output": ""}),
+            json!({"status": "completed", "input": {}}),
+            json!({"status": "error", "input": {}, "output": "", "error": ""}),
+        ] {
+            let (_, result) = one_tool_call(state, &Options::default());
+            assert_eq!(result["output"], NO_OUTPUT, "{result}");
+        }
+        let (_, result) = one_tool_call(
+            json!({"status": "completed", "input": {}, "output": "0 files"}),
+            &Options::default(),
+        );
+        assert_eq!(result["output"], "0 files");
+    }
+
+    #[test]
+    fn tool_arguments_are_judged_with_their_keys() {
+        let state = json!({"status": "completed", "output": "ok", "input": {
+            "password": "pw", "env": {"API_KEY": "x1", "HOME": "/h"},
+            "headers": {"X-Auth": "abc", "Accept": "*/*"}, "count": 2
+        }});
+        let (call, _) = one_tool_call(state.clone(), &Options::default());
+        assert_eq!(
+            call["args"],
+            json!({"password": "[REDACTED]", "env": {"API_KEY": "[REDACTED]", "HOME": "/h"},
+                   "headers": {"X-Auth": "[REDACTED]", "Accept": "*/*"}, "count": 2})
+        );
+        let off = Options {
+            redact: false,
+            ..Options::default()
+        };
+        let (call, _) = one_tool_call(state, &off);
+        assert_eq!(call["args"]["password"], "pw", "redact off: verbatim");
     }
 
     #[test]
