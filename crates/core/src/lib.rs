@@ -11,6 +11,7 @@
 //! - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
 //! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
 //! - [`outbox`]: the durable queue's records, names, order and dispositions.
+//! - [`delivery`]: the state machine every front end drives to send the outbox.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
 //! - [`git`]: the branch from `.git/HEAD`.
 //! - [`backfill`]: which stored sessions and messages `sync` sends, and its records.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod api_key;
 pub mod backfill;
 pub mod config;
+pub mod delivery;
 pub mod endpoint;
 pub mod engine;
 pub mod git;

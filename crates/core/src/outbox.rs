@@ -187,10 +187,27 @@ impl Prepared {
     /// The record file's text: exactly [`Record::encode`] of a record of this upsert
     /// queued at `queued_at` with these attempts and error (and no `notBefore`).
     pub fn record(&self, queued_at: i64, attempts: u32, last_error: Option<&str>) -> String {
+        self.record_with(&History {
+            queued_at,
+            attempts,
+            not_before: 0,
+            last_error: last_error.map(str::to_owned),
+        })
+    }
+
+    /// The record file's text with its delivery history: exactly [`Record::encode`] of
+    /// a record of this upsert with that history.
+    pub fn record_with(&self, history: &History) -> String {
+        let History {
+            queued_at,
+            attempts,
+            not_before,
+            last_error,
+        } = history;
         let mut text = String::with_capacity(self.payload.len() + 128);
         let _ = write!(
             text,
-            r#"{{"v":{VERSION},"queuedAt":{queued_at},"attempts":{attempts},"notBefore":0,"#
+            r#"{{"v":{VERSION},"queuedAt":{queued_at},"attempts":{attempts},"notBefore":{not_before},"#
         );
         if let Some(error) = last_error {
             text.push_str(r#""lastError":"#);
@@ -212,6 +229,11 @@ impl Prepared {
     /// corrupt for the other; the payload is borrowed as raw text, never parsed into
     /// the payload types.
     pub fn decode(text: &str) -> Result<Self, OutboxError> {
+        Self::decode_with_history(text).map(|(prepared, _)| prepared)
+    }
+
+    /// [`Prepared::decode`], with the record's delivery history.
+    pub fn decode_with_history(text: &str) -> Result<(Self, History), OutboxError> {
         let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
         let raw: RawRecord<'_> = serde_json::from_str(text).map_err(corrupt)?;
         if raw.version != VERSION {
@@ -228,13 +250,30 @@ impl Prepared {
                 OutboxError::Corrupt("missing field `sessionExternalId`".to_owned())
             })?,
         };
-        Ok(Self {
+        let prepared = Self {
             kind: raw.upsert.kind,
             session_id,
             id: ids.external_id,
             payload: payload.to_owned(),
-        })
+        };
+        let history = History {
+            queued_at: raw.queued_at,
+            attempts: raw.attempts,
+            not_before: raw.not_before,
+            last_error: raw.last_error,
+        };
+        Ok((prepared, history))
     }
+}
+
+/// A record's delivery history: when it was queued, how often sending it failed, the
+/// last failure, and when it may go again (ms since the epoch; 0: at once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    pub queued_at: i64,
+    pub attempts: u32,
+    pub not_before: i64,
+    pub last_error: Option<String>,
 }
 
 /// A record with its payload left as text (see [`Prepared::decode`]).
@@ -243,14 +282,11 @@ impl Prepared {
 struct RawRecord<'a> {
     #[serde(rename = "v")]
     version: u32,
-    #[serde(rename = "queuedAt")]
-    _queued_at: i64,
-    #[serde(rename = "attempts")]
-    _attempts: u32,
-    #[serde(rename = "notBefore")]
-    _not_before: i64,
-    #[serde(default, rename = "lastError")]
-    _last_error: Option<String>,
+    queued_at: i64,
+    attempts: u32,
+    not_before: i64,
+    #[serde(default)]
+    last_error: Option<String>,
     #[serde(borrow)]
     upsert: RawUpsert<'a>,
 }
@@ -523,6 +559,9 @@ pub struct Plan {
     pub queued: Vec<RecordName>,
     /// Stale claims to rename back to their record name.
     pub reclaim: Vec<(String, String)>,
+    /// Records a live sender has claimed (by their queue names): the rest of their
+    /// sessions waits until they are done.
+    pub held: Vec<RecordName>,
     /// Files superseded by a newer record of the same key.
     pub superseded: Vec<String>,
     /// Drafts of messages their (live) writers are still writing: not to be sent.
@@ -558,7 +597,8 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
                 if now.saturating_sub(claimed_at) > STALE_CLAIM_MS || !liveness.alive(&writer) {
                     plan.reclaim.push((file.clone(), name.file.clone()));
                 } else {
-                    busy_sessions.insert(name.session_id);
+                    busy_sessions.insert(name.session_id.clone());
+                    plan.held.push(name);
                 }
             }
             Entry::Other => {}

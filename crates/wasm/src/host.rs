@@ -10,8 +10,8 @@ use opencode_sync_core::paths::Environment;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::disk::Fs;
 use crate::settings::Files;
+use opencode_sync_core::delivery::Fs;
 
 #[wasm_bindgen]
 extern "C" {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use opencode_sync_core::outbox::{self, Liveness, Prepared};
+use crate::outbox::{self, History, Liveness, Prepared};
 
 /// The file system calls the outbox needs. Paths are plain strings (the host's).
 pub trait Fs {
@@ -41,11 +41,20 @@ pub struct DiskOutbox {
     recycling: bool,
 }
 
+/// Where a record is (see [`DiskOutbox::whereabouts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whereabouts {
+    Queued,
+    Claimed,
+    Gone,
+}
+
 /// A record loaded from disk at start (left by an earlier process).
 #[derive(Debug)]
 pub struct Leftover {
     pub file: String,
     pub upsert: Prepared,
+    pub history: History,
 }
 
 /// What loading the leftovers found.
@@ -55,6 +64,8 @@ pub struct Scan {
     pub corrupt: usize,
     /// Live records on disk, including ones another process is sending.
     pub total: usize,
+    /// Records another sender is sending: `(session id, queue name, key)`.
+    pub held: Vec<(String, String, String)>,
 }
 
 impl DiskOutbox {
@@ -151,6 +162,31 @@ impl DiskOutbox {
         self.done_with(fs, file);
     }
 
+    /// Where the newest record of `key` is now (by queue name): queued, claimed by a
+    /// sender, or nowhere (delivered, set aside).
+    pub fn find_key(&self, fs: &dyn Fs, key: &str) -> Option<(Whereabouts, String)> {
+        let names = fs.list(&self.dir)?;
+        let mut found: Option<(Whereabouts, String)> = None;
+        for name in &names {
+            let (whereabouts, record) = match outbox::parse_entry(name) {
+                outbox::Entry::Queued(record) if !record.draft => (Whereabouts::Queued, record),
+                outbox::Entry::Claimed { name: record, .. } if !record.draft => {
+                    (Whereabouts::Claimed, record)
+                }
+                _ => continue,
+            };
+            if record.key == key && found.as_ref().is_none_or(|(_, f)| record.file > *f) {
+                found = Some((whereabouts, record.file));
+            }
+        }
+        found
+    }
+
+    /// Reads one queued record (`None` when it is gone, claimed or corrupt).
+    pub fn read(&self, fs: &dyn Fs, file: &str) -> Option<(Prepared, History)> {
+        Prepared::decode_with_history(&fs.read(&self.path(file))?).ok()
+    }
+
     /// Claims a record for sending; `None` when another process took it first.
     pub fn claim(&self, fs: &dyn Fs, file: &str, now: i64) -> Option<String> {
         let claim = outbox::claim_name(file, now, &self.writer);
@@ -160,9 +196,23 @@ impl DiskOutbox {
 
     /// Whether some sender holds a claim on `file` (it is being sent).
     pub fn claimed_elsewhere(&self, fs: &dyn Fs, file: &str) -> bool {
+        self.whereabouts(fs, file) == Whereabouts::Claimed
+    }
+
+    /// Where a record is now: queued under its name, claimed by a sender, or gone
+    /// (delivered, superseded or set aside).
+    pub fn whereabouts(&self, fs: &dyn Fs, file: &str) -> Whereabouts {
+        let Some(names) = fs.list(&self.dir) else {
+            return Whereabouts::Gone;
+        };
         let prefix = format!("{file}.claim-");
-        fs.list(&self.dir)
-            .is_some_and(|names| names.iter().any(|n| n.starts_with(&prefix)))
+        if names.iter().any(|n| n.starts_with(&prefix)) {
+            Whereabouts::Claimed
+        } else if names.iter().any(|n| n == file) {
+            Whereabouts::Queued
+        } else {
+            Whereabouts::Gone
+        }
     }
 
     /// Delivered: the claim goes away.
@@ -177,6 +227,14 @@ impl DiskOutbox {
         }
     }
 
+    /// Not delivered yet: the record, rewritten as `text` (its history after the failed
+    /// attempt), goes back under its queue name. If it cannot be rewritten, it goes back
+    /// as it was.
+    pub fn release_with(&self, fs: &dyn Fs, claim: &str, file: &str, text: &str) {
+        fs.write(&self.path(claim), text);
+        self.release(fs, claim, file);
+    }
+
     /// Refused for good: kept aside with the reason, for `opencode-sync status`.
     pub fn quarantine(
         &self,
@@ -184,13 +242,9 @@ impl DiskOutbox {
         claim: &str,
         file: &str,
         upsert: &Prepared,
-        reason: &str,
-        now: i64,
+        history: &History,
     ) {
-        fs.write(
-            &self.quarantine_path(file),
-            &upsert.record(now, 1, Some(reason)),
-        );
+        fs.write(&self.quarantine_path(file), &upsert.record_with(history));
         fs.remove(&self.path(claim));
     }
 
@@ -220,14 +274,20 @@ impl DiskOutbox {
             fs.remove(&self.path(file));
         }
         scan.total = plan.total - plan.superseded.len();
+        scan.held = plan
+            .held
+            .into_iter()
+            .map(|name| (name.session_id, name.file, name.key))
+            .collect();
         for name in plan.queued {
             let Some(text) = fs.read(&self.path(&name.file)) else {
                 continue; // claimed by another process meanwhile
             };
-            match Prepared::decode(&text) {
-                Ok(upsert) => scan.leftovers.push(Leftover {
+            match Prepared::decode_with_history(&text) {
+                Ok((upsert, history)) => scan.leftovers.push(Leftover {
                     file: name.file,
                     upsert,
+                    history,
                 }),
                 Err(_) => {
                     scan.corrupt += 1;
@@ -245,53 +305,11 @@ impl DiskOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opencode_sync_core::api::{MessagePayload, SessionPayload};
-    use opencode_sync_core::engine::Upsert;
-    use opencode_sync_core::outbox::Record;
-    use std::cell::RefCell;
-    use std::collections::BTreeMap;
+    use crate::api::{MessagePayload, SessionPayload};
+    use crate::engine::Upsert;
+    use crate::outbox::Record;
 
-    /// A file system in memory.
-    #[derive(Default)]
-    struct MemFs(RefCell<BTreeMap<String, String>>);
-
-    impl Fs for MemFs {
-        fn read(&self, path: &str) -> Option<String> {
-            self.0.borrow().get(path).cloned()
-        }
-        fn list(&self, dir: &str) -> Option<Vec<String>> {
-            let prefix = format!("{dir}/");
-            Some(
-                self.0
-                    .borrow()
-                    .keys()
-                    .filter_map(|k| k.strip_prefix(&prefix))
-                    .filter(|rest| !rest.contains('/'))
-                    .map(str::to_owned)
-                    .collect(),
-            )
-        }
-        fn write(&self, path: &str, text: &str) -> bool {
-            self.0.borrow_mut().insert(path.into(), text.into());
-            true
-        }
-        fn overwrite(&self, path: &str, text: &str) -> bool {
-            self.write(path, text)
-        }
-        fn rename(&self, from: &str, to: &str) -> bool {
-            let mut files = self.0.borrow_mut();
-            match files.remove(from) {
-                Some(text) => {
-                    files.insert(to.into(), text);
-                    true
-                }
-                None => false,
-            }
-        }
-        fn remove(&self, path: &str) -> bool {
-            self.0.borrow_mut().remove(path).is_some()
-        }
-    }
+    use crate::delivery::mem_fs::MemFs;
 
     fn session(id: &str) -> Prepared {
         Prepared::new(&Upsert::Session(SessionPayload {
@@ -446,7 +464,13 @@ mod tests {
 
         let file = a.persist(&fs, &session("ses_2"), 4).unwrap();
         let claim = a.claim(&fs, &file, 5).unwrap();
-        a.quarantine(&fs, &claim, &file, &session("ses_2"), "too large", 6);
+        let history = History {
+            queued_at: 4,
+            attempts: 1,
+            not_before: 0,
+            last_error: Some("too large".into()),
+        };
+        a.quarantine(&fs, &claim, &file, &session("ses_2"), &history);
         assert!(fs.list("/o").unwrap().is_empty());
         let kept = fs.read(&format!("/o/quarantine/{file}")).unwrap();
         assert_eq!(
