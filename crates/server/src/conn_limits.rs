@@ -18,6 +18,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`ConnectionLimits::body_min_bytes_per_sec`] (64 KiB/s).
 pub const DEFAULT_BODY_MIN_BYTES_PER_SEC: u64 = 64 << 10;
+/// Default [`ConnectionLimits::response_write_timeout`].
+pub const DEFAULT_RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`ConnectionLimits::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
@@ -45,6 +47,10 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
     /// How fast a long body must at least arrive (see `body_read_timeout`).
     pub body_min_bytes_per_sec: u64,
+    /// A response that cannot be written for this long (the client reads
+    /// nothing, its receive window stays shut) closes the connection. Any
+    /// progress starts it again, so slow readers of long answers are fine.
+    pub response_write_timeout: Duration,
     /// Most connections open at once (lowered to a quarter of the process's
     /// open-file limit when that is smaller). A connection beyond it closes the
     /// oldest one that has no request in progress; when every one is busy, it
@@ -58,6 +64,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             body_min_bytes_per_sec: DEFAULT_BODY_MIN_BYTES_PER_SEC,
+            response_write_timeout: DEFAULT_RESPONSE_WRITE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }

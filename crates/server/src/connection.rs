@@ -1,7 +1,8 @@
 //! Serving the sync listener's connections with hyper directly, instead of
 //! `axum::serve`, so that no connection can hold the server: hyper closes one
 //! whose request head does not arrive in time (which is also the keep-alive
-//! idle timeout), a request body has a deadline, and the [`ConnectionRegistry`]
+//! idle timeout), a request body has a deadline, a response the client does not
+//! read closes the connection, and the [`ConnectionRegistry`]
 //! caps how many are open (making room by closing the oldest idle one, or
 //! answering `503`). Stopping is graceful: the listener closes at once, open
 //! connections finish the request in progress and close.
@@ -27,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
+use tokio_io_timeout::TimeoutStream;
 use tower_service::Service;
 
 use crate::conn_limits::{Admitted, ConnectionLimits, ConnectionRegistry, RequestInProgress};
@@ -155,7 +157,10 @@ async fn serve_connection(
             }
         })
     };
-    let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut io = Box::pin(TimeoutStream::new(stream));
+    io.as_mut()
+        .set_write_timeout_pinned(Some(limits.response_write_timeout));
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
     let mut closing = false;
     let mut cut_off: Option<Pin<Box<Sleep>>> = None;
     loop {

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use opencode_sync_server::{
     ConnectionLimits, DEFAULT_BODY_MIN_BYTES_PER_SEC, DEFAULT_BODY_READ_TIMEOUT,
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Fault, Server, ServerHandle,
-    ServerOptions,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_WRITE_TIMEOUT, Fault,
+    Server, ServerHandle, ServerOptions,
 };
 use rustix::process::{Resource, getrlimit};
 use tokio::net::TcpStream;
@@ -376,6 +376,57 @@ fn a_trickling_body_is_answered_408_and_closed_at_its_deadline() {
 }
 
 #[test]
+fn a_client_that_never_reads_its_responses_is_cut_off_after_the_write_timeout() {
+    let write_timeout = Duration::from_secs(1);
+    let server = server_with(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        response_write_timeout: write_timeout,
+        ..ConnectionLimits::default()
+    });
+    let addr = addr_of(&server);
+    // A small receive window, so the server's writes stall soon.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(addr).await.expect("connects")
+    });
+    let mut stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    // 600 pipelined requests for a 25 KB asset: 15 MB of answers, far more
+    // than the socket buffers between us hold.
+    const REQUESTS: usize = 600;
+    let request = "GET /assets/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(REQUESTS);
+    stream.write_all(request.as_bytes()).expect("requests sent");
+    std::thread::sleep(write_timeout + Duration::from_secs(1));
+    // Now read: what the server still sends, then the close.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    let ended = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+        if received > REQUESTS * 30_000 {
+            break false;
+        }
+    };
+    assert!(ended, "still open after {received} bytes");
+    assert!(
+        received < REQUESTS * 25_000 / 2,
+        "the server kept writing: {received} bytes"
+    );
+}
+
+#[test]
 fn when_every_connection_is_busy_a_new_one_is_answered_503_with_retry_after() {
     let server = server_with(ConnectionLimits {
         max_connections: 2,
@@ -433,6 +484,11 @@ fn the_production_defaults_are_the_documented_ones() {
         limits.body_min_bytes_per_sec,
         DEFAULT_BODY_MIN_BYTES_PER_SEC
     );
+    assert_eq!(limits.response_write_timeout, Duration::from_secs(30));
+    assert_eq!(
+        limits.response_write_timeout,
+        DEFAULT_RESPONSE_WRITE_TIMEOUT
+    );
     assert_eq!(limits.max_connections, 512);
     assert_eq!(limits.max_connections, DEFAULT_MAX_CONNECTIONS);
     assert_eq!(ServerOptions::default().limits, limits);
@@ -441,6 +497,7 @@ fn the_production_defaults_are_the_documented_ones() {
     for row in [
         "| request head (header-read and keep-alive idle timeout) | 10 s |",
         "| request body | 10 s + 1 s per 64 KiB received |",
+        "| response the client does not read | 30 s without progress |",
         "| open connections | 512 (at most a quarter of the open-file limit) |",
     ] {
         assert!(
