@@ -64,8 +64,9 @@ pub struct ServerOptions {
     /// and the database holds exactly one user, that user takes the key, so the sessions
     /// stored under a key that was lost or deleted stay the owner's.
     pub sole_owner: bool,
-    /// Limits on the sync listener's connections: how long a request head and
-    /// body may take, and how many connections may be open.
+    /// Limits on the sync listener's connections: how long a request head, a
+    /// body and a stalled response write may take, and how many connections
+    /// may be open. The default is the production values.
     pub limits: ConnectionLimits,
 }
 
