@@ -312,11 +312,15 @@ fn in_tx<T>(
 async fn read_json(req: Request) -> Result<Value, Reply> {
     let bytes = axum::body::to_bytes(req.into_body(), MAX_REQUEST_BYTES)
         .await
-        .map_err(|_| {
-            Reply::error(
+        .map_err(|e| match crate::connection::is_body_timeout(&e) {
+            true => Reply::error(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body not received in time",
+            ),
+            false => Reply::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body too large (maximum 20 MiB)",
-            )
+            ),
         })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Reply::server_error(

@@ -31,6 +31,8 @@
 
 mod api;
 mod clock;
+mod conn_limits;
+mod connection;
 mod control;
 mod convex;
 mod dashboard;
@@ -46,6 +48,10 @@ mod state;
 mod store;
 mod sync;
 
+pub use conn_limits::{
+    ConnectionLimits, DEFAULT_BODY_MIN_BYTES_PER_SEC, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_WRITE_TIMEOUT,
+};
 pub use control::Controller;
 pub use error::ServerError;
 pub use faults::{DEFAULT_HANG_MAX_MS, Fault, HangFault, SlowFault, StatusFault};

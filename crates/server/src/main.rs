@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use opencode_sync_server::{Server, ServerOptions, StopSignals};
+use opencode_sync_server::{ConnectionLimits, Server, ServerOptions, StopSignals};
 use tokio::sync::oneshot;
 
 /// OpenSync-compatible sync server over SQLite (contract server for tests).
@@ -106,6 +106,7 @@ async fn run(args: Args) -> ExitCode {
         open_reads: args.open_reads,
         // A contract server for tests and tools: its keys are users of their own.
         sole_owner: false,
+        limits: ConnectionLimits::default(),
     };
     let server = match Server::bind(opts).await {
         Ok(s) => s,

@@ -1,7 +1,8 @@
 //! Binding and running a server inside a tokio runtime: the sync listener (under
-//! a supervisor that closes and re-binds the same port for the `refuse` fault)
-//! and the optional control listener, both stopped by one shutdown future
-//! without hanging on held requests.
+//! a supervisor that closes and re-binds the same port for the `refuse` fault,
+//! its connections bounded by [`ConnectionLimits`]) and the optional control
+//! listener, both stopped by one shutdown future without hanging on held
+//! requests.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,12 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::clock::Clock;
+use crate::conn_limits::{self, ConnectionLimits, ConnectionRegistry};
+use crate::connection;
 use crate::control::{self, Controller};
 use crate::error::ServerError;
 use crate::state::{AppState, ListenerState};
@@ -61,6 +64,10 @@ pub struct ServerOptions {
     /// and the database holds exactly one user, that user takes the key, so the sessions
     /// stored under a key that was lost or deleted stay the owner's.
     pub sole_owner: bool,
+    /// Limits on the sync listener's connections: how long a request head, a
+    /// body and a stalled response write may take, and how many connections
+    /// may be open. The default is the production values.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for ServerOptions {
@@ -76,6 +83,7 @@ impl Default for ServerOptions {
             allow_remote: false,
             open_reads: None,
             sole_owner: false,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -150,10 +158,13 @@ pub struct Server {
     sync_addr: SocketAddr,
     control_listener: Option<TcpListener>,
     control_addr: Option<SocketAddr>,
+    limits: ConnectionLimits,
+    connections: Arc<ConnectionRegistry>,
 }
 
 impl Server {
-    /// Opens the database, creates the users and binds the listeners.
+    /// Opens the database, creates the users and binds the listeners. Raises
+    /// the process's soft open-file limit to its hard limit where allowed.
     pub async fn bind(opts: ServerOptions) -> Result<Self, ServerError> {
         opts.check_bind()?;
         for key in opts.api_keys.iter().chain(&opts.open_reads) {
@@ -179,6 +190,8 @@ impl Server {
             };
         }
         let state = Arc::new(state);
+        let fd_limit = conn_limits::raise_fd_limit();
+        let connections = ConnectionRegistry::new(opts.limits.effective_max_connections(fd_limit));
         let sync_listener = bind_tcp(opts.bind)?;
         let sync_addr = sync_listener.local_addr()?;
         let (control_listener, control_addr) = if opts.control {
@@ -195,7 +208,15 @@ impl Server {
             sync_addr,
             control_listener,
             control_addr,
+            limits: opts.limits,
+            connections,
         })
+    }
+
+    /// The cap on open sync connections in force: `limits.max_connections`,
+    /// lowered to a quarter of the open-file limit when that is smaller.
+    pub fn max_connections(&self) -> usize {
+        self.connections.max()
     }
 
     /// Whether the sole owner's sessions were handed to a new key at start (see
@@ -248,7 +269,12 @@ impl Server {
             })
         });
 
-        supervise(Arc::clone(&state), self.sync_listener, self.sync_addr).await;
+        let sync = SyncListener {
+            addr: self.sync_addr,
+            limits: self.limits,
+            connections: self.connections,
+        };
+        supervise(Arc::clone(&state), self.sync_listener, sync).await;
 
         if let Some(task) = control_task {
             drain(task).await;
@@ -288,31 +314,12 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     socket.listen(1024).map_err(bind_err)
 }
 
-/// The sync listener handed to axum; dropping it (axum does so as soon as it
-/// stops accepting) tells the supervisor the port is closed.
-struct GuardedListener {
-    inner: TcpListener,
-    _closed: oneshot::Sender<()>,
-}
-
-impl axum::serve::Listener for GuardedListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok(conn) => return conn,
-                // Per-connection failures (reset before accept) and resource
-                // exhaustion: back off briefly and keep accepting.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
+/// What the supervisor needs to serve the sync port again after a `refuse`.
+struct SyncListener {
+    addr: SocketAddr,
+    limits: ConnectionLimits,
+    /// One registry for every re-bind, so the cap holds across them.
+    connections: Arc<ConnectionRegistry>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -323,7 +330,8 @@ enum Stop {
 
 /// Serves the sync API, closing the port while a `refuse` rule is in force and
 /// binding the same port again when it goes, until shutdown.
-async fn supervise(state: Arc<AppState>, first: TcpListener, addr: SocketAddr) {
+async fn supervise(state: Arc<AppState>, first: TcpListener, sync: SyncListener) {
+    let addr = sync.addr;
     let mut next = Some(first);
     let mut serving: Vec<JoinHandle<()>> = Vec::new();
     let mut faults = state.faults.subscribe();
@@ -345,19 +353,16 @@ async fn supervise(state: Arc<AppState>, first: TcpListener, addr: SocketAddr) {
         };
         let (closed_tx, closed_rx) = oneshot::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let guarded = GuardedListener {
-            inner: listener,
-            _closed: closed_tx,
-        };
         let app = crate::dashboard::router(Arc::clone(&state), api::router(Arc::clone(&state)));
         serving.retain(|h| !h.is_finished());
-        serving.push(tokio::spawn(async move {
-            let _ = axum::serve(guarded, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        }));
+        serving.push(tokio::spawn(connection::serve_listener(
+            listener,
+            closed_tx,
+            stop_rx,
+            app,
+            Arc::clone(&sync.connections),
+            sync.limits,
+        )));
         set_listening(true);
 
         let stop = loop {
@@ -370,7 +375,7 @@ async fn supervise(state: Arc<AppState>, first: TcpListener, addr: SocketAddr) {
             }
         };
         let _ = stop_tx.send(());
-        // Resolves when the listener is dropped (the sender inside it goes).
+        // Resolves when the listener is dropped (and `closed_tx` with it).
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, closed_rx).await;
         set_listening(false);
         if stop == Stop::Shutdown {
