@@ -245,3 +245,130 @@ test("a git location: project is the root commit, vcs.get() the branch (then vcs
   assert.equal(await ctx.storage.get("k/1"), undefined);
   delete globalThis.__v2probe;
 });
+
+// ---------------------------------------------------------------------------------------
+// lib/v2-streams.mjs: the generated V2 streams, facts and rows agree with each other and
+// with the recorded 2.0.26 rows, and replay through the host across two host processes.
+
+test("v2-streams: events, expected facts and opencode.db rows describe the same sessions", async () => {
+  const { v2Scenario } = await import("./lib/v2-streams.mjs");
+  const sc = v2Scenario();
+  const events = sc.processes.flat();
+  assert.deepEqual(Object.keys(sc.facts.sessions).sort(), Object.values(sc.sessionIDs).sort());
+  assert.equal(sc.facts.sessions[sc.sessionIDs.child].parentID, sc.sessionIDs.a, "the subagent child is linked to its parent");
+  assert.equal(sc.processes[0].at(-1).type, "session.execution.interrupted");
+  assert.equal(sc.processes[0].at(-1).data.reason, "shutdown");
+  const times = events.map((e) => e.created);
+  assert.ok(times.every((x, i) => i === 0 || x >= times[i - 1]), "events in time order");
+  for (const e of events) {
+    assert.match(e.id, /^evt_/);
+    if (e.type.startsWith("session.")) assert.ok(sc.facts.sessions[e.data.sessionID], `${e.type} names a known session`);
+  }
+  assert.ok(events.some((e) => e.type.startsWith("session.") && !e.location) && events.some((e) => e.location), "events with and without location");
+  for (const type of ["session.inbox.enqueued", "session.inbox.delivered", "session.step.started", "session.step.ended", "session.text.delta", "session.reasoning.ended", "session.tool.success", "session.tool.failed", "session.renamed", "session.usage.updated", "session.model.selected", "vcs.branch.updated", "session.execution.started", "session.execution.succeeded"]) {
+    assert.ok(events.some((e) => e.type === type), `the streams contain ${type}`);
+  }
+
+  for (const [sessionID, fact] of Object.entries(sc.facts.sessions)) {
+    const mine = events.filter((e) => e.data.sessionID === sessionID);
+    const seqs = mine.filter((e) => e.durable).map((e) => e.durable.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${sessionID}: durable seq 1..n`);
+    const usage = mine.filter((e) => e.type === "session.usage.updated").at(-1).data;
+    assert.deepEqual(usage.tokens, fact.tokens, `${sessionID}: totals = the last usage.updated`);
+    assert.ok(Math.abs(usage.cost - fact.cost) < 1e-12);
+    const row = sc.rows.session_v2.find((r) => r.id === sessionID);
+    assert.deepEqual([row.title, row.cost, row.tokens_input, row.tokens_output, row.tokens_cache_read, row.parent_id ?? undefined], [fact.title, fact.cost, fact.tokens.input, fact.tokens.output, fact.tokens.cache.read, fact.parentID]);
+    const rows = sc.rows.session_message.filter((r) => r.session_id === sessionID);
+    assert.deepEqual(rows.filter((r) => r.type !== "idle").map((r) => r.id), fact.messages.map((m) => m.id), `${sessionID}: one row per message, idle rows aside`);
+    assert.equal(new Set(rows.map((r) => r.seq)).size, rows.length, "unique (session_id, seq)");
+    const stepsInEvents = mine.filter((e) => e.type === "session.step.started").map((e) => e.data.assistantMessageID);
+    assert.deepEqual(fact.messages.filter((m) => m.role === "assistant").map((m) => m.id), stepsInEvents, "one assistant message per step");
+    for (const m of fact.messages.filter((x) => x.role === "assistant")) {
+      const texts = mine.filter((e) => e.type === "session.text.ended" && e.data.assistantMessageID === m.id).map((e) => e.data.text);
+      assert.equal(m.text, texts.length ? texts.join("\n\n") : undefined, `${m.id}: text`);
+      const ended = mine.find((e) => e.type === "session.step.ended" && e.data.assistantMessageID === m.id);
+      assert.equal(m.completedAt, ended?.created);
+      assert.deepEqual(m.tokens, ended?.data.tokens);
+      for (const tool of m.tools) {
+        const called = mine.find((e) => e.type === "session.tool.called" && e.data.id === tool.callID);
+        const end = mine.find((e) => (e.type === "session.tool.success" || e.type === "session.tool.failed") && e.data.id === tool.callID);
+        assert.deepEqual(called.data.input, tool.args);
+        assert.equal(tool.durationMs, end.created - called.created);
+        if (end.type === "session.tool.success") {
+          assert.equal(end.data.content.map((c) => c.text).join(""), tool.output);
+          assert.equal(end.data.metadata.exit, tool.exit);
+        } else assert.equal(end.data.error.message, tool.error);
+      }
+    }
+  }
+  const tools = Object.values(sc.facts.sessions).flatMap((f) => f.messages.flatMap((m) => m.tools ?? []));
+  assert.deepEqual(tools.map((x) => [x.name, x.status, x.exit]).sort(), [
+    ["read", "completed", undefined], ["read", "error", undefined], ["shell", "completed", 0], ["shell", "completed", 0], ["shell", "completed", 1], ["subagent", "completed", undefined],
+  ].sort());
+  assert.equal(tools.find((x) => x.name === "subagent").childSessionID, sc.sessionIDs.child);
+});
+
+test("v2-streams: the opencode.db exporter round-trips, and its rows have the recorded 2.0.26 shapes", async (t) => {
+  const { v2Scenario, writeV2Database, loadSqlDump, readV2Database } = await import("./lib/v2-streams.mjs");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "v2db-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sc = v2Scenario();
+  const ours = path.join(dir, "ours.db");
+  writeV2Database(ours, sc.rows);
+  const back = readV2Database(ours);
+  assert.deepEqual(back.sessions.map((r) => r.id).sort(), sc.rows.session_v2.map((r) => r.id).sort());
+  for (const r of sc.rows.session_v2) assert.deepEqual(back.sessions.find((x) => x.id === r.id), r);
+  const byId = new Map(sc.rows.session_message.map((r) => [r.id, r]));
+  assert.equal(back.messages.length, byId.size);
+  for (const m of back.messages) assert.deepEqual(m, byId.get(m.id));
+
+  const recorded = path.join(dir, "recorded.db");
+  loadSqlDump(recorded);
+  const real = readV2Database(recorded);
+  assert.equal(real.sessions.length, 5);
+  assert.equal(real.messages.length, 21);
+  assert.deepEqual(Object.keys(back.sessions[0]).sort(), Object.keys(real.sessions[0]).sort(), "session_v2 columns");
+  const keysOf = (rows, type) => new Set(rows.filter((m) => m.type === type).flatMap((m) => Object.keys(m.data)));
+  for (const type of ["user", "assistant", "idle"]) {
+    const realKeys = keysOf(real.messages, type);
+    for (const k of keysOf(back.messages, type)) assert.ok(realKeys.has(k), `${type} data key ${k} is a recorded one`);
+  }
+  const items = (rows) => rows.flatMap((m) => (m.type === "assistant" ? m.data.content : []));
+  const realTool = items(real.messages).find((c) => c.type === "tool" && c.name === "shell");
+  const ourTool = items(back.messages).find((c) => c.type === "tool" && c.name === "shell");
+  assert.deepEqual(Object.keys(ourTool).sort(), Object.keys(realTool).sort(), "tool item keys");
+  assert.deepEqual(Object.keys(ourTool.state).sort(), Object.keys(realTool.state).sort(), "tool state keys");
+  assert.deepEqual(Object.keys(ourTool.state.metadata).sort(), Object.keys(realTool.state.metadata).sort(), "shell metadata keys");
+  const realError = items(real.messages).find((c) => c.state?.status === "error").state;
+  assert.deepEqual(items(back.messages).find((c) => c.state?.status === "error").state.error.type, realError.error.type);
+});
+
+test("v2-streams: replayed through two host processes, every instance sees each event once and can attribute it", async (t) => {
+  const { v2Scenario } = await import("./lib/v2-streams.mjs");
+  const { root, a, b } = twoProjects(t);
+  const sc = v2Scenario({ a: { ...a, projectID: "global", branch: "main" }, b: { ...b, projectID: "global", branch: "main" } });
+  const storageFile = path.join(root, "kv.json");
+  const seenBy = [];
+  for (const [index, events] of sc.processes.entries()) {
+    const { host, calls } = startHost(t, { storageFile });
+    if (index > 0) for (const info of sc.sessionInfos) host.sessions.set(info.id, info); // V2 reads them from its db
+    await host.load(a, fixtureUrl("recorder"));
+    await host.load(b, fixtureUrl("recorder"));
+    for (const e of events) host.publish(e);
+    await host.drain();
+    await host.shutdown();
+    seenBy.push(calls("recorder", "event"));
+  }
+  for (const [index, seen] of seenBy.entries()) {
+    for (const dir of [a.directory, b.directory]) {
+      const mine = seen.filter((x) => x.directory === dir);
+      assert.deepEqual(mine.map((x) => x.event.id), sc.processes[index].map((e) => e.id), `process ${index}, ${path.basename(dir)}: every event once, in order, none added at shutdown`);
+      for (const x of mine.filter((y) => y.event.data.sessionID)) {
+        assert.equal(x.owner, sc.facts.sessions[x.event.data.sessionID].directory, `${x.event.type} attributed to its session's location`);
+      }
+    }
+  }
+  const kv = JSON.parse(fs.readFileSync(storageFile, "utf8"));
+  const total = sc.processes.flat().length * 2;
+  assert.equal(Object.keys(kv).length, total, "storage written by both processes' instances is one shared store");
+});
