@@ -29,10 +29,12 @@
 //! - `blocks`: a stored message turned into display blocks (text, reasoning,
 //!   tool calls paired with their results, other parts);
 //! - `usage`: tokens and cost per day, model and project;
+//! - `export`: the open session as a download (markdown or JSON);
 //! - `markdown`: message markdown to safe HTML.
 
 mod assets;
 mod blocks;
+mod export;
 mod markdown;
 mod sessions;
 mod usage;
@@ -75,6 +77,10 @@ pub(crate) fn router(state: Arc<AppState>, api: Router) -> Router {
         .route(
             "/dashboard/api/session",
             get(sessions::api_session).fallback_service(api.clone()),
+        )
+        .route(
+            "/dashboard/api/export",
+            get(export::api_export).fallback_service(api.clone()),
         )
         .route(
             "/dashboard/api/usage",
@@ -120,6 +126,11 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         );
     }
     (status, headers, body.to_string()).into_response()
+}
+
+/// 400 with the reason, for a query value a route cannot use.
+fn bad_request(message: &str) -> Response {
+    json_response(StatusCode::BAD_REQUEST, &json!({ "error": message }))
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -191,6 +202,17 @@ impl Dash {
     where
         F: FnOnce(&Connection, i64) -> rusqlite::Result<Option<Value>> + Send + 'static,
     {
+        self.read_with(headers, f, |body| json_response(StatusCode::OK, &body))
+            .await
+    }
+
+    /// As [`Dash::read`], with `answer` turning the found value into the
+    /// response.
+    async fn read_with<F, A>(&self, headers: &HeaderMap, f: F, answer: A) -> Response
+    where
+        F: FnOnce(&Connection, i64) -> rusqlite::Result<Option<Value>> + Send + 'static,
+        A: FnOnce(Value) -> Response,
+    {
         let auth = match self.auth(headers) {
             Ok(a) => a,
             Err(failure) => return failure.into_response(),
@@ -210,7 +232,7 @@ impl Dash {
         })
         .await;
         match result {
-            Ok(Ok(Some(body))) => json_response(StatusCode::OK, &body),
+            Ok(Ok(Some(body))) => answer(body),
             Ok(Ok(None)) => json_response(
                 StatusCode::NOT_FOUND,
                 &json!({ "error": "Session not found" }),

@@ -1,5 +1,6 @@
 //! The sessions list (`/dashboard/api/sessions`: newest first, filtered by
-//! project and by the full-text search of `/api/search`) and one session
+//! project, by git branch and by the full-text search of `/api/search`, with
+//! the projects and branches to filter by) and one session
 //! (`/dashboard/api/session`: the `getSession` answer as display blocks).
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::blocks::message_view;
-use super::{Dash, json_response};
+use super::{Dash, bad_request, json_response};
 use crate::read;
 use crate::store::{self, SESSION_COLUMNS, SessionRow, Table, put_str};
 
@@ -25,6 +26,8 @@ const MAX_LIST_LIMIT: usize = 5000;
 pub(super) struct ListParams {
     q: Option<String>,
     project: Option<String>,
+    /// A git branch; `""` lists the sessions without one.
+    branch: Option<String>,
     limit: Option<String>,
 }
 
@@ -85,8 +88,12 @@ fn search_hits(
     Ok(hits)
 }
 
-fn list_sessions(conn: &Connection, user: i64, params: &ListParams) -> rusqlite::Result<Value> {
-    let limit = read::parse_limit(params.limit.as_deref(), DEFAULT_LIST_LIMIT).min(MAX_LIST_LIMIT);
+fn list_sessions(
+    conn: &Connection,
+    user: i64,
+    params: &ListParams,
+    limit: usize,
+) -> rusqlite::Result<Value> {
     let query = params.q.as_deref().map(str::trim).unwrap_or_default();
     let hits = if query.is_empty() {
         None
@@ -97,10 +104,11 @@ fn list_sessions(conn: &Connection, user: i64, params: &ListParams) -> rusqlite:
         .prepare(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = ?1 AND (?2 IS NULL OR {PROJECT_KEY} = ?2) \
+             AND (?3 IS NULL OR COALESCE(git_branch, '') = ?3) \
              ORDER BY updated_at DESC, id DESC"
         ))?
         .query_map(
-            params![user, params.project.as_deref()],
+            params![user, params.project.as_deref(), params.branch.as_deref()],
             store::session_from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -139,10 +147,26 @@ fn list_sessions(conn: &Connection, user: i64, params: &ListParams) -> rusqlite:
             }))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let branches = conn
+        .prepare(
+            "SELECT COALESCE(git_branch, '') AS b, COUNT(*) FROM sessions \
+             WHERE user_id = ?1 GROUP BY b ORDER BY MAX(updated_at) DESC",
+        )?
+        .query_map(params![user], |r| {
+            let key: String = r.get(0)?;
+            let label = if key.is_empty() {
+                "(no branch)".to_owned()
+            } else {
+                key.clone()
+            };
+            Ok(json!({ "key": key, "label": label, "sessions": r.get::<_, i64>(1)? }))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(json!({
         "sessions": sessions,
         "total": total,
         "projects": projects,
+        "branches": branches,
     }))
 }
 
@@ -151,8 +175,12 @@ pub(super) async fn api_sessions(
     Query(params): Query<ListParams>,
     headers: HeaderMap,
 ) -> Response {
+    let limit = match read::parse_limit(params.limit.as_deref(), DEFAULT_LIST_LIMIT) {
+        Ok(limit) => limit.min(MAX_LIST_LIMIT),
+        Err(e) => return bad_request(&e.0),
+    };
     dash.read(&headers, move |conn, user| {
-        list_sessions(conn, user, &params).map(Some)
+        list_sessions(conn, user, &params, limit).map(Some)
     })
     .await
 }

@@ -8,8 +8,8 @@ use rusqlite::{Connection, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Dash;
 use super::sessions::{PROJECT_KEY, project_label};
+use super::{Dash, bad_request};
 use crate::store::num;
 
 #[derive(Debug, Deserialize)]
@@ -17,6 +17,22 @@ pub(super) struct UsageParams {
     /// `Date.prototype.getTimezoneOffset()` of the browser: minutes to add to
     /// local time to get UTC.
     tz: Option<String>,
+}
+
+/// `?tz=`: absent or empty is UTC; a whole number of minutes within a day
+/// either way is the offset; anything else is the reason for a 400.
+fn parse_tz(value: Option<&str>) -> Result<i64, String> {
+    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(0);
+    };
+    text.parse::<i64>()
+        .ok()
+        .filter(|m| m.abs() <= 24 * 60)
+        .ok_or_else(|| {
+            format!(
+                "Invalid tz {text:?}: expected minutes from UTC, a whole number from -1440 to 1440"
+            )
+        })
 }
 
 fn usage(conn: &Connection, user: i64, tz_offset_min: i64) -> rusqlite::Result<Value> {
@@ -101,12 +117,27 @@ pub(super) async fn api_usage(
     Query(params): Query<UsageParams>,
     headers: HeaderMap,
 ) -> Response {
-    let tz = params
-        .tz
-        .as_deref()
-        .and_then(|t| t.trim().parse::<i64>().ok())
-        .unwrap_or(0)
-        .clamp(-24 * 60, 24 * 60);
+    let tz = match parse_tz(params.tz.as_deref()) {
+        Ok(tz) => tz,
+        Err(message) => return bad_request(&message),
+    };
     dash.read(&headers, move |conn, user| usage(conn, user, tz).map(Some))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zone_offsets_parse_or_say_why_not() {
+        assert_eq!(parse_tz(None), Ok(0));
+        assert_eq!(parse_tz(Some("")), Ok(0));
+        assert_eq!(parse_tz(Some("-120")), Ok(-120));
+        assert_eq!(parse_tz(Some(" 330 ")), Ok(330));
+        for bad in ["abc", "1.5", "2000", "-1441"] {
+            let err = parse_tz(Some(bad)).unwrap_err();
+            assert!(err.starts_with("Invalid tz"), "{bad:?}: {err}");
+        }
+    }
 }
