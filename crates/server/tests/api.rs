@@ -703,7 +703,7 @@ fn request_log_records_every_answer() {
 fn git_branch_is_kept_and_follows_every_upsert_that_sends_one() {
     let server = start();
     let c = api(&server);
-    let post = |body: serde_json::Value| {
+    let post = |body: Value| {
         let r = c.post("/sync/session", &body);
         assert_eq!(r.status, 200, "{body}: {:?}", r.body);
     };
