@@ -3,9 +3,10 @@
 // /sync/message with markdown text and tool-call / tool-result parts, as the plugin sends
 // them) into the contract server binary (crates/server, with open reads, as `opencode-sync
 // serve` runs it on loopback), then the page at `/` is used as a person would: the
-// sessions list (title, project, model, tokens, cost), full-text search and the project
-// filter, a click into a session (rendered markdown, raw HTML shown as text, the tool
-// calls with their arguments and output, per-message tokens), the usage charts, and the
+// sessions list (title, project and git branch, model, tokens, cost), full-text search, the
+// project and branch filters, a click into a session (rendered markdown, raw HTML shown as
+// text, the tool calls with their arguments and output, per-message tokens, the branch), the
+// export button (a markdown download holding the session's messages), the usage charts, and the
 // API-key prompt when the server is opened under a non-loopback name. Screenshots go to
 // tests/e2e/artifacts/ (git-ignored). The page must load nothing from outside the server,
 // break no CSP rule and log no error.
@@ -98,6 +99,7 @@ async function seed() {
     cost: 0.0832,
     durationMs: 95_000,
     createdAt: NOW - 2 * HOUR,
+    gitBranch: "feature/jitter",
   });
   await post("/sync/message", {
     sessionExternalId: "ses_outbox",
@@ -189,6 +191,7 @@ async function seed() {
 
   await post("/sync/session", {
     externalId: "ses_ci",
+    gitBranch: "main",
     title: "Investigate the flaky CI run",
     projectPath: "/home/dev/src/opencode-sync",
     projectName: "opencode-sync",
@@ -219,6 +222,7 @@ before(async () => {
     viewport: { width: 1280, height: 860 },
     deviceScaleFactor: 1,
     colorScheme: "light",
+    acceptDownloads: true,
     timeout: 60_000,
     args: [
       "--headless",
@@ -283,7 +287,7 @@ function assertPng(file, { minBytes = 15_000, minWidth = 1000, minHeight = 600 }
   assert.ok(width >= minWidth && height >= minHeight, `${file} is ${width}x${height}`);
 }
 
-test("sessions list, search, project filter, session page with tool calls, usage charts", { timeout: 180_000 }, async () => {
+test("sessions list, search, project and branch filters, session page with tool calls and export, usage charts", { timeout: 180_000 }, async () => {
   const page = await context.newPage();
   await page.goto(`${server.url}/`, { waitUntil: "domcontentloaded" });
 
@@ -298,7 +302,7 @@ test("sessions list, search, project filter, session page with tool calls, usage
   const row = page.locator('#sessions tbody tr[data-external-id="ses_outbox"]');
   const cells = (await row.locator("td").allInnerTexts()).map((t) => t.trim());
   assert.match(cells[0], /^Make the outbox flusher retry with jitter\b/);
-  assert.equal(cells[1], "opencode-sync");
+  assert.equal(cells[1], "opencode-sync\nfeature/jitter");
   assert.equal(cells[2], "claude-sonnet-4-5");
   assert.equal(cells[3], "3"); // messages
   assert.equal(cells[4], "20k"); // 18,234 + 2,211 tokens
@@ -334,6 +338,23 @@ test("sessions list, search, project filter, session page with tool calls, usage
   await page.locator("#project").selectOption("*");
   await waitUntil(page, "all rows again", () => document.querySelectorAll("#sessions tbody tr").length === 3);
   assert.equal(await rowCount(page), 3);
+
+  // The branch filter: the branches sent, and the sessions without one.
+  const branches = await page.locator("#branch option").allTextContents();
+  assert.deepEqual(branches.slice(1).sort(), ["(no branch) (1)", "feature/jitter (1)", "main (1)"]);
+  await page.locator("#branch").selectOption({ label: "main (1)" });
+  await waitUntil(page, "one main row", () => {
+    const rows = document.querySelectorAll("#sessions tbody tr");
+    return rows.length === 1 && rows[0].dataset.externalId === "ses_ci";
+  });
+  assert.match(page.url(), /#\/\?branch=main$/);
+  await page.locator("#branch").selectOption({ label: "(no branch) (1)" });
+  await waitUntil(page, "one row without a branch", () => {
+    const rows = document.querySelectorAll("#sessions tbody tr");
+    return rows.length === 1 && rows[0].dataset.externalId === "ses_theme";
+  });
+  await page.locator("#branch").selectOption("*");
+  await waitUntil(page, "all rows once more", () => document.querySelectorAll("#sessions tbody tr").length === 3);
 
   // Clicking the row (not only its link) opens the session.
   await row.locator("td.project-cell").click();
@@ -379,6 +400,18 @@ test("sessions list, search, project filter, session page with tool calls, usage
   assert.match(await last.locator(".md pre code").innerText(), /let delay = rng\.between/);
   assert.equal(await last.locator(".md a").count(), 0, "a javascript: link is not a link");
   assert.match(await page.locator(".meta").innerText(), /Tokens 20,445[\s\S]*Cost \$0\.0832[\s\S]*Messages 3/);
+  assert.equal(await page.locator("#session-branch").innerText(), "Branch feature/jitter");
+
+  // Export: a markdown download named after the session, holding its messages.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export-markdown").click()]);
+  assert.equal(download.suggestedFilename(), "Make-the-outbox-flusher-retry-with-jitter.md");
+  const saved = path.join(ARTIFACTS, "dashboard-export.md");
+  await download.saveAs(saved);
+  const exported = fs.readFileSync(saved, "utf8");
+  assert.match(exported, /^# Make the outbox flusher retry with jitter\n/);
+  assert.match(exported, /- \*\*Branch:\*\* feature\/jitter\n/);
+  assert.ok(exported.includes(`## User\n\n${USER_TEXT}\n\n`), exported);
+  assert.ok(exported.includes(FINAL_TEXT), exported);
   await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-session.png"), fullPage: true });
   // Dark when the system is.
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);

@@ -1,6 +1,6 @@
 // opencode-sync dashboard: a hash-routed single page over /dashboard/api/*.
-//   #/                  sessions (search, project filter)
-//   #/session/<id>      one session: messages, tool calls, tokens
+//   #/                  sessions (search, project and branch filters)
+//   #/session/<id>      one session: messages, tool calls, tokens, export
 //   #/usage             tokens and cost per day, per model, per project
 // Every element is built with the DOM (text is never parsed as HTML) except the
 // message markdown, which the server renders with raw HTML escaped.
@@ -116,6 +116,30 @@ async function api(path, params = {}) {
   if (res.status === 401) throw new AuthError(body?.error || "API key required");
   if (!res.ok) throw new Error(body?.error || `${res.status} ${res.statusText}`);
   return body;
+}
+
+// Fetches an export with the key (a plain link could not send it) and saves
+// it under the name the server gives in Content-Disposition.
+async function download(path, params) {
+  const qs = new URLSearchParams(params);
+  const key = storedKey();
+  const res = await fetch(`/dashboard/api/${path}?${qs}`, {
+    headers: key ? { Authorization: `Bearer ${key}` } : {},
+    cache: "no-store",
+    credentials: "omit",
+  });
+  if (!res.ok) {
+    const body = await res.json().catch(() => null);
+    if (res.status === 401) throw new AuthError(body?.error || "API key required");
+    throw new Error(body?.error || `${res.status} ${res.statusText}`);
+  }
+  const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "")?.[1] || "session";
+  const url = URL.createObjectURL(await res.blob());
+  const a = h("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 // ---------------------------------------------------------------------------
@@ -241,6 +265,7 @@ async function showSessions(params, current) {
   const state = {
     q: params.get("q") || "",
     project: params.has("project") ? params.get("project") : null,
+    branch: params.has("branch") ? params.get("branch") : null,
   };
   const search = h("input", {
     type: "search",
@@ -252,6 +277,12 @@ async function showSessions(params, current) {
     value: state.q,
   });
   const select = h("select", { id: "project", "aria-label": "Project" });
+  const branchSelect = h("select", { id: "branch", "aria-label": "Git branch" });
+  const listParams = () => ({
+    q: state.q || undefined,
+    project: state.project ?? undefined,
+    branch: state.branch ?? undefined,
+  });
   const count = h("span", { class: "count muted", id: "count" });
   const tbody = h("tbody");
   const table = h(
@@ -284,16 +315,19 @@ async function showSessions(params, current) {
     state.q = search.value.trim();
     const chosen = select.value;
     if (select.options.length > 0) state.project = chosen === "*" ? null : chosen;
+    if (branchSelect.options.length > 0) state.branch = branchSelect.value === "*" ? null : branchSelect.value;
     const qs = new URLSearchParams();
     if (state.q) qs.set("q", state.q);
     if (state.project !== null) qs.set("project", state.project);
+    if (state.branch !== null) qs.set("branch", state.branch);
     lastListHash = `#/${qs.toString() ? `?${qs}` : ""}`;
     if (location.hash !== lastListHash && !(location.hash === "" && lastListHash === "#/")) {
       history.replaceState(null, "", lastListHash);
     }
-    const data = await api("sessions", { q: state.q || undefined, project: state.project ?? undefined });
+    const data = await api("sessions", listParams());
     if (mySeq !== loadSeq || !current()) return;
     fillProjects(select, data.projects, state.project);
+    fillBranches(branchSelect, data.branches, state.branch);
     fillRows(tbody, data.sessions, state);
     const shown = data.sessions.length;
     count.textContent =
@@ -323,12 +357,14 @@ async function showSessions(params, current) {
     }
   });
   select.addEventListener("change", reload);
+  branchSelect.addEventListener("change", reload);
 
-  const data = await api("sessions", { q: state.q || undefined, project: state.project ?? undefined });
+  const data = await api("sessions", listParams());
   if (!current()) return;
-  mount(h("section", { class: "view-sessions" }, h("div", { class: "toolbar" }, search, select, count), body));
+  mount(h("section", { class: "view-sessions" }, h("div", { class: "toolbar" }, search, select, branchSelect, count), body));
   fillProjects(select, data.projects, state.project);
   select.value = state.project === null ? "*" : state.project;
+  fillBranches(branchSelect, data.branches, state.branch);
   // Render what was fetched, then keep the hash in step with the controls.
   fillRows(tbody, data.sessions, state);
   const shown = data.sessions.length;
@@ -350,8 +386,20 @@ function fillProjects(select, projects, chosen) {
   select.value = chosen === null ? "*" : chosen;
 }
 
+function fillBranches(select, branches, chosen) {
+  const opts = [h("option", { value: "*", text: "All branches" })];
+  let found = chosen === null;
+  for (const b of branches || []) {
+    if (b.key === chosen) found = true;
+    opts.push(h("option", { value: b.key, text: `${b.label} (${b.sessions})` }));
+  }
+  if (!found) opts.push(h("option", { value: chosen, text: chosen || "(no branch)" }));
+  select.replaceChildren(...opts);
+  select.value = chosen === null ? "*" : chosen;
+}
+
 function emptyState(state) {
-  if (state.q || state.project !== null) {
+  if (state.q || state.project !== null || state.branch !== null) {
     return h("div", { class: "empty" }, "No session matches. ", h("a", { href: "#/", text: "Show all" }));
   }
   return h(
@@ -376,7 +424,12 @@ function fillRows(tbody, sessions, state) {
         state.q && s.snippet ? h("div", { class: "snippet", text: s.snippet }) : null,
         h("div", { class: "sub", text: s.externalId }),
       ),
-      h("td", { class: "project-cell", title: s.projectPath || "", text: s.project }),
+      h(
+        "td",
+        { class: "project-cell", title: s.projectPath || "" },
+        s.project,
+        s.gitBranch ? h("div", { class: "sub branch", title: "git branch", text: s.gitBranch }) : null,
+      ),
       h("td", { class: "model-cell hide-narrow", title: s.provider ? `${s.provider}/${s.model || ""}` : "", text: s.model || "—" }),
       h("td", { class: "num hide-narrow", text: fmtInt(s.messageCount) }),
       h("td", {
@@ -408,6 +461,7 @@ async function showSession(id, current) {
     "div",
     { class: "meta" },
     h("span", { title: s.projectPath || "" }, "Project ", h("b", { text: s.project })),
+    s.gitBranch ? h("span", { id: "session-branch" }, "Branch ", h("b", { class: "mono", text: s.gitBranch })) : null,
     s.model ? h("span", {}, "Model ", h("b", { class: "mono", text: s.provider ? `${s.provider}/${s.model}` : s.model })) : null,
     h(
       "span",
@@ -423,12 +477,33 @@ async function showSession(id, current) {
     h("span", { class: "mono", title: "externalId" }, s.externalId),
   );
   const messages = data.messages.map(renderMessage);
+  const exportStatus = h("span", { class: "muted", role: "status" });
+  const exportButton = (format, label) =>
+    h("button", {
+      type: "button",
+      id: `export-${format}`,
+      text: label,
+      onclick: () => {
+        exportStatus.textContent = "";
+        download("export", { id: s.id, format }).catch((err) => {
+          if (err instanceof AuthError) showKeyPrompt(err.message);
+          else exportStatus.textContent = `Export failed: ${err.message}`;
+        });
+      },
+    });
+  const actions = h(
+    "div",
+    { class: "actions" },
+    exportButton("markdown", "Export Markdown"),
+    exportButton("json", "Export JSON"),
+    exportStatus,
+  );
   mount(
     h(
       "section",
       { class: "view-session" },
       h("a", { class: "back", href: lastListHash, text: "← Sessions" }),
-      h("div", { class: "session-head" }, h("h1", { id: "session-title", text: s.title || "(untitled)" }), meta),
+      h("div", { class: "session-head" }, h("h1", { id: "session-title", text: s.title || "(untitled)" }), meta, actions),
       h(
         "div",
         { class: "messages", id: "messages" },

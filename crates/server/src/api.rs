@@ -1,7 +1,7 @@
 //! The OpenSync API on the sync listener: `/health`, `/sync/session`,
 //! `/sync/message`, `/sync/batch`, `/sync/sessions/list`, the read routes
-//! `/api/sessions`, `/api/sessions/get`, `/api/search`, `/api/stats` and CORS
-//! preflight,
+//! `/api/sessions`, `/api/sessions/get`, `/api/search`, `/api/stats`,
+//! `/api/export`, `/api/context` and CORS preflight,
 //! answering as the real OpenSync HTTP routes do — same auth order and texts,
 //! same status codes, `{"error": String(e)}` for every handler failure — with
 //! the fault layer in front and every answer written to the request log.
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::convex::{self, ConvexError};
 use crate::faults::Verdict;
-use crate::read;
+use crate::read::{self, BadQuery, ContextFormat, ExportFormat};
 use crate::reqlog::RequestRecord;
 use crate::state::AppState;
 use crate::store::{self, Table};
@@ -37,18 +37,36 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 #[derive(Debug)]
 struct Reply {
     status: StatusCode,
-    body: Option<Value>,
+    body: Payload,
     retry_after: Option<u64>,
     injected: bool,
     /// Batch `errors`, kept for the log.
     batch_errors: Vec<String>,
 }
 
+/// What an answer carries.
+#[derive(Debug)]
+enum Payload {
+    /// Nothing (the CORS preflight).
+    Empty,
+    Json(Value),
+    /// A file to save (the markdown export).
+    File(Box<Download>),
+}
+
+/// A 200 answer that is a file to save, not JSON.
+#[derive(Debug)]
+struct Download {
+    content_type: &'static str,
+    filename: String,
+    body: String,
+}
+
 impl Reply {
     fn json(status: StatusCode, body: Value) -> Self {
         Self {
             status,
-            body: Some(body),
+            body: Payload::Json(body),
             retry_after: None,
             injected: false,
             batch_errors: Vec::new(),
@@ -70,11 +88,29 @@ impl Reply {
     fn preflight() -> Self {
         Self {
             status: StatusCode::NO_CONTENT,
-            body: None,
+            body: Payload::Empty,
             retry_after: None,
             injected: false,
             batch_errors: Vec::new(),
         }
+    }
+
+    /// A file download: `Content-Disposition: attachment` with `filename`
+    /// (made of ASCII letters, digits, `-` and `.` by the export).
+    fn download(content_type: &'static str, filename: String, body: String) -> Self {
+        Self {
+            body: Payload::File(Box::new(Download {
+                content_type,
+                filename,
+                body,
+            })),
+            ..Self::json(StatusCode::OK, Value::Null)
+        }
+    }
+
+    /// 400 for a query value the route cannot use.
+    fn bad_query(e: &BadQuery) -> Self {
+        Self::error(StatusCode::BAD_REQUEST, e.0.clone())
     }
 
     fn injected(status: u16, retry_after: Option<u64>, message: &str) -> Self {
@@ -93,11 +129,10 @@ impl Reply {
         if self.status.as_u16() < 400 {
             return None;
         }
-        self.body
-            .as_ref()
-            .and_then(|b| b.get("error"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        let Payload::Json(body) = &self.body else {
+            return None;
+        };
+        body.get("error").and_then(Value::as_str).map(str::to_owned)
     }
 
     fn into_response(self) -> Response {
@@ -117,18 +152,37 @@ impl Reply {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        let Some(body) = self.body else {
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            );
-            return (self.status, headers).into_response();
+        let body = match self.body {
+            Payload::Json(body) => body,
+            Payload::Empty => {
+                headers.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static("86400"),
+                );
+                return (self.status, headers).into_response();
+            }
+            Payload::File(file) => return file.into_response(self.status, headers),
         };
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         (self.status, headers, Body::from(body.to_string())).into_response()
+    }
+}
+
+impl Download {
+    /// The file with its type and `Content-Disposition`, after `headers`.
+    fn into_response(self, status: StatusCode, mut headers: HeaderMap) -> Response {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        let disposition = format!("attachment; filename=\"{}\"", self.filename);
+        if let Ok(v) = HeaderValue::from_str(&disposition) {
+            headers.insert(header::CONTENT_DISPOSITION, v);
+        }
+        (status, headers, Body::from(self.body)).into_response()
     }
 }
 
@@ -177,6 +231,8 @@ async fn route(state: &Arc<AppState>, req: Request) -> Reply {
         (Method::GET, "/api/sessions/get") => api_session_get(state, req).await,
         (Method::GET, "/api/search") => api_search(state, req).await,
         (Method::GET, "/api/stats") => api_stats(state, req).await,
+        (Method::GET, "/api/export") => api_export(state, req).await,
+        (Method::GET, "/api/context") => api_context(state, req).await,
         _ => Ok(Reply::error(
             StatusCode::NOT_FOUND,
             "No matching routes found",
@@ -396,7 +452,13 @@ async fn sync_session(state: &Arc<AppState>, req: Request) -> Result<Reply, Repl
     )?;
     let args = Value::Object(args);
     convex::check_args(FUNCTION, &convex::SESSION_UPSERT, &args).map_err(|e| convex_reply(&e))?;
-    let input = SessionInput::from_args(args.as_object().unwrap_or(&Map::new()));
+    let mut input = SessionInput::from_args(args.as_object().unwrap_or(&Map::new()));
+    // Not a Convex field: kept when it is a non-empty string of at most
+    // `GIT_BRANCH_MAX_BYTES`, else ignored as OpenSync's backend ignores it.
+    input.git_branch = js_get(&body, "gitBranch")?
+        .and_then(Value::as_str)
+        .filter(|b| !b.trim().is_empty() && b.len() <= sync::GIT_BRANCH_MAX_BYTES)
+        .map(str::to_owned);
     let now = state.now();
     let id = run_db(state, move |conn| {
         in_tx(conn, |tx| sync::upsert_session(tx, user, &input, now))
@@ -591,7 +653,8 @@ fn read_failed(e: &rusqlite::Error) -> Reply {
 
 async fn api_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
     let user = authenticate_read(state, req.headers()).await?;
-    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 50);
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 50)
+        .map_err(|e| Reply::bad_query(&e))?;
     let sessions = run_db(state, move |conn| read::list_sessions(conn, user, limit))
         .await?
         .map_err(|e| read_failed(&e))?;
@@ -614,7 +677,10 @@ async fn api_session_get(state: &Arc<AppState>, req: Request) -> Result<Reply, R
 
 async fn api_search(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
     let user = authenticate_read(state, req.headers()).await?;
-    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 20);
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 20)
+        .map_err(|e| Reply::bad_query(&e))?;
+    read::check_search_type(query_param(&req, "type").as_deref())
+        .map_err(|e| Reply::bad_query(&e))?;
     let Some(query) = query_param(&req, "q").filter(|q| !q.is_empty()) else {
         return Ok(Reply::error(
             StatusCode::BAD_REQUEST,
@@ -633,6 +699,71 @@ async fn api_stats(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> 
         .await?
         .map_err(|e| read_failed(&e))?;
     Ok(Reply::ok(stats))
+}
+
+/// `/api/export`: one session (`?id=`, as OpenSync names it, or
+/// `?sessionId=`; a document id or an `externalId`) or, with neither, every
+/// session (at most `?limit=`); `?format=json` (default), `markdown` (a
+/// `text/markdown` download) or `jsonl` (`{content, filename}`).
+async fn api_export(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate_read(state, req.headers()).await?;
+    let format = ExportFormat::parse(query_param(&req, "format").as_deref())
+        .map_err(|e| Reply::bad_query(&e))?;
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), usize::MAX)
+        .map_err(|e| Reply::bad_query(&e))?;
+    let id = query_param(&req, "id").or_else(|| query_param(&req, "sessionId"));
+    if id.as_deref() == Some("") {
+        return Ok(Reply::error(StatusCode::BAD_REQUEST, "Missing session ID"));
+    }
+    let found = run_db(state, move |conn| match id {
+        Some(id) => read::export_session(conn, user, &id, format),
+        None => read::export_all(conn, user, format, limit).map(Some),
+    })
+    .await?
+    .map_err(|e| read_failed(&e))?;
+    let Some(found) = found else {
+        return Ok(Reply::error(StatusCode::NOT_FOUND, "Session not found"));
+    };
+    Ok(export_reply(format, found))
+}
+
+/// The export's answer: markdown as a download, the rest as JSON.
+fn export_reply(format: ExportFormat, mut found: Value) -> Reply {
+    if format != ExportFormat::Markdown {
+        return Reply::ok(found);
+    }
+    let content = match found["content"].take() {
+        Value::String(s) => s,
+        _ => String::new(),
+    };
+    let filename = found["filename"]
+        .as_str()
+        .unwrap_or("session.md")
+        .to_owned();
+    Reply::download("text/markdown; charset=utf-8", filename, content)
+}
+
+/// `/api/context?q=`: the sessions best matching `q` (full-text; at most
+/// `?limit=`, default 5, capped) with their last messages, as `?format=text`
+/// (default) or `messages`.
+async fn api_context(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {
+    let user = authenticate_read(state, req.headers()).await?;
+    let Some(query) = query_param(&req, "q").filter(|q| !q.is_empty()) else {
+        return Ok(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "Missing query parameter 'q'",
+        ));
+    };
+    let limit = read::parse_limit(query_param(&req, "limit").as_deref(), 5)
+        .map_err(|e| Reply::bad_query(&e))?;
+    let format = ContextFormat::parse(query_param(&req, "format").as_deref())
+        .map_err(|e| Reply::bad_query(&e))?;
+    let context = run_db(state, move |conn| {
+        read::context(conn, user, &query, limit, format)
+    })
+    .await?
+    .map_err(|e| read_failed(&e))?;
+    Ok(Reply::ok(context))
 }
 
 #[cfg(test)]

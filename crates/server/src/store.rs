@@ -5,6 +5,10 @@
 //! Numbers are stored as SQLite REAL because Convex numbers are float64; they are
 //! written back to JSON as integers when they have no fractional part, which is
 //! what a JavaScript client sees from the real server.
+//!
+//! The schema grows by numbered migrations ([`MIGRATIONS`], tracked in
+//! `PRAGMA user_version`), so a database written by an older binary opens
+//! with its data and gains the new columns.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -66,6 +70,33 @@ CREATE TABLE IF NOT EXISTS parts (
 CREATE INDEX IF NOT EXISTS parts_by_message ON parts(message_id, ord);
 ";
 
+/// The schema changes after [`SCHEMA`], in order: a database at
+/// `user_version` n has had the first n applied. Only ever append.
+const MIGRATIONS: &[&str] = &[
+    // 1: the git branch the plugin sends with a session (`gitBranch`).
+    "ALTER TABLE sessions ADD COLUMN git_branch TEXT;
+     CREATE INDEX IF NOT EXISTS sessions_by_user_branch ON sessions(user_id, git_branch);",
+];
+
+/// Brings the schema up to date: the base tables, then every migration the
+/// database has not had, each in its own transaction with its version.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 /// The database behind one server. One connection, used under a lock: every
 /// mutation is a short transaction, as a Convex mutation is.
 #[derive(Debug)]
@@ -80,7 +111,7 @@ impl Store {
             path: path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf),
             source,
         };
-        let conn = match path {
+        let mut conn = match path {
             Some(p) => Connection::open(p),
             None => Connection::open_in_memory(),
         }
@@ -95,7 +126,7 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&mut conn).map_err(open_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -222,11 +253,13 @@ pub(crate) struct SessionRow {
     pub(crate) message_count: i64,
     pub(crate) created_at: f64,
     pub(crate) updated_at: f64,
+    /// The git branch the plugin last sent (`gitBranch`), if any.
+    pub(crate) git_branch: Option<String>,
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, external_id, title, project_path, project_name, \
     model, provider, source, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, \
-    searchable_text, message_count, created_at, updated_at";
+    searchable_text, message_count, created_at, updated_at, git_branch";
 
 pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -248,6 +281,7 @@ pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
         message_count: r.get(15)?,
         created_at: r.get(16)?,
         updated_at: r.get(17)?,
+        git_branch: r.get(18)?,
     })
 }
 
@@ -270,8 +304,8 @@ pub(crate) fn insert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite
     tx.prepare_cached(
         "INSERT INTO sessions (user_id, external_id, title, project_path, project_name, model, \
          provider, source, prompt_tokens, completion_tokens, total_tokens, cost, duration_ms, \
-         searchable_text, message_count, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         searchable_text, message_count, created_at, updated_at, git_branch) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         row.user_id,
@@ -291,6 +325,7 @@ pub(crate) fn insert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite
         row.message_count,
         row.created_at,
         row.updated_at,
+        row.git_branch,
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -301,7 +336,7 @@ pub(crate) fn update_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite
         "UPDATE sessions SET title = ?2, project_path = ?3, project_name = ?4, model = ?5, \
          provider = ?6, source = ?7, prompt_tokens = ?8, completion_tokens = ?9, \
          total_tokens = ?10, cost = ?11, duration_ms = ?12, searchable_text = ?13, \
-         message_count = ?14, updated_at = ?15 WHERE id = ?1",
+         message_count = ?14, updated_at = ?15, git_branch = ?16 WHERE id = ?1",
     )?
     .execute(params![
         row.id,
@@ -319,7 +354,19 @@ pub(crate) fn update_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite
         row.searchable_text,
         row.message_count,
         row.updated_at,
+        row.git_branch,
     ])?;
+    Ok(())
+}
+
+/// Sets only a session's git branch (nothing else, not `updatedAt`).
+pub(crate) fn set_git_branch(
+    tx: &Transaction<'_>,
+    session_id: i64,
+    branch: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE sessions SET git_branch = ?2 WHERE id = ?1")?
+        .execute(params![session_id, branch])?;
     Ok(())
 }
 
@@ -484,6 +531,7 @@ pub(crate) fn session_json(s: &SessionRow) -> Map<String, Value> {
     m.insert("messageCount".into(), json!(s.message_count));
     put_num(&mut m, "createdAt", Some(s.created_at));
     put_num(&mut m, "updatedAt", Some(s.updated_at));
+    put_str(&mut m, "gitBranch", s.git_branch.as_ref());
     m
 }
 

@@ -13,6 +13,10 @@
 //!   none) and patches text/model/tokens/duration; only a new message bumps the
 //!   session's `messageCount`; session tokens are never summed from messages;
 //!   a message for an unknown session creates a bare one;
+//! - the git branch (`gitBranch`, which this server keeps and OpenSync's
+//!   backend drops) is stored on insert and on every later upsert that sends
+//!   one, even one the dedup window skips, so a branch switch is never lost
+//!   while the Convex-shaped fields keep the real rules exactly;
 //! - batches: no `createdAt` anywhere (arrival time is stored); sessions use the
 //!   older, looser batch dedup (title, model, prompt tokens); a message re-sent
 //!   through the batch loses its parts (the real batch mutation deletes them and
@@ -27,6 +31,8 @@ use crate::store::{self, MessageRow, SessionRow};
 pub(crate) const SESSION_DEDUP_MS: f64 = 10_000.0;
 /// A message whose stored `createdAt` is younger than this is not updated.
 pub(crate) const MESSAGE_DEDUP_MS: f64 = 5_000.0;
+/// The longest `gitBranch` kept, in bytes (a longer one is ignored).
+pub(crate) const GIT_BRANCH_MAX_BYTES: usize = 1024;
 /// Length cap of a session's search text.
 const SEARCHABLE_MAX_CHARS: usize = 10_000;
 
@@ -81,6 +87,9 @@ pub(crate) struct SessionInput {
     pub(crate) cost: Option<f64>,
     pub(crate) duration_ms: Option<f64>,
     pub(crate) created_at: Option<f64>,
+    /// `gitBranch` of a `/sync/session` body (outside the Convex validator,
+    /// which does not know it); never set from a batch.
+    pub(crate) git_branch: Option<String>,
 }
 
 impl SessionInput {
@@ -99,6 +108,7 @@ impl SessionInput {
             cost: get_num(obj, "cost"),
             duration_ms: get_num(obj, "durationMs"),
             created_at: get_num(obj, "createdAt"),
+            git_branch: None,
         }
     }
 }
@@ -188,6 +198,7 @@ fn new_session_row(user_id: i64, input: &SessionInput, created_at: f64, now: f64
         message_count: 0,
         created_at,
         updated_at: now,
+        git_branch: input.git_branch.clone(),
     }
 }
 
@@ -211,11 +222,17 @@ pub(crate) fn upsert_session(
         && (prompt == 0.0 || prompt == existing.prompt_tokens)
         && (completion == 0.0 || completion == existing.completion_tokens);
     if unchanged && now - existing.updated_at < SESSION_DEDUP_MS {
+        if input.git_branch.is_some() && input.git_branch != existing.git_branch {
+            store::set_git_branch(tx, existing.id, input.git_branch.as_deref())?;
+        }
         return Ok(existing.id);
     }
 
     let mut row = existing.clone();
     row.updated_at = now;
+    if input.git_branch.is_some() {
+        row.git_branch.clone_from(&input.git_branch);
+    }
     if let Some(title) = &input.title
         && existing.title.as_ref() != Some(title)
     {
@@ -500,6 +517,7 @@ fn bare_session(user_id: i64, external_id: &str, first: &MessageInput, now: f64)
         message_count: 0,
         created_at: now,
         updated_at: now,
+        git_branch: None,
     }
 }
 

@@ -96,7 +96,9 @@ fn session_route_copies_known_fields_and_ignores_others() {
     assert_eq!(s["durationMs"], 1234);
     assert_eq!(s["createdAt"], 1_700_000_000_000_i64);
     assert_eq!(s["messageCount"], 0);
-    assert!(s.get("gitBranch").is_none());
+    // Not an OpenSync field, but this server keeps it (OpenSync ignores it).
+    assert_eq!(s["gitBranch"], "main");
+    assert!(s.get("somethingElse").is_none());
 
     let list = api(&server).get("/sync/sessions/list");
     assert_eq!(list.status, 200);
@@ -695,4 +697,56 @@ fn request_log_records_every_answer() {
     let dump = server.dump().unwrap();
     assert_eq!(dump["requests"].as_array().unwrap().len(), 3);
     assert_eq!(dump["requests"][2]["rejected"], true);
+}
+
+#[test]
+fn git_branch_is_kept_and_follows_every_upsert_that_sends_one() {
+    let server = start();
+    let c = api(&server);
+    let post = |body: Value| {
+        let r = c.post("/sync/session", &body);
+        assert_eq!(r.status, 200, "{body}: {:?}", r.body);
+    };
+    post(json!({"externalId": "ses_b", "title": "T", "gitBranch": "main"}));
+    let first = session(&server, "ses_b");
+    assert_eq!(first["gitBranch"], "main");
+
+    // A branch switch inside the 10 s dedup window is kept, and only the
+    // branch changes: the Convex fields keep the real rules (cost lost, no
+    // new updatedAt).
+    post(json!({"externalId": "ses_b", "title": "T", "gitBranch": "feature/x", "cost": 9}));
+    let s = session(&server, "ses_b");
+    assert_eq!(s["gitBranch"], "feature/x");
+    assert_eq!(s["cost"], 0);
+    assert_eq!(s["updatedAt"], first["updatedAt"]);
+
+    // Omitted, empty, not a string or absurdly long: the stored one stays.
+    server.advance_clock(10_001);
+    post(json!({"externalId": "ses_b", "title": "T2"}));
+    post(json!({"externalId": "ses_b", "title": "T3", "gitBranch": ""}));
+    post(json!({"externalId": "ses_b", "title": "T4", "gitBranch": 7}));
+    post(json!({"externalId": "ses_b", "title": "T5", "gitBranch": null}));
+    post(json!({"externalId": "ses_b", "title": "T6", "gitBranch": "x".repeat(1025)}));
+    let s = session(&server, "ses_b");
+    assert_eq!(
+        (&s["title"], &s["gitBranch"]),
+        (&json!("T6"), &json!("feature/x"))
+    );
+
+    // Outside the window it changes with the rest.
+    server.advance_clock(10_001);
+    post(json!({"externalId": "ses_b", "title": "T7", "gitBranch": "release/1.0"}));
+    assert_eq!(session(&server, "ses_b")["gitBranch"], "release/1.0");
+
+    // The batch validator still refuses it, as the real one does.
+    let r = c.post(
+        "/sync/batch",
+        &json!({"sessions": [{"externalId": "ses_c", "gitBranch": "main"}]}),
+    );
+    let e = r.body["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        e.starts_with("Sessions batch error:") && e.contains("gitBranch"),
+        "{:?}",
+        r.body
+    );
 }

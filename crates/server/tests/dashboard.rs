@@ -2,8 +2,9 @@
 //! Content-Security-Policy, the embedded assets with their types and caching,
 //! the `/dashboard/api/*` shapes over data stored through the sync routes
 //! (markdown rendered with raw HTML escaped, tool calls paired with results,
-//! usage per day, model and project), and who may read without a key (the
-//! read routes' rule: open reads, from this machine, same origin).
+//! usage per day, model and project), the git-branch filter, the session
+//! export download, 400s for malformed query values, and who may read without
+//! a key (the read routes' rule: open reads, from this machine, same origin).
 
 // Test helpers outside #[test] functions unwrap too: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
@@ -144,7 +145,8 @@ fn seed(server: &ServerHandle) {
             "completionTokens": 300,
             "cost": 0.0125,
             "durationMs": 65_000,
-            "createdAt": T0
+            "createdAt": T0,
+            "gitBranch": "fix/parser"
         }),
     ));
     ok(&a.post(
@@ -201,6 +203,7 @@ fn seed(server: &ServerHandle) {
             "externalId": "ses_other",
             "title": "Someone else's",
             "projectPath": "/srv/gamma",
+            "gitBranch": "secret-branch",
             "model": "gpt-5",
             "promptTokens": 10,
             "completionTokens": 5,
@@ -750,4 +753,139 @@ fn seed_one(server: &ServerHandle) {
         "/sync/session",
         &json!({"externalId": "ses_1", "title": "One"}),
     ));
+}
+
+#[test]
+fn the_sessions_list_filters_by_git_branch() {
+    let server = two_users();
+    let body = get(&server, "/dashboard/api/sessions").json();
+    // The branches to filter by: the user's own, newest first, "" for none.
+    assert_eq!(
+        body["branches"],
+        json!([
+            {"key": "", "label": "(no branch)", "sessions": 1},
+            {"key": "fix/parser", "label": "fix/parser", "sessions": 1}
+        ])
+    );
+    assert_eq!(body["sessions"][1]["gitBranch"], "fix/parser");
+    assert!(body["sessions"][0].get("gitBranch").is_none());
+
+    let titles = |path: &str| -> Vec<String> {
+        let r = get(&server, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        titles("/dashboard/api/sessions?branch=fix%2Fparser"),
+        ["Fix the parser"]
+    );
+    assert_eq!(titles("/dashboard/api/sessions?branch="), ["Write docs"]);
+    assert!(titles("/dashboard/api/sessions?branch=secret-branch").is_empty());
+    assert!(
+        titles("/dashboard/api/sessions?branch=fix%2Fparser&project=%2Fhome%2Fme%2Fbeta")
+            .is_empty()
+    );
+    assert_eq!(
+        titles("/dashboard/api/sessions?branch=fix%2Fparser&q=tests"),
+        ["Fix the parser"]
+    );
+
+    // The session page shows it.
+    let page = get(&server, "/dashboard/api/session?id=ses_parser").json();
+    assert_eq!(page["session"]["gitBranch"], "fix/parser");
+}
+
+#[test]
+fn the_open_session_exports_as_a_download() {
+    let server = two_users();
+    let r = get(
+        &server,
+        "/dashboard/api/export?id=ses_parser&format=markdown",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"Fix-the-parser.md\"")
+    );
+    assert!(r.header("content-security-policy").is_some());
+    let md = r.text();
+    assert!(md.starts_with("# Fix the parser\n"), "{md}");
+    assert!(md.contains("- **Branch:** fix/parser\n"), "{md}");
+    assert!(
+        md.contains("## User\n\nPlease fix **parse_limit** <script>alert('x')</script>\n\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Running the tests.\n\nDone: `parse_limit` handles signs."),
+        "{md}"
+    );
+
+    let r = get(&server, "/dashboard/api/export?id=ses_parser");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"Fix-the-parser.json\"")
+    );
+    let body = r.json();
+    assert_eq!(body["session"]["title"], "Fix the parser");
+    assert_eq!(body["messages"].as_array().unwrap().len(), 2);
+
+    // Not found, not given, not a format, not this user's.
+    assert_eq!(get(&server, "/dashboard/api/export?id=nope").status, 404);
+    let r = get(&server, "/dashboard/api/export");
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("Missing session ID"))
+    );
+    let r = get(&server, "/dashboard/api/export?id=ses_parser&format=pdf");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("\"pdf\""));
+    assert_eq!(
+        get(&server, "/dashboard/api/export?id=ses_other").status,
+        404
+    );
+    // From another site: a key is needed.
+    let r = get_with(
+        &server,
+        "/dashboard/api/export?id=ses_parser",
+        &[("Origin", "http://attacker.example")],
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn malformed_dashboard_query_values_are_a_400_with_the_reason() {
+    let server = two_users();
+    for (path, names) in [
+        ("/dashboard/api/sessions?limit=abc", "\"abc\""),
+        ("/dashboard/api/sessions?limit=-1", "\"-1\""),
+        ("/dashboard/api/usage?tz=abc", "\"abc\""),
+        ("/dashboard/api/usage?tz=99999", "\"99999\""),
+        (
+            "/dashboard/api/export?id=ses_parser&format=html",
+            "\"html\"",
+        ),
+    ] {
+        let r = get(&server, path);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let error = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(names), "{path}: {error}");
+    }
+    for path in [
+        "/dashboard/api/sessions?limit=1",
+        "/dashboard/api/sessions?limit=",
+        "/dashboard/api/usage?tz=-60",
+        "/dashboard/api/usage?tz=",
+    ] {
+        assert_eq!(get(&server, path).status, 200, "{path}");
+    }
 }

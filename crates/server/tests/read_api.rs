@@ -1,7 +1,9 @@
 //! The read API (`/api/sessions`, `/api/sessions/get`, `/api/search`,
-//! `/api/stats`) over real HTTP on loopback, with data stored through the sync
-//! routes first: shapes as the real backend returns them, auth, 400/404
-//! answers, search in titles, message texts and text parts, stats totals, and
+//! `/api/stats`, `/api/export`, `/api/context`) over real HTTP on loopback,
+//! with data stored through the sync routes first: shapes as the real backend
+//! returns them, auth, 400/404 answers (a malformed query value included),
+//! search in titles, message texts and text parts, stats totals, exports in
+//! JSON, markdown and jsonl, context for a prompt, the stored git branch, and
 //! that every user only ever reads their own data. Also the loopback-only bind
 //! rule of `ServerOptions`.
 
@@ -16,11 +18,13 @@ use common::{Client, KEY, OTHER_KEY, start};
 use opencode_sync_server::{ServerError, ServerHandle, ServerOptions};
 use serde_json::{Value, json};
 
-const READ_ROUTES: [&str; 4] = [
+const READ_ROUTES: [&str; 6] = [
     "/api/sessions",
     "/api/sessions/get?id=x",
     "/api/search?q=x",
     "/api/stats",
+    "/api/export",
+    "/api/context?q=x",
 ];
 
 fn api(server: &ServerHandle) -> Client {
@@ -46,7 +50,8 @@ fn seed(server: &ServerHandle) -> Client {
             "promptTokens": 100,
             "completionTokens": 50,
             "cost": 0.25,
-            "durationMs": 1200
+            "durationMs": 1200,
+            "gitBranch": "feature/outbox"
         }),
     ));
     ok(&c.post(
@@ -148,6 +153,7 @@ fn sessions_are_listed_newest_first_with_the_real_fields() {
             "createdAt",
             "durationMs",
             "externalId",
+            "gitBranch",
             "id",
             "isPublic",
             "messageCount",
@@ -165,20 +171,24 @@ fn sessions_are_listed_newest_first_with_the_real_fields() {
     let beta = &sessions[0];
     assert!(beta.get("projectPath").is_none());
     assert!(beta.get("durationMs").is_none());
+    assert!(beta.get("gitBranch").is_none(), "none sent, none shown");
     assert_eq!(beta["totalTokens"], 10);
+    // The branch is kept (OpenSync's backend drops it; this server adds it).
+    assert_eq!(alpha["gitBranch"], "feature/outbox");
 
     // The same ids as the sync routes hand out.
     let dump = server.dump().unwrap();
     let stored = common::sessions_of(&dump, KEY);
     assert_eq!(stored[0]["_id"], alpha["id"]);
 
-    // limit, with parseInt semantics and the default of 50.
+    // limit, with the default of 50 when absent or empty (a malformed one is
+    // a 400: see `malformed_query_values_are_a_400_with_the_reason`).
     let one = c.get("/api/sessions?limit=1").body["sessions"].clone();
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["externalId"], "ses_beta");
     assert_eq!(c.get("/api/sessions?limit=0").body, json!({"sessions": []}));
     assert_eq!(
-        c.get("/api/sessions?limit=abc").body["sessions"]
+        c.get("/api/sessions?limit=").body["sessions"]
             .as_array()
             .unwrap()
             .len(),
@@ -642,4 +652,255 @@ fn open_reads_answer_this_machine_without_a_key_and_nobody_else() {
     // Nor with a key OpenSync would not issue.
     let err = ServerHandle::start(ServerOptions::default().with_open_reads("nope")).unwrap_err();
     assert!(matches!(err, ServerError::InvalidApiKey), "{err:?}");
+}
+
+#[test]
+fn malformed_query_values_are_a_400_with_the_reason() {
+    let server = start();
+    let c = seed(&server);
+    for (path, names) in [
+        ("/api/sessions?limit=abc", "\"abc\""),
+        ("/api/sessions?limit=12abc", "\"12abc\""),
+        ("/api/sessions?limit=-3", "\"-3\""),
+        ("/api/sessions?limit=1.5", "\"1.5\""),
+        ("/api/search?q=flusher&limit=x", "\"x\""),
+        ("/api/search?q=flusher&type=semantic", "embeddings"),
+        ("/api/search?q=flusher&type=fuzzy", "\"fuzzy\""),
+        ("/api/export?format=pdf", "\"pdf\""),
+        ("/api/export?limit=%2B4", "\"+4\""),
+        ("/api/export?id=ses_alpha&format=html", "\"html\""),
+        ("/api/context?q=flusher&limit=five", "\"five\""),
+        ("/api/context?q=flusher&format=xml", "\"xml\""),
+    ] {
+        let r = c.get(path);
+        assert_eq!(r.status, 400, "{path}: {:?}", r.body);
+        assert!(r.error().contains(names), "{path}: {}", r.error());
+        assert_eq!(r.body.as_object().unwrap().len(), 1, "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+    // Well-formed values still answer.
+    for path in [
+        "/api/sessions?limit=%201%20",
+        "/api/search?q=flusher&type=fulltext&limit=",
+        "/api/export?format=json&limit=1",
+        "/api/context?q=flusher&format=text&limit=2",
+    ] {
+        ok(&c.get(path));
+    }
+}
+
+#[test]
+fn export_answers_one_session_in_each_format_like_export_session() {
+    let server = start();
+    let c = seed(&server);
+    let alpha_id = c.get("/api/sessions/get?id=ses_alpha").body["session"]["id"].clone();
+
+    // JSON (the default): OpenSync's OpenAI messages shape, text parts joined,
+    // `textContent` when a message has no text part.
+    let r = c.get("/api/export?id=ses_alpha");
+    ok(&r);
+    assert_eq!(
+        r.body,
+        json!({
+            "session": {
+                "id": alpha_id,
+                "title": "Refactor the Outbox flusher",
+                "model": "claude-sonnet",
+                "gitBranch": "feature/outbox"
+            },
+            "messages": [
+                {"role": "user", "content": "Please make the flusher resilient"},
+                {"role": "assistant", "content": "Done: the flusher now retries."}
+            ]
+        })
+    );
+    // By document id, and as `sessionId`, the same.
+    let by_doc_id = c.get(&format!("/api/export?id={}", alpha_id.as_str().unwrap()));
+    assert_eq!(by_doc_id.body, r.body);
+    assert_eq!(c.get("/api/export?sessionId=ses_alpha").body, r.body);
+
+    // Markdown: a download, with the header lines and every message.
+    let md = c.get("/api/export?id=ses_alpha&format=markdown");
+    ok(&md);
+    assert_eq!(
+        md.header("content-type"),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(
+        md.header("content-disposition"),
+        Some("attachment; filename=\"Refactor-the-Outbox-flusher.md\"")
+    );
+    let text = md.body.as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "# Refactor the Outbox flusher\n\n- **Project:** /home/me/alpha\n\
+             - **Model:** claude-sonnet\n- **Branch:** feature/outbox\n\
+             - **Tokens:** 150\n- **Cost:** $0.2500\n\n---\n\n"
+        ),
+        "{text}"
+    );
+    let user = text
+        .find("## User\n\nPlease make the flusher resilient\n\n")
+        .unwrap();
+    let assistant = text
+        .find("## Assistant\n\nDone: the flusher now retries.\n\n")
+        .unwrap();
+    assert!(user < assistant, "{text}");
+
+    // jsonl: `{content, filename}` as OpenSync answers it.
+    let jsonl = c.get("/api/export?id=ses_alpha&format=jsonl");
+    ok(&jsonl);
+    assert_eq!(jsonl.body["filename"], "Refactor-the-Outbox-flusher.jsonl");
+    let lines: Vec<Value> = jsonl.body["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, r.body["messages"].as_array().unwrap().clone());
+
+    // Unknown, empty, or another user's session.
+    let r = c.get("/api/export?id=ses_nope");
+    assert_eq!((r.status, r.error()), (404, "Session not found"));
+    let r = c.get("/api/export?id=");
+    assert_eq!((r.status, r.error()), (400, "Missing session ID"));
+    server.add_key(OTHER_KEY).unwrap();
+    let other = Client::with_key(&server.url(), OTHER_KEY);
+    assert_eq!(other.get("/api/export?id=ses_alpha").status, 404);
+    assert_eq!(other.get("/api/export").body, json!({"sessions": []}));
+}
+
+#[test]
+fn export_without_an_id_answers_every_session() {
+    let server = start();
+    let c = seed(&server);
+    let all = c.get("/api/export");
+    ok(&all);
+    let sessions = all.body["sessions"].as_array().unwrap();
+    let titles: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["session"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Dashboard colours", "Refactor the Outbox flusher"]);
+    assert_eq!(
+        sessions[0]["messages"],
+        json!([{"role": "user", "content": "Make the charts use a Zanzibar palette"}])
+    );
+    assert_eq!(
+        c.get("/api/export?limit=1").body["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let md = c.get("/api/export?format=markdown");
+    ok(&md);
+    assert_eq!(
+        md.header("content-disposition"),
+        Some("attachment; filename=\"opencode-sessions.md\"")
+    );
+    let text = md.body.as_str().unwrap();
+    for needle in [
+        "# Dashboard colours\n",
+        "Make the charts use a Zanzibar palette",
+        "# Refactor the Outbox flusher\n",
+        "Done: the flusher now retries.",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
+
+    let jsonl = c.get("/api/export?format=jsonl");
+    let lines: Vec<Value> = jsonl.body["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["sessionId"].as_str().unwrap().len() == 32)
+    );
+}
+
+#[test]
+fn context_finds_sessions_by_text_and_answers_like_get_context() {
+    let server = start();
+    let c = seed(&server);
+    let alpha_id = c.get("/api/sessions/get?id=ses_alpha").body["session"]["id"].clone();
+
+    // Text (the default): the matching session with its messages, for a prompt.
+    let r = c.get("/api/context?q=resilient%20flusher");
+    ok(&r);
+    assert_eq!(r.body["sessionCount"], 1);
+    assert_eq!(r.body.as_object().unwrap().len(), 2);
+    assert_eq!(
+        r.body["text"],
+        "Relevant coding sessions for: \"resilient flusher\"\n\n\
+         --- Session: Refactor the Outbox flusher ---\n\
+         Project: /home/me/alpha\nModel: claude-sonnet\n\n\
+         [USER]\nPlease make the flusher resilient\n\n\
+         [ASSISTANT]\nDone: the flusher now retries.\n\n\n"
+    );
+
+    // Messages, each with its session.
+    let r = c.get("/api/context?q=zanzibar%20OR%20flusher&format=messages");
+    ok(&r);
+    assert_eq!(r.body["sessionCount"], 2);
+    let messages = r.body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3);
+    assert!(messages.contains(&json!({
+        "role": "user",
+        "content": "Please make the flusher resilient",
+        "metadata": {"sessionId": alpha_id, "sessionTitle": "Refactor the Outbox flusher"}
+    })));
+
+    // Bounded by limit; nothing found is an empty answer; q is required.
+    assert_eq!(
+        c.get("/api/context?q=zanzibar%20flusher&limit=1").body["sessionCount"],
+        1
+    );
+    assert_eq!(
+        c.get("/api/context?q=nothinglikethis").body,
+        json!({"text": "Relevant coding sessions for: \"nothinglikethis\"\n\n", "sessionCount": 0})
+    );
+    for path in ["/api/context", "/api/context?q="] {
+        let r = c.get(path);
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "Missing query parameter 'q'"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn context_keeps_only_each_sessions_last_ten_messages() {
+    let server = start();
+    let c = api(&server);
+    ok(&c.post(
+        "/sync/session",
+        &json!({"externalId": "long", "title": "Long talk"}),
+    ));
+    for i in 0..14 {
+        ok(&c.post(
+            "/sync/message",
+            &json!({"sessionExternalId": "long", "externalId": format!("m{i:02}"),
+                    "role": "user", "textContent": format!("turn {i:02} about tortoises"),
+                    "createdAt": 1_700_000_000_000_i64 + i}),
+        ));
+    }
+    let r = c.get("/api/context?q=tortoises&format=messages");
+    let contents: Vec<&str> = r.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (4..14)
+        .map(|i| format!("turn {i:02} about tortoises"))
+        .collect();
+    assert_eq!(contents, expected);
 }
