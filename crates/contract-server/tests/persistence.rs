@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Client, KEY, session};
-use opencode_sync_server::{ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{ServerHandle, ServerOptions};
 use serde_json::json;
 
 #[test]
