@@ -258,7 +258,9 @@ async fn add_key(State(c): State<Controller>, body: Bytes) -> Response {
     let result = tokio::task::spawn_blocking(move || c.add_key(&key)).await;
     match result {
         Ok(Ok(())) => ok(json!({ "ok": true })),
-        Ok(Err(e @ ContractError::Server(ServerError::InvalidApiKey))) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
+        Ok(Err(e @ ContractError::Server(ServerError::InvalidApiKey))) => {
+            bad(StatusCode::BAD_REQUEST, &e.to_string())
+        }
         Ok(Err(e)) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

@@ -204,7 +204,9 @@ impl Fault {
                 )));
             }
             if f.every == 0 {
-                return Err(ContractError::InvalidFault("every must be at least 1".into()));
+                return Err(ContractError::InvalidFault(
+                    "every must be at least 1".into(),
+                ));
             }
         }
         Ok(())

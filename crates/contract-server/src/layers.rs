@@ -104,7 +104,10 @@ async fn read_errors(response: Response, path: &str) -> (Response, Option<String
     let error = if !batch_errors.is_empty() {
         Some(batch_errors.join("\n"))
     } else if failed {
-        value.get("error").and_then(Value::as_str).map(str::to_owned)
+        value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     } else {
         None
     };

@@ -47,8 +47,7 @@ pub use conn_limits::{
 };
 pub use error::ServerError;
 pub use server::{
-    DRAIN_TIMEOUT, Server, ServerOptions, SyncConnections, bind_listener, drain, is_loopback,
-    serve,
+    DRAIN_TIMEOUT, Server, ServerOptions, SyncConnections, bind_listener, drain, is_loopback, serve,
 };
 pub use shutdown::Shutdown;
 pub use signals::StopSignals;
