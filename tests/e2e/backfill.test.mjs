@@ -5,7 +5,7 @@
 // field by field. A second run sends nothing; after one more OpenCode turn in one
 // session, a third run sends only that session.
 //
-// Needs: `cargo build -p opencode-sync-cli -p opencode-sync-server` (done in `before`
+// Needs: `cargo build -p opencode-sync-cli -p opencode-sync-contract-server` (done in `before`
 // unless OPENCODE_SYNC_BIN and OPENCODE_SYNC_SERVER_BIN point at builds), `bash
 // scripts/setup-e2e`. Run: cd tests/e2e && node --test backfill.test.mjs. E2E_KEEP=1
 // keeps the environment under tests/e2e/.work/ (a failed one is always kept).
@@ -151,7 +151,7 @@ async function assertServerMatchesStore(e) {
 
 before(async () => {
   if (!process.env.OPENCODE_SYNC_BIN || !process.env.OPENCODE_SYNC_SERVER_BIN) {
-    const b = spawnSync("cargo", ["build", "-q", "-p", "opencode-sync-cli", "-p", "opencode-sync-server"], {
+    const b = spawnSync("cargo", ["build", "-q", "-p", "opencode-sync-cli", "-p", "opencode-sync-contract-server"], {
       cwd: REPO,
       encoding: "utf8",
       timeout: 600_000,

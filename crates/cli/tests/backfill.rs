@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use opencode_fixture::Fixture;
-use opencode_sync_server::{Fault, ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{Fault, ServerHandle, ServerOptions};
 use serde_json::Value;
 
 const KEY: &str = "osk_TestKeyAbCdEfGhIjKlMnOpQrStUv0001";

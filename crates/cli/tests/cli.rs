@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use opencode_sync_server::{ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{ServerHandle, ServerOptions};
 use serde_json::Value;
 
 #[path = "support/sandbox.rs"]
@@ -964,7 +964,7 @@ mod outbox {
             ],
         );
         server
-            .set_faults(vec![opencode_sync_server::Fault::hang()])
+            .set_faults(vec![opencode_sync_contract_server::Fault::hang()])
             .unwrap();
         let started = std::time::Instant::now();
         let out = sb.run(&["sync", "--flush", "--timeout", "2"]);
@@ -993,7 +993,7 @@ mod outbox {
         );
         // Every answer is a 503: the flush waits between retries when Ctrl-C comes.
         server
-            .set_faults(vec![opencode_sync_server::Fault::status(503, 1)])
+            .set_faults(vec![opencode_sync_contract_server::Fault::status(503, 1)])
             .unwrap();
         let child = sb
             .command(&["sync", "--flush", "--timeout", "60"])

@@ -2,19 +2,28 @@
 //! ends behave identically and only move bytes. Nothing here touches the file system,
 //! the network, the clock or the process environment: callers pass those facts in.
 //!
-//! - [`paths`]: where the credentials file lives, from an environment snapshot.
-//! - [`endpoint`]: turning what a user typed into the base URL requests go to.
-//! - [`api_key`]: the `osk_` key, validated, and masked whenever it is shown.
-//! - [`config`]: the credentials file, its options and environment overrides.
-//! - [`api`]: the OpenSync wire types, request builders and response classifier.
-//! - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
-//! - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
-//! - [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
-//! - [`outbox`]: the durable queue's records, names, order and dispositions.
-//! - [`delivery`]: the state machine every front end drives to send the outbox.
-//! - [`retry`]: backoff with full jitter and `Retry-After`.
-//! - [`git`]: the branch from `.git/HEAD`.
-//! - [`backfill`]: which stored sessions and messages `sync` sends, and its records.
+//! The modules read bottom-up: each uses only modules of the layers below it (no
+//! import cycle; check with `grep -rn 'crate::' crates/core/src`).
+//!
+//! 1. Leaves, using nothing else here:
+//!    - [`redact`]: secrets removed from text before it leaves the machine.
+//!    - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
+//!    - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
+//!    - [`api_key`]: the `osk_` key, validated, and masked whenever it is shown.
+//!    - [`paths`]: where the credentials file and the outbox live, from an
+//!      environment snapshot.
+//!    - [`retry`]: backoff with full jitter and `Retry-After`.
+//!    - [`git`]: the branch from `.git/HEAD`.
+//! 2. [`endpoint`]: turning what a user typed into the base URL requests go to.
+//! 3. What is sent and with which settings:
+//!    - [`api`]: the OpenSync wire types, request builders and response classifier.
+//!    - [`config`]: the credentials file, its options and environment overrides.
+//! 4. [`map`]: OpenCode's model mapped onto the wire types (the one mapping).
+//! 5. [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
+//! 6. What is queued:
+//!    - [`outbox`]: the durable queue's records, names, order and dispositions.
+//!    - [`backfill`]: which stored sessions and messages `sync` sends, and its records.
+//! 7. [`delivery`]: the state machine every front end drives to send the outbox.
 
 pub mod api;
 pub mod api_key;

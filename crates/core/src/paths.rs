@@ -68,9 +68,13 @@ pub fn data_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
     Ok(base_dir(env, "XDG_DATA_HOME", &[".local", "share"])?.join(APP_DIR))
 }
 
+/// Name of the outbox directory under the state directory (`outbox::DIR`). Kept here so
+/// that `paths` needs nothing above it.
+pub const OUTBOX_DIR_NAME: &str = "outbox";
+
 /// The durable outbox: `$XDG_STATE_HOME/opencode-sync/outbox`.
 pub fn outbox_dir(env: &dyn Environment) -> Result<PathBuf, PathError> {
-    Ok(state_dir(env)?.join(crate::outbox::DIR))
+    Ok(state_dir(env)?.join(OUTBOX_DIR_NAME))
 }
 
 /// OpenCode's own config directory: `$XDG_CONFIG_HOME/opencode`.

@@ -7,7 +7,6 @@
 //! the fault layer in front and every answer written to the request log.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,9 +17,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 use crate::convex::{self, ConvexError};
-use crate::faults::Verdict;
 use crate::read::{self, BadQuery, ContextFormat, ExportFormat};
-use crate::reqlog::RequestRecord;
 use crate::state::AppState;
 use crate::store::{self, Table};
 use crate::sync::{self, MessageInput, MutationError, SessionInput, js_truthy};
@@ -38,10 +35,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 struct Reply {
     status: StatusCode,
     body: Payload,
-    retry_after: Option<u64>,
-    injected: bool,
-    /// Batch `errors`, kept for the log.
-    batch_errors: Vec<String>,
 }
 
 /// What an answer carries.
@@ -67,9 +60,6 @@ impl Reply {
         Self {
             status,
             body: Payload::Json(body),
-            retry_after: None,
-            injected: false,
-            batch_errors: Vec::new(),
         }
     }
 
@@ -89,9 +79,6 @@ impl Reply {
         Self {
             status: StatusCode::NO_CONTENT,
             body: Payload::Empty,
-            retry_after: None,
-            injected: false,
-            batch_errors: Vec::new(),
         }
     }
 
@@ -113,28 +100,6 @@ impl Reply {
         Self::error(StatusCode::BAD_REQUEST, e.0.clone())
     }
 
-    fn injected(status: u16, retry_after: Option<u64>, message: &str) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self {
-            retry_after,
-            injected: true,
-            ..Self::error(status, message)
-        }
-    }
-
-    fn error_text(&self) -> Option<String> {
-        if !self.batch_errors.is_empty() {
-            return Some(self.batch_errors.join("\n"));
-        }
-        if self.status.as_u16() < 400 {
-            return None;
-        }
-        let Payload::Json(body) = &self.body else {
-            return None;
-        };
-        body.get("error").and_then(Value::as_str).map(str::to_owned)
-    }
-
     fn into_response(self) -> Response {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -149,9 +114,6 @@ impl Reply {
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("Authorization, Content-Type"),
         );
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
         let body = match self.body {
             Payload::Json(body) => body,
             Payload::Empty => {
@@ -187,30 +149,7 @@ impl Download {
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let started = Instant::now();
-    let timestamp = state.clock.now_ms();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let reply = match state.faults.before_request(&path, &state.shutdown).await {
-        Verdict::Proceed => route(&state, req).await,
-        Verdict::Inject {
-            status,
-            retry_after,
-        } => Reply::injected(status, retry_after, "injected"),
-        Verdict::ShuttingDown => Reply::injected(503, None, "server is shutting down"),
-    };
-    let status = reply.status.as_u16();
-    state.log.push(RequestRecord {
-        method,
-        path,
-        status,
-        error: reply.error_text(),
-        injected: reply.injected,
-        rejected: (status >= 400 && !reply.injected) || !reply.batch_errors.is_empty(),
-        timestamp,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    });
-    reply.into_response()
+    route(&state, req).await.into_response()
 }
 
 async fn route(state: &Arc<AppState>, req: Request) -> Reply {
@@ -591,14 +530,12 @@ async fn sync_batch(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply>
         }
     }
 
-    let mut reply = Reply::ok(json!({
+    Ok(Reply::ok(json!({
         "ok": true,
         "sessions": session_count,
         "messages": message_count,
-        "errors": &errors,
-    }));
-    reply.batch_errors = errors;
-    Ok(reply)
+        "errors": errors,
+    })))
 }
 
 async fn list_sessions(state: &Arc<AppState>, req: Request) -> Result<Reply, Reply> {

@@ -1,12 +1,12 @@
-//! The one error type of the library, so callers (the CLI's tests, the future
-//! `opencode-sync serve`) can report start-up and control failures without
-//! knowing which layer failed.
+//! The one error type of the library, so callers (`opencode-sync serve`, the
+//! contract server) can report start-up failures without knowing which layer
+//! failed.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Everything that can go wrong starting, controlling or stopping the server.
+/// Everything that can go wrong starting or stopping the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A listener could not be bound (port in use, permission, bad address).
@@ -55,16 +55,9 @@ pub enum ServerError {
     /// The key itself is never part of the message.
     #[error("API keys must start with `osk_` and contain no whitespace")]
     InvalidApiKey,
-    /// A fault rule that cannot be applied.
-    #[error("invalid fault rule: {0}")]
-    InvalidFault(String),
     /// The server thread or runtime could not be started or died.
     #[error("server runtime failed: {0}")]
     Runtime(String),
-    /// The sync listener did not reach the state a fault change asked for in time
-    /// (for example the port was taken by someone else while it was closed).
-    #[error("the sync listener did not {0} in time")]
-    ListenerTimeout(&'static str),
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

@@ -1,46 +1,37 @@
-//! An OpenSync-compatible sync server over SQLite.
+//! An OpenSync-compatible sync server over SQLite: the server behind
+//! `opencode-sync serve`.
 //!
 //! It answers the sync API of OpenSync (`/health`, `/sync/session`,
 //! `/sync/message`, `/sync/batch`, `/sync/sessions/list`) and its read API
 //! (`/api/sessions`, `/api/sessions/get`, `/api/search`, `/api/stats`) with the same auth,
 //! validators, limits, upsert rules and dedup windows as the strictest deployed
 //! version of the real Convex backend, so a client that works against it works
-//! against the real thing. It is the contract server of the project's tests
-//! (in-process through [`ServerHandle`], or as the `opencode-sync-server`
-//! binary) and the core of a local `opencode-sync serve`.
+//! against the real thing, and serves a small dashboard at `/`.
 //!
-//! For tests it adds fault injection ([`Fault`]: refuse, status every n-th,
-//! Retry-After, hang, slow), key management, an adjustable clock (to cross the
-//! 5 s and 10 s dedup windows without sleeping), a request log and a full dump,
-//! in-process through [`Controller`] and over HTTP on a separate control
-//! listener (see the `control` module docs for the routes).
+//! Fault injection, the control listener, the adjustable clock and the request log
+//! the tests need are not here: the contract server (crate
+//! `opencode-sync-contract-server`) embeds this one through [`Server::router_with`],
+//! [`Server::admin`], [`Server::into_parts`] and [`ServerOptions::clock`].
 //!
 //! ```no_run
-//! use opencode_sync_server::{Fault, ServerHandle, ServerOptions};
+//! use opencode_sync_server::{ServerOptions, serve};
 //!
-//! # fn main() -> Result<(), opencode_sync_server::ServerError> {
-//! let server = ServerHandle::start(ServerOptions::default().with_api_key("osk_test"))?;
-//! let base = server.url(); // http://127.0.0.1:PORT
-//! server.set_faults(vec![Fault::status_retry_after(429, 3, 2)])?;
-//! // ... run the client against `base` ...
-//! let stored = server.dump()?;
-//! # let _ = (base, stored);
+//! # async fn run() -> Result<(), opencode_sync_server::ServerError> {
+//! let opts = ServerOptions::default().with_api_key("osk_test");
+//! serve(opts, async { /* until Ctrl-C */ }).await?;
 //! # Ok(())
 //! # }
 //! ```
 
+mod admin;
 mod api;
 mod clock;
 mod conn_limits;
 mod connection;
-mod control;
 mod convex;
 mod dashboard;
 mod error;
-mod faults;
-mod handle;
 mod read;
-mod reqlog;
 mod server;
 mod shutdown;
 mod signals;
@@ -48,14 +39,15 @@ mod state;
 mod store;
 mod sync;
 
+pub use admin::Admin;
+pub use clock::{Clock, SystemClock, wall_clock_ms};
 pub use conn_limits::{
     ConnectionLimits, DEFAULT_BODY_MIN_BYTES_PER_SEC, DEFAULT_BODY_READ_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_WRITE_TIMEOUT,
 };
-pub use control::Controller;
 pub use error::ServerError;
-pub use faults::{DEFAULT_HANG_MAX_MS, Fault, HangFault, SlowFault, StatusFault};
-pub use handle::ServerHandle;
-pub use reqlog::RequestRecord;
-pub use server::{Server, ServerOptions, serve};
+pub use server::{
+    DRAIN_TIMEOUT, Server, ServerOptions, SyncConnections, bind_listener, drain, is_loopback, serve,
+};
+pub use shutdown::Shutdown;
 pub use signals::StopSignals;

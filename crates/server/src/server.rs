@@ -1,8 +1,9 @@
-//! Binding and running a server inside a tokio runtime: the sync listener (under
-//! a supervisor that closes and re-binds the same port for the `refuse` fault,
-//! its connections bounded by [`ConnectionLimits`]) and the optional control
-//! listener, both stopped by one shutdown future without hanging on held
-//! requests.
+//! Binding and running the product server inside a tokio runtime: one sync
+//! listener, its connections bounded by [`ConnectionLimits`], stopped by one
+//! shutdown future. A server that embeds this one (the contract server of the
+//! tests, which closes and re-binds the port and puts its own layers in front of the
+//! API) takes the parts with [`Server::router_with`], [`Server::admin`] and
+//! [`Server::into_parts`].
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,26 +11,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::admin::{Admin, check_key};
 use crate::api;
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::conn_limits::{self, ConnectionLimits, ConnectionRegistry};
 use crate::connection;
-use crate::control::{self, Controller};
 use crate::error::ServerError;
-use crate::state::{AppState, ListenerState};
+use crate::state::AppState;
 use crate::store::{self, Store};
 
 /// How long a stopping server waits for in-flight requests before cutting them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Attempts (50 ms apart) to bind the sync port again after a `refuse`.
-const REBIND_ATTEMPTS: u32 = 200;
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to start a server. `ServerOptions::default()` is an in-memory server on
-/// `127.0.0.1:<any port>` with no users and no control listener.
+/// `127.0.0.1:<any port>` with no users, on the wall clock.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Address of the sync API (port 0 picks a free port).
@@ -38,16 +38,13 @@ pub struct ServerOptions {
     pub db_path: Option<PathBuf>,
     /// API keys (`osk_...`) to create users for at start.
     pub api_keys: Vec<String>,
-    /// Whether to open the HTTP control listener (`/control/*`).
-    pub control: bool,
-    /// Address of the control listener (port 0 picks a free port).
-    pub control_bind: SocketAddr,
-    /// Initial offset of the server clock in milliseconds (see `advance_clock`).
-    pub clock_offset_ms: i64,
-    /// Allow `bind` / `control_bind` on an address other than loopback, i.e.
-    /// serving other machines. Off by default: binding elsewhere then fails
-    /// with [`ServerError::RemoteBindRefused`]. Every sync and read route needs
-    /// an API key either way; the control listener never has authentication.
+    /// Where "now" comes from; the wall clock unless a server embedding this one
+    /// (the contract server) moves time.
+    pub clock: Arc<dyn Clock>,
+    /// Allow `bind` on an address other than loopback, i.e. serving other
+    /// machines. Off by default: binding elsewhere then fails with
+    /// [`ServerError::RemoteBindRefused`]. Every sync and read route needs an
+    /// API key either way.
     pub allow_remote: bool,
     /// An API key (a user is created for it) whose data the read routes
     /// (`/api/*`) answer with when a request carries no `Authorization`
@@ -77,9 +74,7 @@ impl Default for ServerOptions {
             bind: loopback,
             db_path: None,
             api_keys: Vec::new(),
-            control: false,
-            control_bind: loopback,
-            clock_offset_ms: 0,
+            clock: Arc::new(SystemClock),
             allow_remote: false,
             open_reads: None,
             sole_owner: false,
@@ -93,13 +88,6 @@ impl ServerOptions {
     #[must_use]
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_keys.push(key.into());
-        self
-    }
-
-    /// These options with the control listener on.
-    #[must_use]
-    pub fn with_control(mut self) -> Self {
-        self.control = true;
         self
     }
 
@@ -120,24 +108,16 @@ impl ServerOptions {
         self
     }
 
-    /// Fails unless both listeners are on loopback or `allow_remote` is set,
-    /// and, with [`open_reads`](Self::open_reads), unless the sync API is on
-    /// loopback.
+    /// Fails unless the sync API is on loopback or `allow_remote` is set, and,
+    /// with [`open_reads`](Self::open_reads), unless it is on loopback.
     pub fn check_bind(&self) -> Result<(), ServerError> {
         if self.open_reads.is_some() && !is_loopback(&self.bind) {
             return Err(ServerError::OpenReadsBeyondLoopback { addr: self.bind });
         }
-        if self.allow_remote {
+        if self.allow_remote || is_loopback(&self.bind) {
             return Ok(());
         }
-        let mut addrs = vec![self.bind];
-        if self.control {
-            addrs.push(self.control_bind);
-        }
-        match addrs.into_iter().find(|a| !is_loopback(a)) {
-            Some(addr) => Err(ServerError::RemoteBindRefused { addr }),
-            None => Ok(()),
-        }
+        Err(ServerError::RemoteBindRefused { addr: self.bind })
     }
 
     /// These options keeping data in this SQLite file.
@@ -156,25 +136,22 @@ pub struct Server {
     key_handed_over: bool,
     sync_listener: TcpListener,
     sync_addr: SocketAddr,
-    control_listener: Option<TcpListener>,
-    control_addr: Option<SocketAddr>,
-    limits: ConnectionLimits,
-    connections: Arc<ConnectionRegistry>,
+    connections: SyncConnections,
 }
 
 impl Server {
-    /// Opens the database, creates the users and binds the listeners. Raises
+    /// Opens the database, creates the users and binds the sync listener. Raises
     /// the process's soft open-file limit to its hard limit where allowed.
     pub async fn bind(opts: ServerOptions) -> Result<Self, ServerError> {
         opts.check_bind()?;
         for key in opts.api_keys.iter().chain(&opts.open_reads) {
-            control::check_key(key)?;
+            check_key(key)?;
         }
         let db_path = opts.db_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(db_path.as_deref()))
             .await
             .map_err(|e| ServerError::Runtime(e.to_string()))??;
-        let mut state = AppState::new(store, Clock::new(opts.clock_offset_ms));
+        let mut state = AppState::new(store, opts.clock);
         let mut key_handed_over = false;
         {
             let conn = state.store.lock();
@@ -191,24 +168,17 @@ impl Server {
         }
         let state = Arc::new(state);
         let fd_limit = conn_limits::raise_fd_limit();
-        let connections = ConnectionRegistry::new(opts.limits.effective_max_connections(fd_limit));
-        let sync_listener = bind_tcp(opts.bind)?;
-        let sync_addr = sync_listener.local_addr()?;
-        let (control_listener, control_addr) = if opts.control {
-            let l = bind_tcp(opts.control_bind)?;
-            let addr = l.local_addr()?;
-            (Some(l), Some(addr))
-        } else {
-            (None, None)
+        let connections = SyncConnections {
+            registry: ConnectionRegistry::new(opts.limits.effective_max_connections(fd_limit)),
+            limits: opts.limits,
         };
+        let sync_listener = bind_listener(opts.bind)?;
+        let sync_addr = sync_listener.local_addr()?;
         Ok(Self {
             state,
             key_handed_over,
             sync_listener,
             sync_addr,
-            control_listener,
-            control_addr,
-            limits: opts.limits,
             connections,
         })
     }
@@ -216,7 +186,7 @@ impl Server {
     /// The cap on open sync connections in force: `limits.max_connections`,
     /// lowered to a quarter of the open-file limit when that is smaller.
     pub fn max_connections(&self) -> usize {
-        self.connections.max()
+        self.connections.registry.max()
     }
 
     /// Whether the sole owner's sessions were handed to a new key at start (see
@@ -235,58 +205,82 @@ impl Server {
         format!("http://{}", self.sync_addr)
     }
 
-    /// `http://HOST:PORT` of the control listener, if enabled.
-    pub fn control_url(&self) -> Option<String> {
-        self.control_addr.map(|a| format!("http://{a}"))
+    /// The keys and the stored data, for a server embedding this one.
+    pub fn admin(&self) -> Admin {
+        Admin::new(Arc::clone(&self.state))
     }
 
-    /// In-process control (faults, keys, clock, dump), usable while it runs.
-    pub fn controller(&self) -> Controller {
-        Controller::new(Arc::clone(&self.state))
+    /// Everything the sync listener answers (the dashboard pages and the OpenSync
+    /// API), with `wrap_api` applied to the API routes alone: where a server
+    /// embedding this one puts its layers (the contract server's fault injection
+    /// and request log). The dashboard's own pages are never wrapped.
+    pub fn router_with(&self, wrap_api: impl FnOnce(Router) -> Router) -> Router {
+        let api = wrap_api(api::router(Arc::clone(&self.state)));
+        crate::dashboard::router(Arc::clone(&self.state), api)
     }
 
-    /// Serves until `shutdown` completes. Then it stops accepting, releases held
-    /// requests, waits up to 5 s for in-flight ones and returns.
+    /// The bound sync listener and its connection handling, for a server that
+    /// serves them its own way (the contract server re-binds the port for its
+    /// `refuse` fault).
+    pub fn into_parts(self) -> (TcpListener, SyncConnections) {
+        (self.sync_listener, self.connections)
+    }
+
+    /// Serves until `shutdown` completes. Then it stops accepting, lets requests
+    /// in progress finish (up to [`DRAIN_TIMEOUT`]) and returns.
     pub async fn run<F>(self, shutdown: F) -> Result<(), ServerError>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let state = self.state;
-        let stopper = {
-            let stop = state.shutdown.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stop.trigger();
-            })
-        };
-        let control_task = self.control_listener.map(|listener| {
-            let app = control::router(Controller::new(Arc::clone(&state)));
-            let stop = state.shutdown.clone();
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.wait().await })
-                    .await;
-            })
+        let app = self.router_with(|api| api);
+        let (listener, connections) = self.into_parts();
+        let (closed_tx, _closed_rx) = oneshot::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let serving = tokio::spawn(async move {
+            connections.serve(listener, app, closed_tx, stop_rx).await;
         });
-
-        let sync = SyncListener {
-            addr: self.sync_addr,
-            limits: self.limits,
-            connections: self.connections,
-        };
-        supervise(Arc::clone(&state), self.sync_listener, sync).await;
-
-        if let Some(task) = control_task {
-            drain(task).await;
-        }
-        stopper.abort();
+        shutdown.await;
+        let _ = stop_tx.send(());
+        drain(serving).await;
         Ok(())
+    }
+}
+
+/// How the sync listener serves connections: the time limits and one registry of
+/// open connections, so the cap holds across every listener that shares it.
+#[derive(Debug, Clone)]
+pub struct SyncConnections {
+    registry: Arc<ConnectionRegistry>,
+    limits: ConnectionLimits,
+}
+
+impl SyncConnections {
+    /// Accepts on `listener` until `stop` fires, serving each connection with
+    /// `app` under the limits. Then it closes the listener (dropping `closed`
+    /// tells the caller the port is free), asks every connection to close once
+    /// its request in progress is answered, and returns when all are closed.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        app: Router,
+        closed: oneshot::Sender<()>,
+        stop: oneshot::Receiver<()>,
+    ) {
+        connection::serve_listener(
+            listener,
+            closed,
+            stop,
+            app,
+            Arc::clone(&self.registry),
+            self.limits,
+        )
+        .await;
     }
 }
 
 /// Whether `addr` only accepts connections from this machine
 /// (`127.0.0.0/8`, `::1`, or `::ffff:127.x.y.z`).
-pub(crate) fn is_loopback(addr: &SocketAddr) -> bool {
+pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }
 
@@ -300,8 +294,9 @@ where
 }
 
 /// A listening socket with `SO_REUSEADDR`, so the same port can be bound again
-/// right after it was closed.
-fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+/// right after it was closed (a restarted server, or the contract server's
+/// `refuse` fault going away).
+pub fn bind_listener(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     let bind_err = |source| ServerError::Bind { addr, source };
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -314,115 +309,8 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     socket.listen(1024).map_err(bind_err)
 }
 
-/// What the supervisor needs to serve the sync port again after a `refuse`.
-struct SyncListener {
-    addr: SocketAddr,
-    limits: ConnectionLimits,
-    /// One registry for every re-bind, so the cap holds across them.
-    connections: Arc<ConnectionRegistry>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Stop {
-    Refuse,
-    Shutdown,
-}
-
-/// Serves the sync API, closing the port while a `refuse` rule is in force and
-/// binding the same port again when it goes, until shutdown.
-async fn supervise(state: Arc<AppState>, first: TcpListener, sync: SyncListener) {
-    let addr = sync.addr;
-    let mut next = Some(first);
-    let mut serving: Vec<JoinHandle<()>> = Vec::new();
-    let mut faults = state.faults.subscribe();
-    let set_listening = |listening| {
-        state.listener.send_replace(ListenerState {
-            supervised: true,
-            listening,
-        });
-    };
-    set_listening(false);
-
-    loop {
-        let listener = match next.take() {
-            Some(l) => l,
-            None => match rebind(addr, &state).await {
-                Some(l) => l,
-                None => break,
-            },
-        };
-        let (closed_tx, closed_rx) = oneshot::channel();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let app = crate::dashboard::router(Arc::clone(&state), api::router(Arc::clone(&state)));
-        serving.retain(|h| !h.is_finished());
-        serving.push(tokio::spawn(connection::serve_listener(
-            listener,
-            closed_tx,
-            stop_rx,
-            app,
-            Arc::clone(&sync.connections),
-            sync.limits,
-        )));
-        set_listening(true);
-
-        let stop = loop {
-            if faults.borrow_and_update().refuse() {
-                break Stop::Refuse;
-            }
-            tokio::select! {
-                changed = faults.changed() => if changed.is_err() { break Stop::Shutdown },
-                () = state.shutdown.wait() => break Stop::Shutdown,
-            }
-        };
-        let _ = stop_tx.send(());
-        // Resolves when the listener is dropped (and `closed_tx` with it).
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, closed_rx).await;
-        set_listening(false);
-        if stop == Stop::Shutdown {
-            break;
-        }
-
-        let resume = loop {
-            if !faults.borrow_and_update().refuse() {
-                break true;
-            }
-            tokio::select! {
-                changed = faults.changed() => if changed.is_err() { break false },
-                () = state.shutdown.wait() => break false,
-            }
-        };
-        if !resume {
-            break;
-        }
-    }
-
-    for task in serving {
-        drain(task).await;
-    }
-    state.listener.send_replace(ListenerState::default());
-}
-
-/// Binds `addr` again, retrying while the old socket is still going away.
-async fn rebind(addr: SocketAddr, state: &AppState) -> Option<TcpListener> {
-    for _ in 0..REBIND_ATTEMPTS {
-        if state.shutdown.is_triggered() {
-            return None;
-        }
-        match bind_tcp(addr) {
-            Ok(l) => return Some(l),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    eprintln!(
-        "opencode-sync-server: could not bind {addr} again after a refuse fault; the sync API stays down"
-    );
-    // Stay down until shutdown rather than spinning.
-    state.shutdown.wait().await;
-    None
-}
-
-/// Waits for a serving task to finish, cutting it off after the drain timeout.
-async fn drain(task: JoinHandle<()>) {
+/// Waits for a serving task to finish, cutting it off after [`DRAIN_TIMEOUT`].
+pub async fn drain(task: JoinHandle<()>) {
     let abort = task.abort_handle();
     if tokio::time::timeout(DRAIN_TIMEOUT, task).await.is_err() {
         abort.abort();

@@ -1,6 +1,6 @@
-//! One stop signal shared by every task of a server, so that stopping never
-//! hangs: listeners stop accepting, held (`hang`) and delayed (`slow`) requests
-//! are released, and the supervisor knows not to re-bind.
+//! A stop latch shared by tasks that must all stop together, so that stopping
+//! never hangs: a listener's connections close once their request in progress is
+//! answered; the contract server also releases held requests with it.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 /// A latch: once triggered it stays triggered.
 #[derive(Debug, Clone)]
-pub(crate) struct Shutdown {
+pub struct Shutdown {
     tx: Arc<watch::Sender<bool>>,
 }
 
@@ -22,17 +22,17 @@ impl Default for Shutdown {
 
 impl Shutdown {
     /// Asks everything to stop.
-    pub(crate) fn trigger(&self) {
+    pub fn trigger(&self) {
         self.tx.send_replace(true);
     }
 
     /// Whether a stop was asked for.
-    pub(crate) fn is_triggered(&self) -> bool {
+    pub fn is_triggered(&self) -> bool {
         *self.tx.borrow()
     }
 
     /// Completes once a stop was asked for.
-    pub(crate) async fn wait(&self) {
+    pub async fn wait(&self) {
         let mut rx = self.tx.subscribe();
         // The sender lives in `self`, so this cannot fail while we wait.
         let _ = rx.wait_for(|stopped| *stopped).await;

@@ -1,45 +1,25 @@
-//! What every task of one server shares: the store, the clock, the fault rules,
-//! the request log, the stop signal and whether the sync port is open.
+//! What every request of one server shares: the store, the clock and the user whose
+//! data keyless local reads see.
 
-use tokio::sync::watch;
+use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::faults::Faults;
-use crate::reqlog::RequestLog;
-use crate::shutdown::Shutdown;
 use crate::store::Store;
-
-/// Whether the sync listener is currently accepting, as its supervisor reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct ListenerState {
-    /// A supervisor is running (false before `run` and after it ends).
-    pub(crate) supervised: bool,
-    /// The sync port is bound and accepting.
-    pub(crate) listening: bool,
-}
 
 /// Shared state of one server.
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
-    pub(crate) clock: Clock,
-    pub(crate) faults: Faults,
-    pub(crate) log: RequestLog,
-    pub(crate) shutdown: Shutdown,
-    pub(crate) listener: watch::Sender<ListenerState>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// The user whose data keyless local reads see (`ServerOptions::open_reads`).
     pub(crate) open_reads_user: Option<i64>,
 }
 
 impl AppState {
-    pub(crate) fn new(store: Store, clock: Clock) -> Self {
+    pub(crate) fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
-            faults: Faults::default(),
-            log: RequestLog::default(),
-            shutdown: Shutdown::default(),
-            listener: watch::Sender::new(ListenerState::default()),
             open_reads_user: None,
         }
     }

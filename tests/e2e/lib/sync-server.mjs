@@ -1,4 +1,4 @@
-// The contract sync server (crates/server, `opencode-sync-server --control`) as a child
+// The contract sync server (crates/contract-server, `opencode-sync-server --control`) as a child
 // process, and the plugin-side helpers the plugin suites share: credentials in an
 // environment, the plugin's lines in OpenCode's log.
 
@@ -31,7 +31,7 @@ export function assertPluginBuilt() {
  */
 export async function startSyncServer({ apiKey, bin = SERVER_BIN, args = [] }) {
   if (!fs.existsSync(bin)) {
-    throw new Error(`${bin} is missing: run \`cargo build -p opencode-sync-server\` (or set OPENCODE_SYNC_SERVER_BIN)`);
+    throw new Error(`${bin} is missing: run \`cargo build -p opencode-sync-contract-server\` (or set OPENCODE_SYNC_SERVER_BIN)`);
   }
   const child = spawn(bin, ["--host", "127.0.0.1", "--port", "0", "--api-key", apiKey, "--control", ...args], {
     stdio: ["pipe", "pipe", "pipe"],

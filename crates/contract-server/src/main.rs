@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use opencode_sync_server::{ConnectionLimits, Server, ServerOptions, StopSignals};
+use opencode_sync_contract_server::{ContractOptions, ContractServer};
+use opencode_sync_server::{ServerOptions, StopSignals};
 use tokio::sync::oneshot;
 
 /// OpenSync-compatible sync server over SQLite (contract server for tests).
@@ -95,20 +96,22 @@ async fn run(args: Args) -> ExitCode {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
     };
-    let opts = ServerOptions {
-        bind: SocketAddr::new(args.host, args.port),
-        db_path: args.db,
-        api_keys: args.api_keys,
+    let opts = ContractOptions {
+        server: ServerOptions {
+            bind: SocketAddr::new(args.host, args.port),
+            db_path: args.db,
+            api_keys: args.api_keys,
+            allow_remote: args.allow_remote,
+            open_reads: args.open_reads,
+            // A contract server for tests and tools: its keys are users of their own.
+            sole_owner: false,
+            ..ServerOptions::default()
+        },
         control: args.control,
         control_bind: SocketAddr::new(control_host, args.control_port),
         clock_offset_ms: 0,
-        allow_remote: args.allow_remote,
-        open_reads: args.open_reads,
-        // A contract server for tests and tools: its keys are users of their own.
-        sole_owner: false,
-        limits: ConnectionLimits::default(),
     };
-    let server = match Server::bind(opts).await {
+    let server = match ContractServer::bind(opts).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("opencode-sync-server: error: {e}");

@@ -1,4 +1,4 @@
-//! Test control: the [`Controller`] (in-process) and the same operations over
+//! Test control of the contract server: the [`Controller`] (in-process) and the same operations over
 //! HTTP on a separate control listener, which stays reachable while the sync
 //! port refuses connections.
 //!
@@ -28,11 +28,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::error::ServerError;
+use opencode_sync_server::ServerError;
+
+use crate::error::ContractError;
 use crate::faults::Fault;
 use crate::reqlog::RequestRecord;
-use crate::state::{AppState, ListenerState};
-use crate::store;
+use crate::state::{LabState, ListenerState};
 
 /// How long a fault change waits for the sync port to close or re-open.
 const LISTENER_WAIT: Duration = Duration::from_secs(10);
@@ -43,18 +44,18 @@ const LISTENER_WAIT: Duration = Duration::from_secs(10);
 /// async code prefer the `_async` variants.
 #[derive(Debug, Clone)]
 pub struct Controller {
-    state: Arc<AppState>,
+    state: Arc<LabState>,
 }
 
 impl Controller {
-    pub(crate) fn new(state: Arc<AppState>) -> Self {
+    pub(crate) fn new(state: Arc<LabState>) -> Self {
         Self { state }
     }
 
     /// Replaces the fault rules. Returns once the sync port is closed (rules
     /// with `refuse`) or accepting again (rules without), so a test can connect
     /// right after.
-    pub fn set_faults(&self, rules: Vec<Fault>) -> Result<(), ServerError> {
+    pub fn set_faults(&self, rules: Vec<Fault>) -> Result<(), ContractError> {
         self.state.faults.set(rules)?;
         let want = !self.state.faults.subscribe().borrow().refuse();
         let deadline = Instant::now() + LISTENER_WAIT;
@@ -70,7 +71,7 @@ impl Controller {
     }
 
     /// [`Controller::set_faults`] for async callers.
-    pub async fn set_faults_async(&self, rules: Vec<Fault>) -> Result<(), ServerError> {
+    pub async fn set_faults_async(&self, rules: Vec<Fault>) -> Result<(), ContractError> {
         self.state.faults.set(rules)?;
         let want = !self.state.faults.subscribe().borrow().refuse();
         let mut rx = self.state.listener.subscribe();
@@ -81,12 +82,12 @@ impl Controller {
     }
 
     /// Removes every fault rule (re-opening the sync port if it was closed).
-    pub fn clear_faults(&self) -> Result<(), ServerError> {
+    pub fn clear_faults(&self) -> Result<(), ContractError> {
         self.set_faults(Vec::new())
     }
 
     /// [`Controller::clear_faults`] for async callers.
-    pub async fn clear_faults_async(&self) -> Result<(), ServerError> {
+    pub async fn clear_faults_async(&self) -> Result<(), ContractError> {
         self.set_faults_async(Vec::new()).await
     }
 
@@ -96,43 +97,37 @@ impl Controller {
     }
 
     /// Adds a user with this API key (or re-activates a revoked key).
-    pub fn add_key(&self, api_key: &str) -> Result<(), ServerError> {
-        check_key(api_key)?;
-        let conn = self.state.store.lock();
-        store::add_key(&conn, api_key, self.state.now())
+    pub fn add_key(&self, api_key: &str) -> Result<(), ContractError> {
+        Ok(self.state.admin.add_key(api_key)?)
     }
 
     /// Revokes an API key: later requests with it get 401 `Invalid API key`.
     /// Returns whether the key was active.
-    pub fn revoke_key(&self, api_key: &str) -> Result<bool, ServerError> {
-        let conn = self.state.store.lock();
-        store::revoke_key(&conn, api_key)
+    pub fn revoke_key(&self, api_key: &str) -> Result<bool, ContractError> {
+        Ok(self.state.admin.revoke_key(api_key)?)
     }
 
     /// Everything stored (users with their sessions, messages and parts), the
     /// request log, the rules and the clock, as `GET /control/dump` returns it.
-    pub fn dump(&self) -> Result<Value, ServerError> {
-        let mut out = {
-            let conn = self.state.store.lock();
-            store::dump(&conn)?
-        };
+    pub fn dump(&self) -> Result<Value, ContractError> {
+        let mut out = self.state.admin.dump()?;
         let (requests, dropped) = self.state.log.snapshot();
         if let Value::Object(map) = &mut out {
             map.insert("requests".into(), json!(requests));
             map.insert("requestsDropped".into(), json!(dropped));
             map.insert("faults".into(), json!(self.faults()));
-            map.insert("nowMs".into(), json!(self.state.clock.now_ms()));
+            map.insert("nowMs".into(), json!(self.state.now_ms()));
             map.insert("clockOffsetMs".into(), json!(self.state.clock.offset_ms()));
         }
         Ok(out)
     }
 
     /// [`Controller::dump`] for async callers (runs off the async threads).
-    pub async fn dump_async(&self) -> Result<Value, ServerError> {
+    pub async fn dump_async(&self) -> Result<Value, ContractError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.dump())
             .await
-            .map_err(|e| ServerError::Runtime(e.to_string()))?
+            .map_err(|e| ContractError::Server(ServerError::Runtime(e.to_string())))?
     }
 
     /// The request log, oldest first.
@@ -153,7 +148,7 @@ impl Controller {
 
     /// The server's now, in ms since the epoch.
     pub fn now_ms(&self) -> i64 {
-        self.state.clock.now_ms()
+        self.state.now_ms()
     }
 }
 
@@ -161,21 +156,8 @@ fn settled(state: ListenerState, want_listening: bool) -> bool {
     !state.supervised || state.listening == want_listening
 }
 
-fn timeout(want_listening: bool) -> ServerError {
-    ServerError::ListenerTimeout(if want_listening { "re-open" } else { "close" })
-}
-
-/// A key OpenSync could have issued.
-pub(crate) fn check_key(key: &str) -> Result<(), ServerError> {
-    let ok = key.len() > 4
-        && key.len() <= 512
-        && key.starts_with("osk_")
-        && key.chars().all(|c| c.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(ServerError::InvalidApiKey)
-    }
+fn timeout(want_listening: bool) -> ContractError {
+    ContractError::ListenerTimeout(if want_listening { "re-open" } else { "close" })
 }
 
 /// The control router.
@@ -248,7 +230,7 @@ async fn set_faults(State(c): State<Controller>, body: Bytes) -> Response {
     };
     match c.set_faults_async(rules).await {
         Ok(()) => ok(json!({ "ok": true, "faults": c.faults() })),
-        Err(e @ ServerError::InvalidFault(_)) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ ContractError::InvalidFault(_)) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
@@ -276,7 +258,9 @@ async fn add_key(State(c): State<Controller>, body: Bytes) -> Response {
     let result = tokio::task::spawn_blocking(move || c.add_key(&key)).await;
     match result {
         Ok(Ok(())) => ok(json!({ "ok": true })),
-        Ok(Err(e @ ServerError::InvalidApiKey)) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
+        Ok(Err(e @ ContractError::Server(ServerError::InvalidApiKey))) => {
+            bad(StatusCode::BAD_REQUEST, &e.to_string())
+        }
         Ok(Err(e)) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
@@ -334,14 +318,6 @@ async fn clear_requests(State(c): State<Controller>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_must_look_like_opensync_keys() {
-        assert!(check_key("osk_abc123").is_ok());
-        assert!(check_key("osk_").is_err());
-        assert!(check_key("sk_abc").is_err());
-        assert!(check_key("osk_a b").is_err());
-    }
 
     #[test]
     fn rules_in_three_shapes() {

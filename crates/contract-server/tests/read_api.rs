@@ -15,7 +15,9 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{Client, KEY, OTHER_KEY, start};
-use opencode_sync_server::{ServerError, ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{
+    ContractError, ContractOptions, ServerError, ServerHandle, ServerOptions, WithControl,
+};
 use serde_json::{Value, json};
 
 const READ_ROUTES: [&str; 6] = [
@@ -517,7 +519,7 @@ fn binding_beyond_loopback_needs_allow_remote() {
     };
     let err = ServerHandle::start(opts).unwrap_err();
     assert!(
-        matches!(err, ServerError::RemoteBindRefused { addr } if addr == anywhere),
+        matches!(err, ContractError::Server(ServerError::RemoteBindRefused { addr }) if addr == anywhere),
         "{err:?}"
     );
     let text = err.to_string();
@@ -525,13 +527,13 @@ fn binding_beyond_loopback_needs_allow_remote() {
     assert!(text.contains("allow_remote"), "{text}");
 
     // The control listener (no auth at all) follows the same rule.
-    let opts = ServerOptions {
+    let opts = ContractOptions {
         control_bind: "[::]:0".parse().unwrap(),
         ..ServerOptions::default().with_control()
     };
     assert!(matches!(
         opts.check_bind(),
-        Err(ServerError::RemoteBindRefused { .. })
+        Err(ContractError::Server(ServerError::RemoteBindRefused { .. }))
     ));
     assert!(ServerOptions::default().with_control().check_bind().is_ok());
 
@@ -651,7 +653,10 @@ fn open_reads_answer_this_machine_without_a_key_and_nobody_else() {
     );
     // Nor with a key OpenSync would not issue.
     let err = ServerHandle::start(ServerOptions::default().with_open_reads("nope")).unwrap_err();
-    assert!(matches!(err, ServerError::InvalidApiKey), "{err:?}");
+    assert!(
+        matches!(err, ContractError::Server(ServerError::InvalidApiKey)),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use opencode_sync_server::{
+use opencode_sync_contract_server::{
     ConnectionLimits, DEFAULT_BODY_MIN_BYTES_PER_SEC, DEFAULT_BODY_READ_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_WRITE_TIMEOUT, Fault,
     Server, ServerHandle, ServerOptions,
@@ -493,7 +493,7 @@ fn the_production_defaults_are_the_documented_ones() {
     assert_eq!(limits.max_connections, DEFAULT_MAX_CONNECTIONS);
     assert_eq!(ServerOptions::default().limits, limits);
 
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../server/README.md");
     for row in [
         "| request head (header-read and keep-alive idle timeout) | 10 s |",
         "| request body | 10 s + 1 s per 64 KiB received |",

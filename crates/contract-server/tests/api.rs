@@ -10,7 +10,7 @@ mod common;
 use common::{Client, KEY, OTHER_KEY, session, sessions_of, start};
 use serde_json::{Value, json};
 
-fn api(server: &opencode_sync_server::ServerHandle) -> Client {
+fn api(server: &opencode_sync_contract_server::ServerHandle) -> Client {
     Client::with_key(&server.url(), KEY)
 }
 

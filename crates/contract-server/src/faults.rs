@@ -1,4 +1,4 @@
-//! Fault injection for tests: the ways a real deployment misbehaves that a
+//! Fault injection of the contract server: the ways a real deployment misbehaves that a
 //! client's delivery and retry logic must survive.
 //!
 //! Rules are replaced as a whole (`set`) and combine:
@@ -24,8 +24,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::error::ServerError;
-use crate::shutdown::Shutdown;
+use opencode_sync_server::Shutdown;
+
+use crate::error::ContractError;
 
 /// Default bound on how long a `hang` holds a request.
 pub const DEFAULT_HANG_MAX_MS: u64 = 300_000;
@@ -194,16 +195,18 @@ impl Fault {
         })
     }
 
-    fn validate(&self) -> Result<(), ServerError> {
+    fn validate(&self) -> Result<(), ContractError> {
         if let Self::Status(f) = self {
             if !(100..=599).contains(&f.status) {
-                return Err(ServerError::InvalidFault(format!(
+                return Err(ContractError::InvalidFault(format!(
                     "status {} is not an HTTP status",
                     f.status
                 )));
             }
             if f.every == 0 {
-                return Err(ServerError::InvalidFault("every must be at least 1".into()));
+                return Err(ContractError::InvalidFault(
+                    "every must be at least 1".into(),
+                ));
             }
         }
         Ok(())
@@ -297,7 +300,7 @@ impl Default for Faults {
 
 impl Faults {
     /// Replaces all rules (counters restart).
-    pub(crate) fn set(&self, rules: Vec<Fault>) -> Result<(), ServerError> {
+    pub(crate) fn set(&self, rules: Vec<Fault>) -> Result<(), ContractError> {
         rules.iter().try_for_each(Fault::validate)?;
         let set = FaultSet {
             rules: rules

@@ -1,4 +1,4 @@
-//! A server on its own thread and tokio runtime, for tests (and tools) that are
+//! A contract server on its own thread and tokio runtime, for tests (and tools) that are
 //! not async themselves: start it, talk to `url()`, drive faults, dump, drop.
 
 use std::sync::mpsc;
@@ -8,11 +8,14 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use opencode_sync_server::ServerError;
+
 use crate::control::Controller;
-use crate::error::ServerError;
+use crate::error::ContractError;
 use crate::faults::Fault;
+use crate::options::ContractOptions;
 use crate::reqlog::RequestRecord;
-use crate::server::{Server, ServerOptions};
+use crate::server::ContractServer;
 
 /// A running server. Dropping it stops the server and waits (bounded) for it.
 #[derive(Debug)]
@@ -24,11 +27,12 @@ pub struct ServerHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-type Ready = Result<(String, Option<String>, Controller), ServerError>;
+type Ready = Result<(String, Option<String>, Controller), ContractError>;
 
 impl ServerHandle {
     /// Starts a server on a new thread; returns once it accepts connections.
-    pub fn start(opts: ServerOptions) -> Result<Self, ServerError> {
+    pub fn start(opts: impl Into<ContractOptions>) -> Result<Self, ContractError> {
+        let opts = opts.into();
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -42,12 +46,12 @@ impl ServerHandle {
                 {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(ServerError::Runtime(e.to_string())));
+                        let _ = ready_tx.send(Err(ServerError::Runtime(e.to_string()).into()));
                         return;
                     }
                 };
                 runtime.block_on(async move {
-                    let server = match Server::bind(opts).await {
+                    let server = match ContractServer::bind(opts).await {
                         Ok(s) => s,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -66,7 +70,8 @@ impl ServerHandle {
                         .await;
                 });
                 runtime.shutdown_timeout(Duration::from_secs(5));
-            })?;
+            })
+            .map_err(ServerError::Io)?;
         let (url, control_url, controller) = match ready_rx.recv() {
             Ok(Ok(ready)) => ready,
             Ok(Err(e)) => {
@@ -77,7 +82,8 @@ impl ServerHandle {
                 let _ = thread.join();
                 return Err(ServerError::Runtime(
                     "the server thread ended before it started".into(),
-                ));
+                )
+                .into());
             }
         };
         Ok(Self {
@@ -105,27 +111,27 @@ impl ServerHandle {
     }
 
     /// Replaces the fault rules; see [`Controller::set_faults`].
-    pub fn set_faults(&self, rules: Vec<Fault>) -> Result<(), ServerError> {
+    pub fn set_faults(&self, rules: Vec<Fault>) -> Result<(), ContractError> {
         self.controller.set_faults(rules)
     }
 
     /// Removes every fault rule; see [`Controller::clear_faults`].
-    pub fn clear_faults(&self) -> Result<(), ServerError> {
+    pub fn clear_faults(&self) -> Result<(), ContractError> {
         self.controller.clear_faults()
     }
 
     /// Adds a user with this key (or re-activates it).
-    pub fn add_key(&self, api_key: &str) -> Result<(), ServerError> {
+    pub fn add_key(&self, api_key: &str) -> Result<(), ContractError> {
         self.controller.add_key(api_key)
     }
 
     /// Revokes a key; returns whether it was active.
-    pub fn revoke_key(&self, api_key: &str) -> Result<bool, ServerError> {
+    pub fn revoke_key(&self, api_key: &str) -> Result<bool, ContractError> {
         self.controller.revoke_key(api_key)
     }
 
     /// Everything stored plus the request log, as `GET /control/dump`.
-    pub fn dump(&self) -> Result<Value, ServerError> {
+    pub fn dump(&self) -> Result<Value, ContractError> {
         self.controller.dump()
     }
 

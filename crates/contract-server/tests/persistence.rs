@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Client, KEY, session};
-use opencode_sync_server::{ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{ServerHandle, ServerOptions};
 use rusqlite::Connection;
 use serde_json::json;
 

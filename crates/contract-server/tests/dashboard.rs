@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::{Client, KEY, OTHER_KEY, start};
-use opencode_sync_server::{ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{ServerHandle, ServerOptions, WithControl};
 use serde_json::{Value, json};
 
 /// An answer read off the socket as it came.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use opencode_sync_server::{ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{ServerHandle, ServerOptions, WithControl};
 use serde_json::Value;
 
 pub const KEY: &str = "osk_test_key_1";

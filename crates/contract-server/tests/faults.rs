@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{Client, KEY, start};
-use opencode_sync_server::{Fault, ServerHandle, ServerOptions};
+use opencode_sync_contract_server::{Fault, ServerHandle, ServerOptions};
 use serde_json::json;
 
 fn addr_of(url: &str) -> SocketAddr {
