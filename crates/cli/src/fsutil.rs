@@ -23,6 +23,12 @@ pub const CONFIG_LIMIT: SizeLimit = SizeLimit {
     what: "a config file",
 };
 
+/// An outbox record: one message, under Convex's 1 MiB document limit, JSON-escaped.
+pub const RECORD_LIMIT: SizeLimit = SizeLimit {
+    max_bytes: 8 * 1024 * 1024,
+    what: "an outbox record",
+};
+
 /// Why a file could not be read. Messages name the file; none shows its contents.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -3,16 +3,15 @@
 //! (names, order, claims, what an answer means) are the core's [`outbox`] model; this
 //! module only lists, reads, renames, writes and deletes files.
 
-use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opencode_sync_core::api::Endpoint;
-use opencode_sync_core::outbox::{self, Disposition, Record};
-use opencode_sync_core::retry::RetryPolicy;
+use opencode_sync_core::api::{Endpoint, Outcome};
+use opencode_sync_core::delivery::{self, Delivery, DiskOutbox, Event, Fs, Landed};
+use opencode_sync_core::outbox::{self, Record};
 
 use crate::fsutil::write_private_atomically;
 use crate::http::Http;
@@ -41,6 +40,11 @@ pub struct Counts {
     pub quarantined: usize,
     /// The newest error recorded on a queued or quarantined record.
     pub last_error: Option<String>,
+    /// When the queued records may go again, when the server asked for a wait
+    /// (`Retry-After`), in ms since the epoch.
+    pub next_try_at: Option<i64>,
+    /// Why new records cannot be written to the outbox now (read-only, full), if so.
+    pub unwritable: Option<String>,
 }
 
 /// What a drain did.
@@ -86,26 +90,6 @@ impl OutboxDir {
         })
     }
 
-    /// Deletes the spare files of plugins that are gone (a killed OpenCode leaves its
-    /// spares behind; a running one's are its own to reuse).
-    fn sweep_dead_spares(&self) -> io::Result<()> {
-        let names = self.list()?;
-        let dead: Vec<&String> = self.with_liveness(|liveness| {
-            names
-                .iter()
-                .filter(|n| outbox::spare_writer(n).is_some_and(|w| !liveness.alive(w)))
-                .collect()
-        });
-        for name in dead {
-            match fs::remove_file(self.dir.join(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     /// Where refused records are kept aside.
     pub fn quarantine_dir(&self) -> PathBuf {
         self.dir.join(outbox::QUARANTINE_DIR)
@@ -137,26 +121,57 @@ impl OutboxDir {
                 .collect::<Vec<_>>(),
             Err(_) => Vec::new(),
         };
-        let newest_error = |paths: &mut dyn Iterator<Item = PathBuf>| {
-            paths
-                .filter_map(|p| Record::decode(&fs::read_to_string(p).ok()?).ok())
+        let read = |path: PathBuf| Record::decode(&StdFs.read(&path.display().to_string())?).ok();
+        let newest_error = |records: &[Record]| {
+            records
+                .iter()
                 .filter(|r| r.last_error.is_some())
                 .max_by_key(|r| r.queued_at)
-                .and_then(|r| r.last_error)
+                .and_then(|r| r.last_error.clone())
         };
-        let mut queued_paths = plan.sendable.iter().map(|n| self.dir.join(&n.file));
-        let mut q_paths = quarantined.iter().map(|(_, p)| p.clone());
+        let queued: Vec<Record> = plan
+            .sendable
+            .iter()
+            .filter_map(|n| read(self.dir.join(&n.file)))
+            .collect();
+        let aside: Vec<Record> = quarantined
+            .iter()
+            .filter_map(|(_, p)| read(p.clone()))
+            .collect();
         Ok(Counts {
             queued: plan.total - plan.superseded.len() - plan.drafts_held,
             in_progress: plan.drafts_held,
             quarantined: quarantined.len(),
-            last_error: newest_error(&mut queued_paths).or_else(|| newest_error(&mut q_paths)),
+            last_error: newest_error(&queued).or_else(|| newest_error(&aside)),
+            next_try_at: queued
+                .iter()
+                .map(|r| r.not_before)
+                .max()
+                .filter(|&at| at > 0),
+            unwritable: self.unwritable(),
         })
+    }
+
+    /// Why a record cannot be written to the outbox now, if so: a file is written,
+    /// synced and deleted (a full disk refuses the data, a read-only one the file).
+    fn unwritable(&self) -> Option<String> {
+        let probe = self.dir.join(format!(".probe-{}", std::process::id()));
+        let written = crate::fsutil::create_private_dir(&self.dir).and_then(|()| {
+            let mut file = fs::File::create(&probe)?;
+            io::Write::write_all(&mut file, &[b'\n'; 4096])?;
+            file.sync_all()
+        });
+        let _ = fs::remove_file(&probe);
+        written
+            .err()
+            .map(|e| format!("{} cannot be written: {e}", self.dir.display()))
     }
 
     /// Sends everything queued, oldest first, retrying transient failures with backoff
     /// until `deadline`, or until `stop` is set (Ctrl-C: the request under way finishes).
-    /// Records it could not deliver stay queued.
+    /// Records it could not deliver stay queued. Every decision is the core's
+    /// [`Delivery`] machine's, the same the plugin drives: this only moves files through
+    /// `std::fs` and requests through [`Http`], and sleeps while the machine waits.
     pub fn drain(
         &self,
         http: &Http,
@@ -165,144 +180,132 @@ impl OutboxDir {
         stop: &AtomicBool,
     ) -> io::Result<DrainReport> {
         let over = || stop.load(Ordering::SeqCst) || Instant::now() >= deadline;
-        let policy = RetryPolicy::default();
+        let fs = StdFs;
+        let config = delivery::Config {
+            max_in_flight: 1,
+            ..delivery::Config::default()
+        };
+        let mut machine = Delivery::new(
+            config,
+            Some(DiskOutbox::new(
+                self.dir.display().to_string(),
+                self.writer.clone(),
+            )),
+        );
+        // A flush ends soon: it keeps no spare files.
+        machine.retire_spares(&fs);
         let mut report = DrainReport::default();
-        // Records this drain put back, and when they may go again. (Backoffs set by
-        // other senders are not honoured: a user running `sync --flush` wants a try now.)
-        let mut backoff: HashMap<String, i64> = HashMap::new();
-        self.sweep_dead_spares()?;
-        loop {
-            let now = now_ms();
-            let plan = self.plan(now)?;
-            let reclaimed = plan
-                .reclaim
-                .iter()
-                .filter(|(claim, record)| {
-                    fs::rename(self.dir.join(claim), self.dir.join(record)).is_ok()
-                })
-                .count();
-            for file in &plan.superseded {
-                let _ = fs::remove_file(self.dir.join(file));
-            }
-            if reclaimed > 0 {
-                continue; // the records taken back are queued again: plan once more
-            }
-            report.remaining = plan.total - plan.superseded.len();
-            if plan.sendable.is_empty() || over() {
-                report.interrupted = stop.load(Ordering::SeqCst);
-                return Ok(report);
-            }
-            let mut earliest_retry: Option<i64> = None;
-            let mut progressed = false;
-            // Each session whose oldest record may go sends its records in order, in
-            // this pass, until one of them has to wait (a retry, or another sender took
-            // it): one directory listing per pass, not one per record.
-            let mut open: HashSet<&str> = plan
-                .sendable
-                .iter()
-                .map(|n| n.session_id.as_str())
-                .collect();
-            for name in &plan.queued {
-                if !open.contains(name.session_id.as_str()) {
-                    continue;
-                }
-                if over() {
+        'drain: while !over() {
+            if !machine.has_queued() {
+                // Everything queued now, including what a running plugin wrote meanwhile.
+                self.with_liveness(|liveness| machine.load_leftovers(&fs, now_ms(), liveness));
+                self.take_events(&mut machine, &mut report);
+                if !machine.has_queued() {
                     break;
                 }
-                if let Some(&at) = backoff.get(&name.file).filter(|&&at| at > now_ms()) {
-                    earliest_retry = Some(earliest_retry.map_or(at, |e| e.min(at)));
-                    open.remove(name.session_id.as_str());
-                    continue;
-                }
-                let record_path = self.dir.join(&name.file);
-                let claim_path =
-                    self.dir
-                        .join(outbox::claim_name(&name.file, now_ms(), &self.writer));
-                match fs::rename(&record_path, &claim_path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        // Another sender has it: the rest of its session waits.
-                        open.remove(name.session_id.as_str());
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-                let record = match fs::read_to_string(&claim_path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| Record::decode(&t).map_err(|e| e.to_string()))
-                {
-                    Ok(r) => r,
-                    Err(reason) => {
-                        crate::ui::warn(&format!(
-                            "skipping a corrupt outbox record {}: {reason}",
-                            name.file
-                        ));
-                        self.move_to_quarantine(&claim_path, &format!("{}.corrupt", name.file))?;
-                        report.corrupt += 1;
-                        progressed = true;
-                        continue;
-                    }
-                };
-                let (outcome, _) = http.exchange(&record.upsert.request(endpoint));
-                match outbox::dispose(record, &outcome, now_ms(), &policy, fastrand::f64()) {
-                    Disposition::Delete => {
-                        fs::remove_file(&claim_path)?;
-                        report.delivered += 1;
-                        progressed = true;
-                    }
-                    Disposition::Retry(updated) => {
-                        report.last_error.clone_from(&updated.last_error);
-                        earliest_retry = Some(
-                            earliest_retry
-                                .map_or(updated.not_before, |e| e.min(updated.not_before)),
-                        );
-                        backoff.insert(name.file.clone(), updated.not_before);
-                        self.release(&claim_path, &record_path, &updated)?;
-                        open.remove(name.session_id.as_str());
-                    }
-                    Disposition::Quarantine(updated) => {
-                        report.last_error.clone_from(&updated.last_error);
-                        write_private_atomically(&claim_path, updated.encode().as_bytes())?;
-                        self.move_to_quarantine(&claim_path, &name.file)?;
+            }
+            while let Some(transmit) = machine.poll_transmit(&fs, now_ms(), endpoint) {
+                let (outcome, _) = http.exchange(&transmit.request);
+                let landed =
+                    machine.handle_answer(&fs, now_ms(), transmit.id, &outcome, fastrand::f64());
+                match (landed, outcome) {
+                    (Landed::Delivered, _) => report.delivered += 1,
+                    (Landed::Refused(reason), _) => {
                         report.quarantined += 1;
-                        progressed = true;
+                        report.last_error = Some(reason);
                     }
-                    Disposition::PauseAuth(reason) => {
-                        fs::rename(&claim_path, &record_path)?;
+                    (Landed::Halted(reason), Outcome::AuthFailed(_)) => {
                         report.auth_failed = Some(reason);
-                        report.remaining = self.plan(now_ms())?.total;
-                        return Ok(report);
+                        break 'drain;
                     }
-                    Disposition::Misdirected(updated) => {
-                        self.release(&claim_path, &record_path, &updated)?;
-                        report.redirected.clone_from(&updated.last_error);
-                        report.last_error = updated.last_error;
-                        report.remaining = self.plan(now_ms())?.total;
-                        return Ok(report);
+                    (Landed::Halted(reason), _) => {
+                        report.last_error = Some(reason.clone());
+                        report.redirected = Some(reason);
+                        break 'drain;
                     }
+                    (Landed::Requeued, Outcome::Retry { reason, .. }) => {
+                        report.last_error = Some(reason);
+                    }
+                    _ => {}
+                }
+                if over() {
+                    break 'drain;
                 }
             }
-            if !progressed {
-                let wait_ms =
-                    earliest_retry.map_or(500, |t| (t - now_ms()).clamp(50, 30_000)) as u64;
-                let until = deadline.min(Instant::now() + Duration::from_millis(wait_ms));
-                while !over() && Instant::now() < until {
-                    let left = until.saturating_duration_since(Instant::now());
-                    std::thread::sleep(left.min(Duration::from_millis(100)));
-                }
+            self.take_events(&mut machine, &mut report);
+            // Wait for what the machine waits for (a backoff, another sender), in short
+            // steps so that Ctrl-C and the deadline are seen.
+            let now = now_ms();
+            let wait_ms = machine
+                .poll_timeout(now)
+                .map_or(500, |at| (at - now).clamp(10, 30_000)) as u64;
+            let until = deadline.min(Instant::now() + Duration::from_millis(wait_ms));
+            while !over() && Instant::now() < until {
+                let left = until.saturating_duration_since(Instant::now());
+                std::thread::sleep(left.min(Duration::from_millis(100)));
+            }
+        }
+        machine.close(&fs);
+        report.interrupted = stop.load(Ordering::SeqCst);
+        let plan = self.plan(now_ms())?;
+        report.remaining = plan.total - plan.superseded.len() - plan.drafts_held;
+        Ok(report)
+    }
+
+    /// Counts what the machine told: corrupt records it set aside.
+    fn take_events(&self, machine: &mut Delivery, report: &mut DrainReport) {
+        while let Some(event) = machine.poll_event() {
+            if let Event::Leftovers { corrupt, .. } = event
+                && corrupt > 0
+            {
+                crate::ui::warn(&format!(
+                    "skipping a corrupt outbox record ({corrupt} in all, set aside in {})",
+                    self.quarantine_dir().display()
+                ));
+                report.corrupt += corrupt;
             }
         }
     }
+}
 
-    /// Writes the updated record back under its queue name, ending the claim.
-    fn release(&self, claim: &Path, record_path: &Path, updated: &Record) -> io::Result<()> {
-        write_private_atomically(claim, updated.encode().as_bytes())?;
-        fs::rename(claim, record_path)
+/// The outbox's file calls on `std::fs`, for the core's [`Delivery`] machine. Paths are
+/// the machine's strings (the outbox directory joined with `/`).
+#[derive(Debug, Clone, Copy)]
+struct StdFs;
+
+impl Fs for StdFs {
+    fn read(&self, path: &str) -> Option<String> {
+        crate::fsutil::read_text_file(Path::new(path), crate::fsutil::RECORD_LIMIT)
+            .ok()
+            .flatten()
     }
-
-    fn move_to_quarantine(&self, from: &Path, name: &str) -> io::Result<()> {
-        let dir = self.quarantine_dir();
-        crate::fsutil::create_private_dir(&dir)?;
-        fs::rename(from, dir.join(name))
+    fn list(&self, dir: &str) -> Option<Vec<String>> {
+        let entries = fs::read_dir(dir).ok()?;
+        Some(
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+        )
+    }
+    fn write(&self, path: &str, text: &str) -> bool {
+        write_private_atomically(Path::new(path), text.as_bytes()).is_ok()
+    }
+    fn overwrite(&self, path: &str, text: &str) -> bool {
+        self.write(path, text)
+    }
+    fn rename(&self, from: &str, to: &str) -> bool {
+        let to = Path::new(to);
+        if let Some(dir) = to.parent()
+            && !dir.is_dir()
+            && crate::fsutil::create_private_dir(dir).is_err()
+        {
+            return false;
+        }
+        fs::rename(from, to).is_ok()
+    }
+    fn remove(&self, path: &str) -> bool {
+        fs::remove_file(path).is_ok()
     }
 }

@@ -130,8 +130,15 @@ fn print_text(
 /// `server_ok`: whether `sync --flush` would deliver what is queued now (the flush does
 /// not look at the `enabled` option).
 fn print_outbox(outbox: &Counts, dir: Option<&OutboxDir>, server_ok: bool) {
+    if let Some(why) = &outbox.unwritable {
+        outln!("Outbox:      NOT WRITABLE: {why}");
+        outln!(
+            "             The plugin keeps what it cannot queue in memory while OpenCode runs; once the outbox is writable again, `opencode-sync sync` sends what OpenCode stored meanwhile."
+        );
+    }
     if outbox.queued == 0 && outbox.quarantined == 0 {
         match outbox.in_progress {
+            0 if outbox.unwritable.is_some() => {}
             0 => outln!("Outbox:      empty (everything was delivered)"),
             n => outln!(
                 "Outbox:      nothing queued; {n} message(s) a running OpenCode is still writing"
@@ -146,6 +153,17 @@ fn print_outbox(outbox: &Counts, dir: Option<&OutboxDir>, server_ok: bool) {
     );
     if let Some(err) = &outbox.last_error {
         outln!("Last error:  {err}");
+    }
+    if let Some(at) = outbox.next_try_at {
+        let wait_s = ((at - crate::outbox_dir::now_ms()).max(0) as u64).div_ceil(1000);
+        let when = jiff::Timestamp::from_millisecond(at)
+            .map(|t| t.strftime("%H:%M:%S UTC").to_string())
+            .unwrap_or_default();
+        let due = match wait_s {
+            0 => "due now".to_owned(),
+            s => format!("in {s} s"),
+        };
+        outln!("Next try:    at {when} ({due}), as the server asked (Retry-After)");
     }
     if outbox.queued > 0 && server_ok {
         outln!("             `opencode-sync sync --flush` sends what is queued now");

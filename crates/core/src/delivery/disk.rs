@@ -134,9 +134,26 @@ impl DiskOutbox {
     /// A draft of the same message is deleted: this supersedes it (and a draft left
     /// behind would be sent, stale, when this process is gone).
     pub fn persist(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) -> Option<String> {
-        let file = upsert.file_name(now, &self.writer, self.counter);
+        self.persist_with(
+            fs,
+            upsert,
+            &History {
+                queued_at: now,
+                ..History::default()
+            },
+        )
+    }
+
+    /// [`DiskOutbox::persist`] with the record's history (a wait it must honour).
+    pub fn persist_with(
+        &mut self,
+        fs: &dyn Fs,
+        upsert: &Prepared,
+        history: &History,
+    ) -> Option<String> {
+        let file = upsert.file_name(history.queued_at, &self.writer, self.counter);
         self.counter += 1;
-        let written = self.write_record(fs, &file, &upsert.record(now, 0, None));
+        let written = self.write_record(fs, &file, &upsert.record_with(history));
         if !self.drafts.is_empty()
             && let Some(draft) = self.drafts.remove(&upsert.key())
         {

@@ -147,6 +147,9 @@ pub struct Delivery {
     attempt: u32,
     /// No request starts before this time: a failure's backoff holds every sender.
     paused_until: i64,
+    /// The part of the pause the server asked for (`Retry-After`): it outlives this
+    /// process, written into the records that wait for it.
+    server_pause_until: i64,
     /// The key was refused: nothing is sent until [`Delivery::resume`].
     auth_failed: bool,
     auth_told: bool,
@@ -169,6 +172,7 @@ impl Delivery {
             waiting: Vec::new(),
             attempt: 0,
             paused_until: 0,
+            server_pause_until: 0,
             auth_failed: false,
             auth_told: false,
             redirect_told: false,
@@ -195,9 +199,20 @@ impl Delivery {
 
     /// [`Delivery::enqueue`] of an upsert serialized already.
     pub fn enqueue_prepared(&mut self, fs: &dyn Fs, now: i64, upsert: Prepared) {
+        // A record queued while the server's wait runs carries it too: it may supersede
+        // the record that heard it, and the next process must still wait.
+        let history = History {
+            queued_at: now,
+            not_before: if self.server_pause_until > now {
+                self.server_pause_until
+            } else {
+                0
+            },
+            ..History::default()
+        };
         let file = match self.disk.as_mut() {
             Some(disk) => {
-                let file = disk.persist(fs, &upsert, now);
+                let file = disk.persist_with(fs, &upsert, &history);
                 if file.is_none() {
                     self.write_failures += 1;
                     if self.write_failures == 1 {
@@ -210,10 +225,6 @@ impl Delivery {
                 file
             }
             None => None,
-        };
-        let history = History {
-            queued_at: now,
-            ..History::default()
         };
         if let Some(old) = self.queue.push(upsert, file, history)
             && let Some(disk) = self.disk.as_mut()
@@ -270,6 +281,7 @@ impl Delivery {
             .unwrap_or(0);
         if not_before > now {
             self.paused_until = self.paused_until.max(not_before);
+            self.server_pause_until = self.server_pause_until.max(not_before);
         }
         // Sessions another sender is sending wait until it is done with that record.
         for (session, file, key) in scan.held {
@@ -489,9 +501,9 @@ impl Delivery {
                 Landed::Delivered
             }
             Outcome::Retry { after_ms, reason } => {
-                let (delay, counted) = self.back_off(now, *after_ms, unit_random);
+                let (_, counted) = self.back_off(now, *after_ms, unit_random);
                 let key = item.key.clone();
-                let failed = self.failed(item, now, reason, delay);
+                let failed = self.failed(item, now, reason);
                 self.put_back(fs, failed, claim);
                 if counted && (self.attempt == 1 || self.attempt.is_multiple_of(10)) {
                     self.events.push_back(Event::Retrying {
@@ -518,7 +530,7 @@ impl Delivery {
                 let pause = self.config.policy.cap_ms;
                 self.paused_until = self.paused_until.max(now.saturating_add(pause as i64));
                 let key = item.key.clone();
-                let failed = self.failed(item, now, reason, pause);
+                let failed = self.failed(item, now, reason);
                 self.put_back(fs, failed, claim);
                 if !self.redirect_told {
                     self.redirect_told = true;
@@ -564,16 +576,26 @@ impl Delivery {
         self.paused_until = self
             .paused_until
             .max(now.saturating_add(delay.min(i64::MAX as u64) as i64));
+        if let Some(asked) = after_ms {
+            self.server_pause_until = self
+                .server_pause_until
+                .max(now.saturating_add(asked.min(i64::MAX as u64) as i64));
+        }
         (delay, counted)
     }
 
-    /// The item with one more failed attempt in its history.
-    fn failed(&self, mut item: Queued, now: i64, reason: &str, delay: u64) -> Queued {
+    /// The item with one more failed attempt in its history. Its `not_before` is the
+    /// wait the server asked for, if any: that holds for the next process too, where this
+    /// process's own backoff does not (after an outage the next OpenCode start or a
+    /// `sync --flush` tries at once).
+    fn failed(&self, mut item: Queued, now: i64, reason: &str) -> Queued {
         item.history.attempts = item.history.attempts.saturating_add(1);
         item.history.last_error = Some(reason.to_owned());
-        item.history.not_before = now
-            .saturating_add(delay.min(i64::MAX as u64) as i64)
-            .max(self.paused_until);
+        item.history.not_before = if self.server_pause_until > now {
+            self.server_pause_until
+        } else {
+            0
+        };
         item
     }
 
@@ -628,6 +650,7 @@ impl Delivery {
         self.auth_told = false;
         self.redirect_told = false;
         self.paused_until = 0;
+        self.server_pause_until = 0;
         self.attempt = 0;
     }
 

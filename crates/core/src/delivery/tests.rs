@@ -117,12 +117,13 @@ fn a_failure_pauses_every_sender_and_is_written_into_the_record() {
     // The other request's failure during the pause counts once, and does not shorten it.
     d.handle_answer(&fs, 30, second.id, &retry(None), 0.5);
     assert_eq!(d.poll_timeout(31), Some(20_020));
+    // Both records carry the wait the server asked for (the next process honours it).
     let records = queued_records(&fs);
     assert_eq!(records.len(), 2);
     for r in &records {
         assert_eq!(r.attempts, 1);
         assert_eq!(r.last_error.as_deref(), Some("HTTP 503: down"));
-        assert!(r.not_before >= 20_020, "{r:?}");
+        assert_eq!(r.not_before, 20_020, "{r:?}");
     }
     let retrying: Vec<Event> = events(&mut d);
     assert_eq!(
@@ -137,6 +138,25 @@ fn a_failure_pauses_every_sender_and_is_written_into_the_record() {
 }
 
 #[test]
+fn an_ordinary_backoff_does_not_outlive_the_process() {
+    let fs = MemFs::default();
+    let mut first = sender("aaaaaaaap1");
+    first.enqueue(&fs, 1, vec![session("ses_1", "a")]);
+    let t = first.poll_transmit(&fs, 1_000, &endpoint()).unwrap();
+    first.handle_answer(&fs, 1_000, t.id, &retry(None), 0.9);
+    assert!(first.poll_timeout(1_000).is_some_and(|at| at > 1_000));
+    first.close(&fs);
+    let record = &queued_records(&fs)[0];
+    assert_eq!((record.attempts, record.not_before), (1, 0));
+    let mut next = sender("bbbbbbbbp2");
+    next.load_leftovers(&fs, 1_001, &AssumeAlive);
+    assert!(
+        next.poll_transmit(&fs, 1_001, &endpoint()).is_some(),
+        "tried at once"
+    );
+}
+
+#[test]
 fn a_retry_after_outlives_the_process_that_heard_it() {
     let fs = MemFs::default();
     let mut first = sender("aaaaaaaap1");
@@ -144,6 +164,15 @@ fn a_retry_after_outlives_the_process_that_heard_it() {
     let t = first.poll_transmit(&fs, 1_000, &endpoint()).unwrap();
     first.handle_answer(&fs, 1_000, t.id, &retry(Some(20_000)), 0.5);
     assert_eq!(first.close(&fs), 1);
+
+    // A newer upsert of the same record, queued during the wait, carries it too.
+    let mut first = sender("aaaaaaaap1");
+    first.load_leftovers(&fs, 1_500, &AssumeAlive);
+    first.enqueue(&fs, 1_500, vec![session("ses_1", "newer")]);
+    first.close(&fs);
+    let records = queued_records(&fs);
+    assert_eq!(records.len(), 1, "the newer one supersedes");
+    assert_eq!(records[0].not_before, 21_000);
 
     // The next OpenCode, 2.6 s later: nothing goes before the 20 s are up.
     let mut next = sender("bbbbbbbbp2");
