@@ -1135,15 +1135,42 @@ mod outbox {
                 .code,
             0
         );
-        // No OpenCode history in this home: the backfill names where it looked.
-        let out = sb.run(&["sync"]);
-        assert_eq!(out.code, 1);
-        assert!(
-            out.stderr.contains("no OpenCode history at")
-                && out.stderr.contains(".local/share/opencode")
-                && out.stderr.contains("--data-dir"),
-            "{}",
-            out.stderr
-        );
+        // No OpenCode history in this home: nothing to send is no failure; it says where
+        // it looked and how to point elsewhere.
+        for state in ["missing", "empty"] {
+            if state == "empty" {
+                fs::create_dir_all(sb.home().join(".local/share/opencode/log")).unwrap();
+            }
+            let out = sb.run(&["sync"]);
+            assert_eq!(out.code, 0, "{state}: {}{}", out.stdout, out.stderr);
+            assert!(
+                out.stdout.contains("No OpenCode history at")
+                    && out.stdout.contains(".local/share/opencode")
+                    && out.stdout.contains("nothing to send")
+                    && out.stdout.contains("--data-dir"),
+                "{state}: {}",
+                out.stdout
+            );
+            let out = sb.run(&["sync", "--json"]);
+            assert_eq!(out.code, 0, "{state}: {}", out.stderr);
+            let report: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(report["ok"], true);
+            assert_eq!(report["sessions"]["sent"], 0);
+            assert!(
+                report["noHistoryAt"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".local/share/opencode")
+            );
+        }
+        // A place the user names must hold a history.
+        let missing = sb.home().join("no-such-dir");
+        for out in [
+            sb.run(&["sync", "--data-dir", missing.to_str().unwrap()]),
+            sb.run(&["sync", "--data-dir", sb.home().to_str().unwrap()]),
+        ] {
+            assert_eq!(out.code, 1, "{}", out.stdout);
+            assert!(out.stderr.contains("no OpenCode history"), "{}", out.stderr);
+        }
     }
 }

@@ -59,7 +59,10 @@ pub struct Report {
 /// `interrupted` is set by Ctrl-C: the requests in flight finish, then the run stops.
 pub fn run(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Report> {
     let started = Instant::now();
-    let mut plan = plan::make(args, interrupted)?;
+    let mut plan = match plan::make(args, interrupted)? {
+        plan::Made::Plan(plan) => plan,
+        plan::Made::NoHistory(dir) => return Ok(report::no_history(args, &dir)),
+    };
     let sent = pool::send(args, interrupted, &mut plan);
-    Ok(report::summarize(args, interrupted, plan, sent, started))
+    Ok(report::summarize(args, interrupted, *plan, sent, started))
 }

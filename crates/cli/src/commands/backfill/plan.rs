@@ -61,15 +61,28 @@ pub(super) struct Plan {
     pub found_on_server: usize,
 }
 
+/// What there is to read.
+pub(super) enum Made {
+    Plan(Box<Plan>),
+    /// OpenCode's default data directory holds no history (OpenCode has not run here as
+    /// this user): nothing to send, which is not a failure.
+    NoHistory(PathBuf),
+}
+
 /// Where to read: `--data-dir`, else `$OPENCODE_DB`, else OpenCode's data directory.
-fn locate_source(args: &SyncArgs) -> Result<Source> {
+/// A place the user named must hold a history (an error otherwise); the default place
+/// may hold none (`Ok(Err(dir))`).
+fn locate_source(args: &SyncArgs) -> Result<Result<Source, PathBuf>> {
     if let Some(dir) = &args.data_dir {
-        return Source::locate(dir);
+        return Source::locate(dir).map(Ok);
     }
     if let Some(db) = std::env::var_os(ENV_OPENCODE_DB).filter(|v| !v.is_empty()) {
-        return Source::locate(&PathBuf::from(db));
+        return Source::locate(&PathBuf::from(db)).map(Ok);
     }
-    Source::locate(&paths::opencode_data_dir(&ProcessEnv)?)
+    let dir = paths::opencode_data_dir(&ProcessEnv)?;
+    // `locate` fails only for a path that is no file: one that does not exist, or a
+    // directory with neither OpenCode's database nor its older JSON tree.
+    Ok(Source::locate(&dir).map_err(|_| dir))
 }
 
 /// The directories `--project` names, as given (absolute) and with links resolved.
@@ -87,7 +100,7 @@ fn project_roots(args: &SyncArgs) -> Result<Vec<String>> {
 }
 
 /// Reads the store and the records and decides, per selected session, what to do.
-pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Plan> {
+pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Made> {
     let config = ConfigStore::locate()?.load()?;
     let options = config.as_ref().map(|c| c.options().0).unwrap_or_default();
     // A dry run works before `login` (nothing is sent; every session counts as new).
@@ -96,7 +109,10 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Pla
         Err(_) if args.dry_run && !args.all => None,
         Err(e) => return Err(e.into()),
     };
-    let source = locate_source(args)?;
+    let source = match locate_source(args)? {
+        Ok(source) => source,
+        Err(dir) => return Ok(Made::NoHistory(dir)),
+    };
     let mut store = source.open()?;
     let listing = store.list()?;
     let listed = listing.sessions;
@@ -227,7 +243,7 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Pla
         }
     }
     let planned = plan.len();
-    Ok(Plan {
+    Ok(Made::Plan(Box::new(Plan {
         creds,
         source,
         store,
@@ -242,5 +258,5 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Pla
         planned,
         unchanged,
         found_on_server,
-    })
+    })))
 }

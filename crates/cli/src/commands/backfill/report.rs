@@ -2,6 +2,7 @@
 //! why the run stopped, as text (unless `--json`) and as the JSON report, with the exit
 //! code (0 everything delivered, 1 something failed, 130 interrupted).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -56,6 +57,36 @@ fn shorten(text: &str, max_chars: usize) -> String {
 /// `1 session`, `2 sessions`.
 pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The report of a run that found no OpenCode history at the default place: nothing to
+/// send, exit 0, and where it looked.
+pub(super) fn no_history(args: &SyncArgs, dir: &Path) -> Report {
+    let text = format!(
+        "No OpenCode history at {}: nothing to send. OpenCode keeps it there once it has \
+         run as this user; if yours is elsewhere, pass --data-dir DIR.",
+        dir.display()
+    );
+    if !args.json {
+        outln!("{text}");
+    }
+    let json = json!({
+        "ok": true,
+        "dryRun": args.dry_run,
+        "interrupted": false,
+        "source": null,
+        "noHistoryAt": dir,
+        "server": null,
+        "sessions": {"found": 0, "selected": 0, "toSend": 0, "sent": 0, "failed": 0, "remaining": 0},
+        "messages": {"sent": 0, "failed": 0},
+        "stopped": null,
+        "note": text,
+    });
+    Report {
+        code: 0,
+        ok: true,
+        json,
+    }
 }
 
 /// Prints the summary (unless `--json`) and builds the report.
