@@ -502,6 +502,86 @@ fn logout_sets_aside_a_config_that_is_not_text_and_succeeds() {
 }
 
 #[test]
+fn a_second_logout_of_an_unreadable_config_keeps_the_first_backup() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    let aside = sb.config_path().with_extension("json.corrupt");
+    let second = sb.config_path().with_extension("json.corrupt.1");
+    for text in ["{ first", "{ second"] {
+        fs::write(sb.config_path(), text).unwrap();
+        let out = sb.run(&["logout"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let kept = if text == "{ first" { &aside } else { &second };
+        assert!(
+            out.stdout
+                .contains(&format!("moved it to {}", kept.display())),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_eq!(fs::read_to_string(&aside).unwrap(), "{ first");
+    assert_eq!(fs::read_to_string(&second).unwrap(), "{ second");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_config_others_can_read_is_warned_about_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    write(
+        &sb.config_path(),
+        &format!("{{\"convexUrl\": \"https://a.convex.site\", \"apiKey\": \"{KEY}\"}}\n"),
+    );
+    let dir = sb.config_path().parent().unwrap().to_owned();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let fix = format!("chmod 600 {}", sb.config_path().display());
+    for args in [&["status"][..], &["config"], &["verify"]] {
+        let out = sb.run(args);
+        let warnings: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("mode 0644, wider than 0600"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{args:?}: {}", out.stderr);
+        assert!(warnings[0].contains(&fix), "{args:?}: {}", out.stderr);
+    }
+    for args in [
+        &["status", "--json"][..],
+        &["config", "--json"],
+        &["verify", "--json"],
+    ] {
+        let out = sb.run(args);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        let warnings = v["warnings"].as_array().unwrap();
+        assert!(
+            warnings.iter().any(|w| w.as_str().unwrap().contains(&fix)),
+            "{args:?}: {v}"
+        );
+    }
+    // Private again: no warning.
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(!sb.run(&["config"]).stderr.contains("wider than 0600"));
+
+    // `config set` rewrites the file 0600 and tightens the directory to 0700, saying so.
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sb.run(&["config", "set", "redact", "false"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mode(&sb.config_path()), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+    assert!(
+        out.stderr.contains("was mode 0755; set it to 0700"),
+        "{}",
+        out.stderr
+    );
+    // And creates it 0700 when there is none.
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(sb.run(&["config", "set", "redact", "false"]).code, 0);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&sb.config_path()), 0o600);
+}
+
+#[test]
 fn a_config_json_with_a_byte_order_mark_is_read() {
     let sb = Sandbox::new();
     write(

@@ -55,6 +55,7 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         .load()
         .context("run `opencode-sync login` to write a fresh one, or fix the file")?;
     let exists = cfg.is_some();
+    let permission_warning = store.permission_warning();
     let cfg = cfg.unwrap_or_default();
     let (options, notes) = cfg.options();
     let unknown: Vec<&String> = cfg
@@ -98,6 +99,7 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
             "otherKeys": unknown,
             "envOverrides": overrides,
             "notes": notes,
+            "warnings": permission_warning.as_slice(),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -137,6 +139,9 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
     }
     for note in notes {
         ui::warn(&note);
+    }
+    if let Some(warning) = &permission_warning {
+        ui::warn(warning);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
 
     // Credentials.
     let store = ConfigStore::locate()?;
+    warnings.extend(store.permission_warning());
     let credentials = match store.load() {
         Err(e) => {
             problems.push(Problem {
