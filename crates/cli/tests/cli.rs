@@ -763,6 +763,54 @@ fn verify_tuple_form_from_a_subdirectory() {
 }
 
 #[test]
+fn verify_lists_unknown_options_once_each_with_the_closest_known_name() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.json"),
+        r#"{"plugin": [["opencode-sync-plugin", {"syncToolOutputs": false}]]}"#,
+    );
+    assert_eq!(sb.run(&["config", "set", "redact", "false"]).code, 0);
+    let mut cfg = sb.config();
+    cfg["syncReasonning"] = Value::Bool(true);
+    write(&sb.config_path(), &cfg.to_string());
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for (place, typo, meant) in [
+        (
+            project.join("opencode.json"),
+            "syncToolOutputs",
+            "syncToolOutput",
+        ),
+        (sb.config_path(), "syncReasonning", "syncReasoning"),
+    ] {
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| l.contains(typo)).collect();
+        assert_eq!(lines.len(), 1, "{typo}: {}", out.stderr);
+        assert!(
+            lines[0].starts_with(&format!("warning: {}: ", place.display()))
+                && lines[0].ends_with(&format!("did you mean \"{meant}\"?")),
+            "{}",
+            lines[0]
+        );
+    }
+    let v: Value =
+        serde_json::from_str(&sb.run_in(&project, &["verify", "--json"]).stdout).unwrap();
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("did you mean \\\"syncReasoning\\\"?"),
+        "{warnings}"
+    );
+    // `config` shows them once too, as warnings with the same hint.
+    let out = sb.run(&["config"]);
+    assert_eq!(
+        out.stderr.matches("syncReasonning").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("syncReasonning"), "{}", out.stdout);
+}
+
+#[test]
 fn verify_file_url_to_a_local_build() {
     let (sb, project) = verify_sandbox();
     let build = sb.home().join("src/plugin/npm");

@@ -130,13 +130,10 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
             spec.help
         );
     }
-    if !unknown.is_empty() {
-        let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        outln!("Other keys:  {} (kept as they are)", names.join(", "));
-    }
     for var in overrides {
         outln!("Override:    ${var} is set and takes precedence over the file");
     }
+    // Unknown keys (kept as they are) and bad values, each with what to do.
     for note in notes {
         ui::warn(&note);
     }
