@@ -3,7 +3,7 @@
 //! whether to send it (new, changed, missing on the server, forced) or skip it. Nothing
 //! is sent here but `--all`'s question to the server about what it already has.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,8 @@ pub(super) struct Plan {
     pub planned: usize,
     pub unchanged: usize,
     pub found_on_server: usize,
+    /// After a key rotation: how many sessions the deployment's other keys had sent.
+    pub rotated_from: Option<usize>,
 }
 
 /// What there is to read.
@@ -150,6 +152,16 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
         }
         None => None,
     };
+    // A key rotation (no records for this key, some for the same deployment under
+    // another): those records are the baseline and the server says which sessions it
+    // has, so only the sessions it lacks and those changed since go out.
+    let baseline: HashMap<String, SyncRecord> = match (&creds, &records) {
+        (Some(c), Some(own)) if own.is_empty() && !args.force => {
+            SyncRecords::of_other_keys(&paths::state_dir(&ProcessEnv)?, &c.url, own.path())
+        }
+        _ => HashMap::new(),
+    };
+    let rotated = !baseline.is_empty();
     if let Some(r) = records.as_ref().filter(|r| r.unreadable_lines() > 0) {
         ui::warn(&format!(
             "skipped {} in {} (their sessions are sent again; the file is rewritten without them)",
@@ -175,8 +187,9 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
         pause_until: Mutex::new(None),
     };
 
-    // --all: what the server already has.
-    let on_server: Option<HashSet<String>> = if args.all {
+    // --all (or a key rotation): what the server already has.
+    let ask_server = args.all || rotated;
+    let on_server: Option<HashSet<String>> = if ask_server {
         let endpoint = shared
             .endpoint
             .as_ref()
@@ -198,7 +211,7 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
 
     let mode = if args.force {
         Mode::Force
-    } else if args.all {
+    } else if ask_server {
         Mode::Missing
     } else {
         Mode::Changed
@@ -211,10 +224,12 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
     };
     let mut plan = Vec::new();
     let (mut unchanged, mut found_on_server) = (0usize, 0usize);
-    let listing_ok = !args.all || on_server.is_some();
+    let listing_ok = !ask_server || on_server.is_some();
     if listing_ok {
         for summary in &selected {
-            let prev = records.as_ref().and_then(|r| r.get(&summary.id)).cloned();
+            let own = records.as_ref().and_then(|r| r.get(&summary.id)).cloned();
+            let from_baseline = own.is_none();
+            let prev = own.or_else(|| baseline.get(&summary.id).cloned());
             let on = on_server.as_ref().map(|set| set.contains(&summary.id));
             match backfill::decide(mode, prev.as_ref(), summary, on) {
                 Decision::Send {
@@ -223,6 +238,14 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
                 } => plan.push((summary.clone(), reason, messages_since, prev)),
                 Decision::Skip(SkipReason::Unchanged) => {
                     unchanged += 1;
+                    // Unchanged since another key sent it: recorded for this key too.
+                    if from_baseline
+                        && !args.dry_run
+                        && let (Some(r), Some(p)) = (records.as_mut(), prev.as_ref())
+                    {
+                        r.put(p.clone())
+                            .with_context(|| format!("writing {}", r.path().display()))?;
+                    }
                     // Its odd rows are still there: named again from the record.
                     notes.extend(prev.map(|p| p.notes).unwrap_or_default());
                 }
@@ -258,5 +281,6 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
         planned,
         unchanged,
         found_on_server,
+        rotated_from: rotated.then_some(baseline.len()),
     })))
 }

@@ -108,6 +108,7 @@ pub(super) fn summarize(
         planned,
         unchanged,
         found_on_server,
+        rotated_from,
         ..
     } = plan;
     let Sending {
@@ -183,7 +184,18 @@ pub(super) fn summarize(
         1
     };
 
+    let rotation_text = rotated_from.map(|n| {
+        format!(
+            "New API key for {}: {} synced there with another key; the server was asked which \
+             it has, so only the sessions it lacks and those changed since are sent.",
+            host.as_deref().unwrap_or("the server"),
+            plural(n, "session was", "sessions were"),
+        )
+    });
     if !args.json {
+        if let Some(text) = &rotation_text {
+            outln!("{text}");
+        }
         let from = source.path().display();
         let to = server.as_deref().unwrap_or("(not logged in)");
         if args.dry_run {
@@ -310,6 +322,7 @@ pub(super) fn summarize(
         "failures": failures,
         "rows": {"skipped": skipped_rows, "partlyRead": notes.len() - skipped_rows, "notes": notes},
         "stopped": stop_text,
+        "keyRotation": rotated_from.map(|n| json!({"sessionsSentWithOtherKeys": n, "note": rotation_text})),
         "plan": plan_json,
     });
     Report { code, ok, json }
