@@ -2,7 +2,9 @@
 //! [`crate::fsutil::read_text_file`]: a FIFO or a device never blocks, a huge file is
 //! refused). Writes are atomic (a temporary file in the same directory, synced, then
 //! renamed over the old one) so a crash never leaves half a file, and the file is
-//! created mode 0600 inside a 0700 directory because it holds a secret.
+//! created mode 0600 inside a 0700 directory because it holds a secret: a directory left
+//! wider is tightened on every write, and a file found wider is warned about
+//! ([`ConfigStore::permission_warning`]) by the commands that read it.
 
 use std::fs;
 use std::io;
@@ -14,6 +16,10 @@ use opencode_sync_core::paths;
 
 use crate::fsutil::{CONFIG_LIMIT, ReadError, read_text_file, write_private_atomically};
 use crate::process_env::ProcessEnv;
+use crate::ui;
+
+/// How many `.corrupt` backups of the config file are kept before a rewrite refuses.
+const MAX_BACKUPS: usize = 1000;
 
 /// The credentials file and what it holds.
 #[derive(Debug)]
@@ -74,13 +80,15 @@ impl ConfigStore {
     }
 
     /// Loads for a rewrite. A file whose contents are unusable is moved aside (never
-    /// deleted) so the user keeps whatever was in it, and the rewrite starts from an
-    /// empty config.
+    /// deleted, never over an earlier one: `config.json.corrupt`, then `.corrupt.1`, ...)
+    /// so the user keeps whatever was in it, and the rewrite starts from an empty config.
     pub fn load_for_update(&self) -> Result<(ConfigFile, Option<SetAside>)> {
         match self.load() {
             Ok(cfg) => Ok((cfg.unwrap_or_default(), None)),
             Err(err) if err.is_about_contents() => {
-                let aside = self.path.with_extension("json.corrupt");
+                let aside = self
+                    .free_backup_path()
+                    .with_context(|| format!("{err}; every name for a backup of it is taken"))?;
                 fs::rename(&self.path, &aside).with_context(|| {
                     format!("{err}; cannot move it aside to {}", aside.display())
                 })?;
@@ -96,10 +104,74 @@ impl ConfigStore {
         }
     }
 
-    /// Writes the file atomically with owner-only permissions.
+    /// The first of `config.json.corrupt`, `config.json.corrupt.1`, ... that is free.
+    fn free_backup_path(&self) -> Option<PathBuf> {
+        let first = self.path.with_extension("json.corrupt");
+        std::iter::once(first.clone())
+            .chain((1..MAX_BACKUPS).map(|n| {
+                let mut name = first.clone().into_os_string();
+                name.push(format!(".{n}"));
+                PathBuf::from(name)
+            }))
+            .find(|p| fs::symlink_metadata(p).is_err())
+    }
+
+    /// Writes the file atomically with owner-only permissions, and tightens its directory
+    /// to 0700 when it is wider (saying so).
     pub fn save(&self, cfg: &ConfigFile) -> Result<()> {
         write_private_atomically(&self.path, cfg.to_json().as_bytes())
-            .with_context(|| format!("cannot write {}", self.path.display()))
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.tighten_dir();
+        Ok(())
+    }
+
+    /// Sets the directory to 0700 when group or others have any access to it.
+    fn tighten_dir(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Some(dir) = self.path.parent() else {
+                return;
+            };
+            let Ok(meta) = fs::metadata(dir) else { return };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 == 0 {
+                return;
+            }
+            match fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+                Ok(()) => ui::warn(&format!(
+                    "{} was mode {mode:04o}; set it to 0700, as it holds your API key",
+                    dir.display()
+                )),
+                Err(e) => ui::warn(&format!(
+                    "{} is mode {mode:04o} and could not be set to 0700 ({e}): run `chmod 700 {}`",
+                    dir.display(),
+                    dir.display()
+                )),
+            }
+        }
+    }
+
+    /// A warning with the fix when the file's mode is wider than 0600 (others on the
+    /// machine may read the key); `None` when it is private or not there.
+    pub fn permission_warning(&self) -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = fs::metadata(&self.path).ok()?;
+            let mode = meta.permissions().mode() & 0o777;
+            (mode & !0o600 != 0).then(|| {
+                format!(
+                    "{} has mode {mode:04o}, wider than 0600: other users of this machine may read the API key in it; run `chmod 600 {}`",
+                    self.path.display(),
+                    self.path.display()
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 
     /// Deletes the file; `false` when it was not there.

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use opencode_sync_core::config::{OPTIONS, Options};
+use opencode_sync_core::config::Options;
 use opencode_sync_core::paths::{self, Environment};
 use serde_json::{Map, Value};
 
@@ -422,21 +422,10 @@ fn is_this_package(module: &Path) -> bool {
         .is_some_and(|pkg| pkg.get("name").and_then(Value::as_str) == Some(PLUGIN_NAME))
 }
 
+/// Problems with a tuple's options: bad values and unknown names (with the option a
+/// misspelt one likely meant), as the core words them for the plugin's log.
 fn option_notes(options: &Map<String, Value>) -> Vec<String> {
-    let (_, mut notes) = Options::default().merged_with(options);
-    for key in options.keys() {
-        if !OPTIONS.iter().any(|o| o.name == key) {
-            notes.push(format!(
-                "unknown option \"{key}\" (known: {})",
-                OPTIONS
-                    .iter()
-                    .map(|o| o.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    notes
+    Options::default().merged_with(options).1
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@
 //! line, never the file: the sessions those lines recorded are sent again (idempotent),
 //! the others are not, and the next run that records anything rewrites the file without
 //! them.
+//!
+//! After a key rotation the new key has no file yet: [`SyncRecords::of_other_keys`] reads
+//! what the files of the same deployment's other keys say was delivered, so `sync` does
+//! not send the whole history again.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -105,6 +109,51 @@ impl SyncRecords {
         self.records.get(id)
     }
 
+    /// Whether no session is recorded (no file, or nothing readable in it).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// What was delivered to the deployment at `url` under other keys than the one whose
+    /// file is `own` (after a key rotation): each session's newest record (by its update
+    /// time) over every other record file in `state_dir` whose header names `url`. A file
+    /// that cannot be read costs only itself.
+    pub fn of_other_keys(
+        state_dir: &Path,
+        url: &SiteUrl,
+        own: &Path,
+    ) -> HashMap<String, SyncRecord> {
+        let mut merged: HashMap<String, SyncRecord> = HashMap::new();
+        let Ok(entries) = fs::read_dir(state_dir) else {
+            return merged;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path == own
+                || !name.starts_with("synced-")
+                || !name.ends_with(".jsonl")
+                || !entry.file_type().is_ok_and(|t| t.is_file())
+                || header_server(&path).as_deref() != Some(url.as_str())
+            {
+                continue;
+            }
+            let Ok(other) = Self::load(path, url) else {
+                continue;
+            };
+            for (id, record) in other.records {
+                match merged.get(&id) {
+                    Some(kept) if kept.updated >= record.updated => {}
+                    _ => {
+                        merged.insert(id, record);
+                    }
+                }
+            }
+        }
+        merged
+    }
+
     /// Records a session now (appends one line).
     pub fn put(&mut self, record: SyncRecord) -> io::Result<()> {
         let line = serde_json::to_string(&record).map_err(io::Error::other)?;
@@ -170,6 +219,22 @@ impl SyncRecords {
     }
 }
 
+/// The longest first line [`header_server`] reads (a header is ~150 bytes).
+const MAX_HEADER: u64 = 4096;
+
+/// The deployment a record file is for, from its header line; `None` when the first line
+/// is no header.
+fn header_server(path: &Path) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut line = Vec::new();
+    BufReader::new(File::open(path).ok()?.take(MAX_HEADER))
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(line.trim_ascii()).ok()?;
+    header.get("v")?;
+    header.get("server")?.as_str().map(str::to_owned)
+}
+
 /// Whether `line` is the file's header (`{"v": 1, ...}`).
 fn is_header(line: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(line).is_ok_and(|v| v.get("v").is_some())
@@ -225,6 +290,35 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn the_records_of_other_keys_for_the_same_deployment_are_merged_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let other_url = SiteUrl::parse("http://127.0.0.1:10").unwrap();
+        let own = SyncRecords::path_for(dir.path(), &url(), "osk_new…0003");
+        for (masked, server, records) in [
+            ("osk_old…0001", url(), vec![rec("a", 1.0), rec("b", 5.0)]),
+            ("osk_old…0002", url(), vec![rec("a", 3.0), rec("b", 2.0)]),
+            ("osk_elsewhere", other_url.clone(), vec![rec("c", 9.0)]),
+            ("osk_new…0003", url(), vec![rec("d", 9.0)]),
+        ] {
+            let path = SyncRecords::path_for(dir.path(), &server, masked);
+            let mut r = SyncRecords::load(path, &server).unwrap();
+            for record in records {
+                r.put(record).unwrap();
+            }
+            r.finish().unwrap();
+        }
+        fs::write(dir.path().join("synced-garbage.jsonl"), b"\xff\xfe").unwrap();
+        let merged = SyncRecords::of_other_keys(dir.path(), &url(), &own);
+        let mut ids: Vec<(&str, f64)> = merged
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.updated))
+            .collect();
+        ids.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(ids, [("a", 3.0), ("b", 5.0)]);
+        assert!(SyncRecords::of_other_keys(&dir.path().join("none"), &url(), &own).is_empty());
     }
 
     #[test]

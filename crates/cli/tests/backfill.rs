@@ -1264,3 +1264,137 @@ fn each_odd_row_alone_costs_only_itself() {
         assert_eq!(row_notes(&v), want, "{}: {v}", case.name);
     }
 }
+
+/// A new key for the same account (the sessions stay the user's) must not send the whole
+/// history again: the server says which sessions it has, the old key's records which of
+/// them changed since.
+#[test]
+fn a_key_rotation_sends_only_what_the_server_lacks_and_what_changed() {
+    const NEW_KEY: &str = "osk_TestKeyZyXwVuTsRqPoNmLkJiHgFe0002";
+    let db = tempfile::tempdir().unwrap();
+    let start = |key: &str, bind: Option<std::net::SocketAddr>| {
+        let mut opts = ServerOptions::default()
+            .with_api_key(key)
+            .with_db(db.path().join("server.db"));
+        // The one user takes a new key, as `opencode-sync serve` does.
+        opts.sole_owner = true;
+        if let Some(bind) = bind {
+            opts.bind = bind;
+        }
+        ServerHandle::start(opts).unwrap()
+    };
+    let server = start(KEY, None);
+    let addr: std::net::SocketAddr = server
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+        server,
+        secret: format!("ghp_{}", random_alnum(36)),
+    };
+    let login = |env: &Env, key: &str| {
+        let out = env.run_with_stdin(
+            &["login", "--url", &env.server.url(), "--api-key-stdin"],
+            Some(&format!("{key}\n")),
+        );
+        assert_eq!(out.code, 0, "{}", out.all());
+    };
+    login(&env, KEY);
+    let mut fx = env.fixture(6, 2);
+    fx.write_db(&env.db());
+    // Five of the six sessions reach the server with the old key.
+    let mut first = Vec::new();
+    for s in &fx.sessions[..5] {
+        first.extend(["--session", s.id.as_str()]);
+    }
+    let (out, v) = env.sync(&first);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 5, "{v}");
+    // One of them gets a new turn.
+    let at = fx.sessions[2].updated + 60_000;
+    fx.sessions[2].add_turn(at, None);
+    fx.update_db(&env.db(), &fx.sessions[2]);
+
+    // The key is rotated: same server, same address, same user, new key.
+    let Env {
+        dir,
+        server,
+        secret,
+    } = env;
+    server.shutdown();
+    let env = Env {
+        dir,
+        server: start(NEW_KEY, Some(addr)),
+        secret,
+    };
+    assert_eq!(
+        env.server.dump().unwrap()["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    login(&env, NEW_KEY);
+    env.server.controller().clear_requests();
+
+    let out = env.run(&["sync"]);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains("New API key for 127.0.0.1")
+            && out
+                .stdout
+                .contains("5 sessions were synced there with another key")
+            && out
+                .stdout
+                .contains("only the sessions it lacks and those changed since"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Sent 2 sessions") && out.stdout.contains("4 unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.count("/sync/sessions/list"), 1);
+    assert_eq!(env.count("/sync/session"), 2, "{:?}", env.sync_requests());
+    // The changed session's new turn only (plus the boundary message), the missing one whole.
+    let missing = fx.sessions[5].messages.len();
+    let messages = env.count("/sync/message");
+    assert!(
+        (missing + 3..=missing + 4).contains(&messages),
+        "{messages} messages for {missing} + the new turn"
+    );
+    fx.compare(&env.stored()).unwrap();
+
+    // The new key has its own records now: nothing more to send.
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 0, "{v}");
+    assert_eq!(v["keyRotation"], Value::Null, "{v}");
+    assert_eq!(env.count("/sync/session"), 2);
+}
+
+/// A new key of another account on the same deployment: that account has none of the
+/// sessions, so all of them go (the old records never hide a session from the server).
+#[test]
+fn a_new_key_of_another_account_gets_every_session() {
+    const NEW_KEY: &str = "osk_TestKeyZyXwVuTsRqPoNmLkJiHgFe0002";
+    let env = Env::new();
+    let fx = env.fixture(4, 1);
+    fx.write_db(&env.db());
+    let (out, _) = env.sync(&[]);
+    assert_ok(&out);
+    env.server.controller().add_key(NEW_KEY).unwrap();
+    let out = env.run_with_stdin(
+        &["login", "--url", &env.server.url(), "--api-key-stdin"],
+        Some(&format!("{NEW_KEY}\n")),
+    );
+    assert_ok(&out);
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 4, "{v}");
+    assert_eq!(v["keyRotation"]["sessionsSentWithOtherKeys"], 4, "{v}");
+}

@@ -502,6 +502,86 @@ fn logout_sets_aside_a_config_that_is_not_text_and_succeeds() {
 }
 
 #[test]
+fn a_second_logout_of_an_unreadable_config_keeps_the_first_backup() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.config_path().parent().unwrap()).unwrap();
+    let aside = sb.config_path().with_extension("json.corrupt");
+    let second = sb.config_path().with_extension("json.corrupt.1");
+    for text in ["{ first", "{ second"] {
+        fs::write(sb.config_path(), text).unwrap();
+        let out = sb.run(&["logout"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let kept = if text == "{ first" { &aside } else { &second };
+        assert!(
+            out.stdout
+                .contains(&format!("moved it to {}", kept.display())),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_eq!(fs::read_to_string(&aside).unwrap(), "{ first");
+    assert_eq!(fs::read_to_string(&second).unwrap(), "{ second");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_config_others_can_read_is_warned_about_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    write(
+        &sb.config_path(),
+        &format!("{{\"convexUrl\": \"https://a.convex.site\", \"apiKey\": \"{KEY}\"}}\n"),
+    );
+    let dir = sb.config_path().parent().unwrap().to_owned();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let fix = format!("chmod 600 {}", sb.config_path().display());
+    for args in [&["status"][..], &["config"], &["verify"]] {
+        let out = sb.run(args);
+        let warnings: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("mode 0644, wider than 0600"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{args:?}: {}", out.stderr);
+        assert!(warnings[0].contains(&fix), "{args:?}: {}", out.stderr);
+    }
+    for args in [
+        &["status", "--json"][..],
+        &["config", "--json"],
+        &["verify", "--json"],
+    ] {
+        let out = sb.run(args);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        let warnings = v["warnings"].as_array().unwrap();
+        assert!(
+            warnings.iter().any(|w| w.as_str().unwrap().contains(&fix)),
+            "{args:?}: {v}"
+        );
+    }
+    // Private again: no warning.
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(!sb.run(&["config"]).stderr.contains("wider than 0600"));
+
+    // `config set` rewrites the file 0600 and tightens the directory to 0700, saying so.
+    fs::set_permissions(sb.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sb.run(&["config", "set", "redact", "false"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mode(&sb.config_path()), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+    assert!(
+        out.stderr.contains("was mode 0755; set it to 0700"),
+        "{}",
+        out.stderr
+    );
+    // And creates it 0700 when there is none.
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(sb.run(&["config", "set", "redact", "false"]).code, 0);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&sb.config_path()), 0o600);
+}
+
+#[test]
 fn a_config_json_with_a_byte_order_mark_is_read() {
     let sb = Sandbox::new();
     write(
@@ -680,6 +760,54 @@ fn verify_tuple_form_from_a_subdirectory() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn verify_lists_unknown_options_once_each_with_the_closest_known_name() {
+    let (sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.json"),
+        r#"{"plugin": [["opencode-sync-plugin", {"syncToolOutputs": false}]]}"#,
+    );
+    assert_eq!(sb.run(&["config", "set", "redact", "false"]).code, 0);
+    let mut cfg = sb.config();
+    cfg["syncReasonning"] = Value::Bool(true);
+    write(&sb.config_path(), &cfg.to_string());
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for (place, typo, meant) in [
+        (
+            project.join("opencode.json"),
+            "syncToolOutputs",
+            "syncToolOutput",
+        ),
+        (sb.config_path(), "syncReasonning", "syncReasoning"),
+    ] {
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| l.contains(typo)).collect();
+        assert_eq!(lines.len(), 1, "{typo}: {}", out.stderr);
+        assert!(
+            lines[0].starts_with(&format!("warning: {}: ", place.display()))
+                && lines[0].ends_with(&format!("did you mean \"{meant}\"?")),
+            "{}",
+            lines[0]
+        );
+    }
+    let v: Value =
+        serde_json::from_str(&sb.run_in(&project, &["verify", "--json"]).stdout).unwrap();
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("did you mean \\\"syncReasoning\\\"?"),
+        "{warnings}"
+    );
+    // `config` shows them once too, as warnings with the same hint.
+    let out = sb.run(&["config"]);
+    assert_eq!(
+        out.stderr.matches("syncReasonning").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("syncReasonning"), "{}", out.stdout);
 }
 
 #[test]
@@ -1135,15 +1263,42 @@ mod outbox {
                 .code,
             0
         );
-        // No OpenCode history in this home: the backfill names where it looked.
-        let out = sb.run(&["sync"]);
-        assert_eq!(out.code, 1);
-        assert!(
-            out.stderr.contains("no OpenCode history at")
-                && out.stderr.contains(".local/share/opencode")
-                && out.stderr.contains("--data-dir"),
-            "{}",
-            out.stderr
-        );
+        // No OpenCode history in this home: nothing to send is no failure; it says where
+        // it looked and how to point elsewhere.
+        for state in ["missing", "empty"] {
+            if state == "empty" {
+                fs::create_dir_all(sb.home().join(".local/share/opencode/log")).unwrap();
+            }
+            let out = sb.run(&["sync"]);
+            assert_eq!(out.code, 0, "{state}: {}{}", out.stdout, out.stderr);
+            assert!(
+                out.stdout.contains("No OpenCode history at")
+                    && out.stdout.contains(".local/share/opencode")
+                    && out.stdout.contains("nothing to send")
+                    && out.stdout.contains("--data-dir"),
+                "{state}: {}",
+                out.stdout
+            );
+            let out = sb.run(&["sync", "--json"]);
+            assert_eq!(out.code, 0, "{state}: {}", out.stderr);
+            let report: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(report["ok"], true);
+            assert_eq!(report["sessions"]["sent"], 0);
+            assert!(
+                report["noHistoryAt"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".local/share/opencode")
+            );
+        }
+        // A place the user names must hold a history.
+        let missing = sb.home().join("no-such-dir");
+        for out in [
+            sb.run(&["sync", "--data-dir", missing.to_str().unwrap()]),
+            sb.run(&["sync", "--data-dir", sb.home().to_str().unwrap()]),
+        ] {
+            assert_eq!(out.code, 1, "{}", out.stdout);
+            assert!(out.stderr.contains("no OpenCode history"), "{}", out.stderr);
+        }
     }
 }

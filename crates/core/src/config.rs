@@ -389,6 +389,51 @@ impl OptionSpec {
     }
 }
 
+/// How much of an unknown key a note shows (a key is a name, not a place for a text).
+const SHOWN_KEY_CHARS: usize = 60;
+/// How alike (Jaro-Winkler, ignoring case) an unknown key and an option must be for the
+/// option to be offered as what was meant.
+const LIKELY_TYPO: f64 = 0.85;
+
+/// The option an unknown `name` most likely meant: the closest known name, when it is
+/// close enough to be a typo (`syncReasonning`, `maxtooloutputbytes`, `redacted`).
+pub fn closest_option(name: &str) -> Option<&'static str> {
+    let name = name.to_lowercase();
+    OPTIONS
+        .iter()
+        .map(|o| (o.name, strsim::jaro_winkler(&name, &o.name.to_lowercase())))
+        .filter(|(_, score)| *score >= LIKELY_TYPO)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(option, _)| option)
+}
+
+/// The note for a key that is no option. Shown quoted and escaped, cut short if long;
+/// a credential's value is never shown (only its name).
+fn unknown_option_note(key: &str) -> String {
+    if key == KEY_URL || key == KEY_API_KEY {
+        return format!(
+            "ignored \"{key}\": credentials are not read from here; `opencode-sync login` stores them"
+        );
+    }
+    let shown: String = if key.chars().count() > SHOWN_KEY_CHARS {
+        let cut: String = key.chars().take(SHOWN_KEY_CHARS - 1).collect();
+        format!("{:?}", format!("{cut}…"))
+    } else {
+        format!("{key:?}")
+    };
+    match closest_option(key) {
+        Some(option) => format!("ignored unknown option {shown}: did you mean \"{option}\"?"),
+        None => format!(
+            "ignored unknown option {shown}; the options are {}",
+            OPTIONS
+                .iter()
+                .map(|o| o.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// The effective options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -413,8 +458,9 @@ impl Default for Options {
 
 impl Options {
     /// Applies the known options found in `map` (the file, or the plugin tuple's object)
-    /// on top of `self`. Unknown keys are ignored; a known key with a bad value is
-    /// ignored with a note naming it, so one typo never disables the plugin.
+    /// on top of `self`. A known key with a bad value, and a key that is no option, is
+    /// ignored with a note naming it (and, for a misspelt name, the option it is
+    /// closest to), so one typo never disables the plugin and is never silently lost.
     pub fn merged_with(mut self, map: &Map<String, Value>) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
         for spec in OPTIONS {
@@ -426,6 +472,11 @@ impl Options {
                 Err(e) => notes.push(format!("ignored option: {e}")),
             }
         }
+        notes.extend(
+            map.keys()
+                .filter(|key| !OPTIONS.iter().any(|o| o.name == key.as_str()))
+                .map(|key| unknown_option_note(key)),
+        );
         (self, notes)
     }
 
@@ -679,6 +730,48 @@ mod tests {
         assert!(!opts.enabled, "a quoted boolean is understood");
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("redact takes true or false"), "{notes:?}");
+    }
+
+    #[test]
+    fn unknown_options_are_noted_with_the_option_they_likely_meant() {
+        let map: Map<String, Value> = serde_json::from_str(
+            r#"{"syncReasonning": true, "MaxToolOutputBytes": 9, "colour": "red", "redact": false}"#,
+        )
+        .unwrap();
+        let (opts, notes) = Options::default().merged_with(&map);
+        assert!(!opts.redact, "known options still apply");
+        assert!(
+            !opts.sync_reasoning,
+            "a misspelt option is not guessed into effect"
+        );
+        assert_eq!(
+            notes,
+            [
+                "ignored unknown option \"syncReasonning\": did you mean \"syncReasoning\"?",
+                "ignored unknown option \"MaxToolOutputBytes\": did you mean \"maxToolOutputBytes\"?",
+                "ignored unknown option \"colour\"; the options are enabled, syncToolOutput, maxToolOutputBytes, syncReasoning, redact",
+            ]
+        );
+        assert_eq!(closest_option("redacted"), Some("redact"));
+        assert_eq!(closest_option("enable"), Some("enabled"));
+        assert_eq!(closest_option("zzz"), None);
+    }
+
+    #[test]
+    fn an_unknown_key_is_shown_escaped_and_short_and_a_credential_never_with_its_value() {
+        let long = format!("x\n{}", "y".repeat(500));
+        let map: Map<String, Value> = [
+            (long.clone(), Value::Bool(true)),
+            (KEY_API_KEY.to_owned(), Value::from(KEY)),
+        ]
+        .into_iter()
+        .collect();
+        let (_, notes) = Options::default().merged_with(&map);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("\"x\\nyyy"), "{}", notes[0]);
+        assert!(notes[0].len() < 250, "{}", notes[0]);
+        assert!(!notes.iter().any(|n| n.contains(KEY)), "{notes:?}");
+        assert!(notes[1].contains("`opencode-sync login`"), "{}", notes[1]);
     }
 
     #[test]

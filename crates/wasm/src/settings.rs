@@ -53,10 +53,18 @@ pub fn load(
             None
         }
     };
+    // Each note says where the option was (unknown names, bad values), logged once here.
     let (options, file_notes) = file.as_ref().map(ConfigFile::options).unwrap_or_default();
     let (options, tuple_notes) = options.merged_with(tuple);
-    notes.extend(file_notes);
-    notes.extend(tuple_notes);
+    if let Ok(path) = config_file(env) {
+        let shown = path.display().to_string();
+        notes.extend(file_notes.into_iter().map(|n| format!("{shown}: {n}")));
+    }
+    notes.extend(
+        tuple_notes
+            .into_iter()
+            .map(|n| format!("the plugin's options in OpenCode's config: {n}")),
+    );
     if !options.enabled {
         return Err(Inactive {
             level: "info",
@@ -166,11 +174,36 @@ mod tests {
             r#"{{"convexUrl":"https://n.convex.cloud","apiKey":"{KEY}","syncReasoning":true,"redact":false}}"#
         );
         let fake = Fake::new(&[(CONFIG, &text)], &[]);
-        let s = load(&fake, &fake, &tuple(r#"{"redact": true, "bogus": 1}"#)).unwrap();
+        let s = load(&fake, &fake, &tuple(r#"{"redact": true}"#)).unwrap();
         assert_eq!(s.endpoint.base.as_str(), "https://n.convex.site");
         assert!(s.options.sync_reasoning, "from the file");
         assert!(s.options.redact, "the tuple wins");
         assert!(s.notes.is_empty(), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn unknown_options_are_noted_once_each_with_where_they_are() {
+        let text = format!(
+            r#"{{"convexUrl":"https://n.convex.cloud","apiKey":"{KEY}","syncReasonning":true}}"#
+        );
+        let fake = Fake::new(&[(CONFIG, &text)], &[]);
+        let s = load(&fake, &fake, &tuple(r#"{"redact": true, "bogus": 1}"#)).unwrap();
+        assert!(s.options.redact);
+        assert!(
+            !s.options.sync_reasoning,
+            "a misspelt option stays unapplied"
+        );
+        assert_eq!(
+            s.notes,
+            [
+                format!(
+                    "{CONFIG}: ignored unknown option \"syncReasonning\": did you mean \"syncReasoning\"?"
+                ),
+                "the plugin's options in OpenCode's config: ignored unknown option \"bogus\"; \
+                 the options are enabled, syncToolOutput, maxToolOutputBytes, syncReasoning, redact"
+                    .to_owned(),
+            ]
+        );
     }
 
     #[test]

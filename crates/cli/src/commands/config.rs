@@ -55,6 +55,7 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
         .load()
         .context("run `opencode-sync login` to write a fresh one, or fix the file")?;
     let exists = cfg.is_some();
+    let permission_warning = store.permission_warning();
     let cfg = cfg.unwrap_or_default();
     let (options, notes) = cfg.options();
     let unknown: Vec<&String> = cfg
@@ -98,6 +99,7 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
             "otherKeys": unknown,
             "envOverrides": overrides,
             "notes": notes,
+            "warnings": permission_warning.as_slice(),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -128,15 +130,15 @@ fn show(store: &ConfigStore, as_json: bool) -> Result<ExitCode> {
             spec.help
         );
     }
-    if !unknown.is_empty() {
-        let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        outln!("Other keys:  {} (kept as they are)", names.join(", "));
-    }
     for var in overrides {
         outln!("Override:    ${var} is set and takes precedence over the file");
     }
+    // Unknown keys (kept as they are) and bad values, each with what to do.
     for note in notes {
         ui::warn(&note);
+    }
+    if let Some(warning) = &permission_warning {
+        ui::warn(warning);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,8 @@
 //! `opencode-sync login`: get the URL and key (flags, stdin, environment or prompts),
 //! prove them against the server, and only then save them. `login --local` instead
 //! saves the URL and key of the local server `opencode-sync serve` runs, asking nothing.
+//! At the prompts ([`ui::ask`]) Ctrl-D stops with a message and Ctrl-C leaves the
+//! terminal's echo on, whatever the shell.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ use crate::ui::outln;
 
 /// The most `--api-key-stdin` reads before the key's line ends (a key is ~45 bytes).
 const MAX_KEY_INPUT: u64 = 4096;
+/// How many answers a prompt takes before giving up.
+const MAX_ATTEMPTS: usize = 5;
 /// How long `login --local` waits for the local server to answer.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -157,18 +161,24 @@ fn read_url(args: &LoginArgs, stored: Option<String>) -> Result<SiteUrl> {
              pass --url URL (or set {ENV_URL})"
         );
     }
-    let mut prompt = dialoguer::Input::<String>::new()
-        .with_prompt("Convex URL (e.g. https://your-project-123.convex.cloud)")
-        .validate_with(|input: &String| {
-            SiteUrl::parse(input).map(|_| ()).map_err(|e| e.to_string())
-        });
-    if let Some(stored) = stored {
-        prompt = prompt.default(stored);
+    let question = match &stored {
+        Some(stored) => format!("Convex URL [{stored}]: "),
+        None => "Convex URL (e.g. https://your-project-123.convex.cloud): ".to_owned(),
+    };
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(answer) = ui::ask(&question, false)? else {
+            bail!("no URL given (end of input at the prompt); nothing was saved");
+        };
+        let answer = match (answer.trim(), &stored) {
+            ("", Some(stored)) => stored.clone(),
+            (answer, _) => answer.to_owned(),
+        };
+        match SiteUrl::parse(&answer) {
+            Ok(url) => return Ok(url),
+            Err(e) => ui::warn(&format!("{e}; try again (Ctrl-D to stop)")),
+        }
     }
-    let input = prompt
-        .interact_text()
-        .context("reading the URL from the terminal")?;
-    Ok(SiteUrl::parse(&input)?)
+    bail!("no valid URL after {MAX_ATTEMPTS} tries; nothing was saved")
 }
 
 fn read_key(args: &LoginArgs) -> Result<ApiKey> {
@@ -188,12 +198,21 @@ fn read_key(args: &LoginArgs) -> Result<ApiKey> {
              pass --api-key-stdin and pipe the key in (or set {ENV_API_KEY})"
         );
     }
-    let input = dialoguer::Password::new()
-        .with_prompt("API key (osk_..., from Settings in the OpenSync dashboard; input hidden)")
-        .validate_with(|input: &String| ApiKey::parse(input).map(|_| ()).map_err(|e| e.to_string()))
-        .interact()
-        .context("reading the API key from the terminal")?;
-    Ok(ApiKey::parse(&input)?)
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(answer) = ui::ask(
+            "API key (osk_..., from Settings in the OpenSync dashboard; input hidden): ",
+            true,
+        )?
+        else {
+            bail!("no API key given (end of input at the prompt); nothing was saved");
+        };
+        match ApiKey::parse(answer.trim()) {
+            Ok(key) => return Ok(key),
+            // The error names what is wrong with the key, never the key.
+            Err(e) => ui::warn(&format!("{e}; try again (Ctrl-D to stop)")),
+        }
+    }
+    bail!("no valid API key after {MAX_ATTEMPTS} tries; nothing was saved")
 }
 
 /// The first line of `input`, read bounded: at most [`MAX_KEY_INPUT`] bytes before the

@@ -20,6 +20,7 @@ use crate::ui::outln;
 
 pub fn run(as_json: bool) -> Result<ExitCode> {
     let store = ConfigStore::locate()?;
+    let permission_warning = store.permission_warning();
     let file = store.load();
     let (file, file_error) = match file {
         Ok(f) => (f, None),
@@ -50,6 +51,7 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
             healthy,
         );
         out["enabled"] = json!(enabled);
+        out["warnings"] = json!(permission_warning.as_slice());
         out["outbox"] = serde_json::to_value(&outbox).unwrap_or_default();
         ui::print_json(&out);
     } else {
@@ -61,6 +63,9 @@ pub fn run(as_json: bool) -> Result<ExitCode> {
             enabled,
         );
         print_outbox(&outbox, outbox_dir.as_ref(), server_ok);
+        if let Some(warning) = &permission_warning {
+            ui::warn(warning);
+        }
     }
     Ok(if healthy {
         ExitCode::SUCCESS

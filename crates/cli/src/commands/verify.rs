@@ -36,6 +36,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
 
     // Credentials.
     let store = ConfigStore::locate()?;
+    warnings.extend(store.permission_warning());
     let credentials = match store.load() {
         Err(e) => {
             problems.push(Problem {
@@ -44,16 +45,23 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             });
             None
         }
-        Ok(file) => match resolve_credentials(file.as_ref(), &ProcessEnv) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                problems.push(Problem {
-                    what: e.to_string(),
-                    fix: "run `opencode-sync login`".to_owned(),
-                });
-                None
+        Ok(file) => {
+            // Options the plugin ignores (unknown names, with the option a misspelt one
+            // likely meant; bad values).
+            for note in file.iter().flat_map(|f| f.options().1) {
+                warnings.push(format!("{}: {note}", store.path.display()));
             }
-        },
+            match resolve_credentials(file.as_ref(), &ProcessEnv) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(Problem {
+                        what: e.to_string(),
+                        fix: "run `opencode-sync login`".to_owned(),
+                    });
+                    None
+                }
+            }
+        }
     };
 
     // OpenCode configuration.
