@@ -199,3 +199,43 @@ test("a full outbox during a 20 s outage: status says so, and sync then delivers
 
 // Keep the kit's child registry referenced (it kills strays at exit).
 void children;
+
+test("OpenCode SIGKILLed mid-turn, then sync --flush: the draft arrives and the session's totals equal OpenCode's store", async (t) => {
+  await scenario(t, async ({ sync, model, env }) => {
+    const e = env({ name: "killed-flush" });
+    const m = await model();
+    m.setScript([
+      [
+        {
+          text: "Running first.",
+          toolCalls: [{ name: "bash", args: { command: "echo before-the-kill", description: "First" } }],
+          usage: { prompt: 1300, completion: 50, cached: 100 },
+        },
+        // The model stalls here: OpenCode is killed while it waits for this step.
+        { text: "This answer never arrives.", delayMs: 30_000 },
+      ],
+    ]);
+    configure(e, sync, m);
+    // Down during the killed run: nothing can have been delivered before the kill.
+    await sync.setFaults([{ kind: "refuse" }]);
+    let child;
+    const killed = runOpencode(e, ["run", "and", "wait"], { onSpawn: (c) => (child = c) });
+    const deadline = Date.now() + 60_000;
+    while (m.stepRequests().length < 2 && Date.now() < deadline) await sleep(100);
+    assert.equal(m.stepRequests().length, 2, "OpenCode reached the stalled step");
+    await sleep(1500);
+    process.kill(-child.pid, "SIGKILL");
+    assert.equal((await killed).signal, "SIGKILL");
+    assert.ok(outbox(e).records.some((f) => f.includes(".draft.")), `a draft is on disk\n${evidence(e)}`);
+    await sync.clearFaults();
+
+    const flush = await flushOk(t, e, "killed-flush");
+    assert.equal(flush.json?.finalTotals?.sent, 1, JSON.stringify(flush.json));
+    const db = readStore(e);
+    const [sessionID] = sessionIds(e);
+    const row = db.sessions.find((s) => s.id === sessionID);
+    assert.ok(row.cost > 0 && row.tokens_input > 0, "OpenCode counted the finished step");
+    const dump = await dumpFor(e, sync, "killed-flush");
+    assertStoredAsInDb(db, dump, sessionID, { context: () => evidence(e) });
+  });
+});

@@ -62,6 +62,10 @@ pub struct DrainReport {
     pub redirected: Option<String>,
     /// Stopped by Ctrl-C (records kept).
     pub interrupted: bool,
+    /// Sessions whose drafts (messages a killed OpenCode never finished) were
+    /// delivered: their final totals are still to send, from OpenCode's store.
+    #[serde(skip)]
+    pub drafts_delivered: std::collections::BTreeSet<String>,
     pub last_error: Option<String>,
 }
 
@@ -209,7 +213,12 @@ impl OutboxDir {
                 let landed =
                     machine.handle_answer(&fs, now_ms(), transmit.id, &outcome, fastrand::f64());
                 match (landed, outcome) {
-                    (Landed::Delivered, _) => report.delivered += 1,
+                    (Landed::Delivered, _) => {
+                        report.delivered += 1;
+                        if transmit.draft {
+                            report.drafts_delivered.insert(transmit.session_id.clone());
+                        }
+                    }
                     (Landed::Refused(reason), _) => {
                         report.quarantined += 1;
                         report.last_error = Some(reason);

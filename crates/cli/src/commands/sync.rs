@@ -8,14 +8,16 @@
 //!   In that order the backfill, which reads OpenCode's current store, has the last
 //!   word over older queued upserts of the same sessions.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use opencode_sync_core::api::Endpoint;
+use opencode_sync_core::api::{Endpoint, Outcome};
 use opencode_sync_core::config::{Credentials, resolve_credentials};
+use opencode_sync_core::engine::Upsert;
 use opencode_sync_core::paths;
 use serde_json::{Value, json};
 
@@ -107,7 +109,11 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
             interrupted,
         )
         .with_context(|| format!("draining {}", outbox.dir.display()))?;
-    let ok = report.remaining == 0 && report.auth_failed.is_none() && report.redirected.is_none();
+    let totals = final_totals(&report.drafts_delivered, &endpoint, timeout);
+    let ok = report.remaining == 0
+        && report.auth_failed.is_none()
+        && report.redirected.is_none()
+        && totals.failed.is_empty();
     if !args.json {
         outln!(
             "Delivered {} queued record{} to {}.",
@@ -115,6 +121,15 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
             if report.delivered == 1 { "" } else { "s" },
             creds.url
         );
+        if totals.sent > 0 {
+            outln!(
+                "Sent the final totals of {} session(s) a killed OpenCode left mid-turn, from OpenCode's store.",
+                totals.sent
+            );
+        }
+        for (id, why) in &totals.failed {
+            outln!("Could not send the final totals of {id}: {why}");
+        }
         if report.quarantined > 0 {
             outln!(
                 "{} record(s) refused by the server were set aside (see `opencode-sync status`).",
@@ -160,6 +175,68 @@ fn flush(args: &SyncArgs, creds: &Credentials, interrupted: &AtomicBool) -> Resu
         ok,
         halted: report.auth_failed.is_some() || report.redirected.is_some(),
         interrupted: report.interrupted,
-        json: json!({ "ok": ok, "outbox": outbox.dir, "report": report }),
+        json: json!({
+            "ok": ok,
+            "outbox": outbox.dir,
+            "report": report,
+            "finalTotals": {"sent": totals.sent, "failed": totals.failed},
+        }),
     })
+}
+
+/// What sending the final totals of interrupted sessions did.
+#[derive(Debug, Default)]
+struct FinalTotals {
+    sent: usize,
+    failed: Vec<(String, String)>,
+}
+
+/// A killed OpenCode never saw its last turn end, so the session's totals it had sent
+/// are those of the turn before: for each session whose drafts the flush delivered, the
+/// session upsert again, as OpenCode's store has it now (totals summed from the replies
+/// where the store has none, exactly as backfill does). No store here (another machine's
+/// outbox, say): nothing to add.
+fn final_totals(
+    sessions: &BTreeSet<String>,
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> FinalTotals {
+    let mut out = FinalTotals::default();
+    if sessions.is_empty() {
+        return out;
+    }
+    let Some(mut store) = backfill::default_store() else {
+        return out;
+    };
+    let options = ConfigStore::locate()
+        .ok()
+        .and_then(|s| s.load().ok().flatten())
+        .map(|f| f.options().0)
+        .unwrap_or_default();
+    let http = Http::new(REQUEST_TIMEOUT.min(timeout));
+    for id in sessions {
+        let session = match store.load(id) {
+            Ok(Some(session)) => session,
+            Ok(None) => continue,
+            Err(e) => {
+                out.failed.push((id.clone(), format!("{e:#}")));
+                continue;
+            }
+        };
+        let mut info = session.info;
+        let payload = backfill::session_payload(
+            &mut info,
+            &session.messages,
+            session.project_worktree,
+            &options,
+        );
+        match http.exchange(&Upsert::Session(payload).request(endpoint)).0 {
+            Outcome::Delivered(_) => out.sent += 1,
+            Outcome::Retry { reason, .. }
+            | Outcome::AuthFailed(reason)
+            | Outcome::Rejected(reason)
+            | Outcome::Redirected(reason) => out.failed.push((id.clone(), reason)),
+        }
+    }
+    out
 }

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 
 use crate::api::{Endpoint, Outcome, Request};
 use crate::engine::Upsert;
-use crate::outbox::{History, Liveness, Prepared, SOFT_LIMIT_RECORDS};
+use crate::outbox::{Entry, History, Liveness, Prepared, SOFT_LIMIT_RECORDS, parse_entry};
 use crate::retry::RetryPolicy;
 
 pub use disk::{DiskOutbox, Fs, Whereabouts};
@@ -65,6 +65,9 @@ pub struct Transmit {
     pub key: String,
     pub session_id: String,
     pub request: Request,
+    /// A draft of a message its (dead) writer never finished: the session's totals
+    /// after it were never sent either (see [`crate::outbox`]).
+    pub draft: bool,
 }
 
 /// What to tell the user (the plugin logs and toasts; the CLI prints).
@@ -379,11 +382,16 @@ impl Delivery {
             };
             let id = self.next_id;
             self.next_id += 1;
+            let draft = item
+                .file
+                .as_deref()
+                .is_some_and(|f| matches!(parse_entry(f), Entry::Queued(name) if name.draft));
             let transmit = Transmit {
                 id,
                 key: item.key.clone(),
                 session_id: item.upsert.session_id.clone(),
                 request: item.upsert.request(endpoint),
+                draft,
             };
             self.in_flight.push(Flight { id, item, claim });
             return Some(transmit);

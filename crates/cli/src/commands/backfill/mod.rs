@@ -46,6 +46,15 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::SyncArgs;
+use crate::opencode_store::HistoryStore;
+
+pub(crate) use send::session_payload;
+
+/// OpenCode's store where `sync` reads it by default, opened; `None` when there is none
+/// (or it cannot be opened).
+pub(crate) fn default_store() -> Option<Box<dyn HistoryStore>> {
+    plan::default_source()?.open().ok()
+}
 
 /// What a backfill did, for `sync` to print and exit with.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //! is sent here but `--all`'s question to the server about what it already has.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,11 +71,17 @@ pub(super) enum Made {
     NoHistory(PathBuf),
 }
 
+/// OpenCode's store where `sync` reads by default (`$OPENCODE_DB`, else OpenCode's
+/// data directory), if there is one.
+pub(super) fn default_source() -> Option<Source> {
+    locate_source(None).ok()?.ok()
+}
+
 /// Where to read: `--data-dir`, else `$OPENCODE_DB`, else OpenCode's data directory.
 /// A place the user named must hold a history (an error otherwise); the default place
 /// may hold none (`Ok(Err(dir))`).
-fn locate_source(args: &SyncArgs) -> Result<Result<Source, PathBuf>> {
-    if let Some(dir) = &args.data_dir {
+fn locate_source(data_dir: Option<&Path>) -> Result<Result<Source, PathBuf>> {
+    if let Some(dir) = data_dir {
         return Source::locate(dir).map(Ok);
     }
     if let Some(db) = std::env::var_os(ENV_OPENCODE_DB).filter(|v| !v.is_empty()) {
@@ -111,7 +117,7 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
         Err(_) if args.dry_run && !args.all => None,
         Err(e) => return Err(e.into()),
     };
-    let source = match locate_source(args)? {
+    let source = match locate_source(args.data_dir.as_deref())? {
         Ok(source) => source,
         Err(dir) => return Ok(Made::NoHistory(dir)),
     };

@@ -8,18 +8,19 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use opencode_sync_core::api::{Endpoint, Outcome, Request};
+use opencode_sync_core::api::{Endpoint, Outcome, Request, SessionPayload};
 use opencode_sync_core::backfill::{
     self, CONFIRM_DELAY_MS, RowNote, SendReason, SessionSummary, SyncRecord,
 };
 use opencode_sync_core::config::Options;
 use opencode_sync_core::map::{self, SessionContext};
+use opencode_sync_core::model::SessionInfo;
 use opencode_sync_core::retry::RetryPolicy;
 use serde_json::Value;
 
 use super::report::Failure;
 use crate::http::Http;
-use crate::opencode_store::StoredSession;
+use crate::opencode_store::{StoredMessage, StoredSession};
 use crate::outbox_dir::now_ms;
 
 /// Why the whole run stopped early.
@@ -191,6 +192,25 @@ pub(super) enum Event {
     Done(Box<SessionResult>),
 }
 
+/// A stored session's upsert: its totals summed from the replies where the store has
+/// none, its model from the latest reply where it names none.
+pub(crate) fn session_payload(
+    info: &mut SessionInfo,
+    messages: &[StoredMessage],
+    project_worktree: Option<String>,
+    options: &Options,
+) -> SessionPayload {
+    backfill::fill_missing_totals(info, messages.iter().map(|m| &m.info));
+    let ctx = SessionContext {
+        last_model: backfill::last_model(messages.iter().map(|m| &m.info)),
+        // The branch a past session ran on is not recorded anywhere; omitted, a branch
+        // the server already has is kept.
+        git_branch: None,
+        fallback_directory: project_worktree,
+    };
+    map::session_payload(info, &ctx, options)
+}
+
 /// Maps and sends one session: the session upsert, then its messages in order.
 pub(super) fn sync_session(
     shared: &Shared,
@@ -213,15 +233,7 @@ pub(super) fn sync_session(
     if !notes.is_empty() {
         let _ = events.send(Event::Notes(notes.clone()));
     }
-    backfill::fill_missing_totals(&mut info, messages.iter().map(|m| &m.info));
-    let ctx = SessionContext {
-        last_model: backfill::last_model(messages.iter().map(|m| &m.info)),
-        // The branch a past session ran on is not recorded anywhere; omitted, a branch
-        // the server already has is kept.
-        git_branch: None,
-        fallback_directory: project_worktree,
-    };
-    let payload = map::session_payload(&info, &ctx, &shared.options);
+    let payload = session_payload(&mut info, &messages, project_worktree, &shared.options);
     let mark = messages
         .iter()
         .map(|m| m.mark)
