@@ -18,8 +18,10 @@
 //!   queued one).
 //! - [`disk`]: one process's view of the outbox directory: records, drafts, claims,
 //!   spares, quarantine, and loading what earlier processes left.
+//! - [`pause`]: the one pause policy every sender follows (the backfill too).
 
 pub mod disk;
+pub mod pause;
 pub mod queue;
 
 use std::collections::VecDeque;
@@ -28,6 +30,8 @@ use crate::api::{Endpoint, Outcome, Request};
 use crate::engine::Upsert;
 use crate::outbox::{Entry, History, Liveness, Prepared, SOFT_LIMIT_RECORDS, parse_entry};
 use crate::retry::RetryPolicy;
+
+pub use pause::Pause;
 
 pub use disk::{DiskOutbox, Fs, Whereabouts};
 use queue::{Queued, Requeue, SendQueue};
@@ -146,13 +150,8 @@ pub struct Delivery {
     queue: SendQueue,
     in_flight: Vec<Flight>,
     waiting: Vec<Waiting>,
-    /// Consecutive failed attempts, whichever request made them: the backoff exponent.
-    attempt: u32,
-    /// No request starts before this time: a failure's backoff holds every sender.
-    paused_until: i64,
-    /// The part of the pause the server asked for (`Retry-After`): it outlives this
-    /// process, written into the records that wait for it.
-    server_pause_until: i64,
+    /// The pause after a failure, which holds every request of this process.
+    pause: Pause,
     /// The key was refused: nothing is sent until [`Delivery::resume`].
     auth_failed: bool,
     auth_told: bool,
@@ -168,14 +167,12 @@ impl Delivery {
     /// `disk`: the outbox directory, or `None` to keep records in memory only.
     pub fn new(config: Config, disk: Option<DiskOutbox>) -> Self {
         Self {
+            pause: Pause::new(config.policy),
             config,
             disk,
             queue: SendQueue::default(),
             in_flight: Vec::new(),
             waiting: Vec::new(),
-            attempt: 0,
-            paused_until: 0,
-            server_pause_until: 0,
             auth_failed: false,
             auth_told: false,
             redirect_told: false,
@@ -206,11 +203,7 @@ impl Delivery {
         // the record that heard it, and the next process must still wait.
         let history = History {
             queued_at: now,
-            not_before: if self.server_pause_until > now {
-                self.server_pause_until
-            } else {
-                0
-            },
+            not_before: self.pause.server_wait(now).unwrap_or(0),
             ..History::default()
         };
         let file = match self.disk.as_mut() {
@@ -283,8 +276,7 @@ impl Delivery {
             .max()
             .unwrap_or(0);
         if not_before > now {
-            self.paused_until = self.paused_until.max(not_before);
-            self.server_pause_until = self.server_pause_until.max(not_before);
+            self.pause.honour_server_wait(not_before);
         }
         // Sessions another sender is sending wait until it is done with that record.
         for (session, file, key) in scan.held {
@@ -328,7 +320,7 @@ impl Delivery {
     ) -> Option<Transmit> {
         if self.closed
             || self.auth_failed
-            || now < self.paused_until
+            || !self.pause.open(now)
             || self.in_flight.len() >= self.config.max_in_flight
         {
             return None;
@@ -502,28 +494,29 @@ impl Delivery {
         }
         match outcome {
             Outcome::Delivered(_) => {
-                self.attempt = 0;
+                self.pause.succeeded();
                 if let (Some(claim), Some(disk)) = (claim, self.disk.as_mut()) {
                     disk.delivered(fs, &claim);
                 }
                 Landed::Delivered
             }
             Outcome::Retry { after_ms, reason } => {
-                let (_, counted) = self.back_off(now, *after_ms, unit_random);
+                let counted = self.pause.failed(now, *after_ms, unit_random);
                 let key = item.key.clone();
                 let failed = self.failed(item, now, reason);
                 self.put_back(fs, failed, claim);
-                if counted && (self.attempt == 1 || self.attempt.is_multiple_of(10)) {
+                let attempt = self.pause.attempt();
+                if counted && (attempt == 1 || attempt.is_multiple_of(10)) {
                     self.events.push_back(Event::Retrying {
                         key,
                         reason: reason.clone(),
-                        attempt: self.attempt,
+                        attempt,
                     });
                 }
                 Landed::Requeued
             }
             Outcome::AuthFailed(reason) => {
-                self.attempt = 0;
+                self.pause.succeeded();
                 self.put_back(fs, item, claim);
                 self.auth_failed = true;
                 let first = !self.auth_told;
@@ -535,8 +528,8 @@ impl Delivery {
                 Landed::Halted(reason.clone())
             }
             Outcome::Redirected(reason) => {
-                let pause = self.config.policy.cap_ms;
-                self.paused_until = self.paused_until.max(now.saturating_add(pause as i64));
+                let longest = self.pause.cap_ms().min(i64::MAX as u64) as i64;
+                self.pause.hold(now.saturating_add(longest));
                 let key = item.key.clone();
                 let failed = self.failed(item, now, reason);
                 self.put_back(fs, failed, claim);
@@ -550,7 +543,7 @@ impl Delivery {
                 Landed::Halted(reason.clone())
             }
             Outcome::Rejected(reason) => {
-                self.attempt = 0;
+                self.pause.succeeded();
                 let mut history = item.history.clone();
                 history.attempts += 1;
                 history.last_error = Some(reason.clone());
@@ -568,30 +561,6 @@ impl Delivery {
         }
     }
 
-    /// A failed attempt pauses every sender. Failures of requests that were under way
-    /// when another's failure started the pause count once, not once each, but a longer
-    /// `Retry-After` among them still extends the pause. Returns the delay, and whether
-    /// the failure counted.
-    fn back_off(&mut self, now: i64, after_ms: Option<u64>, unit_random: f64) -> (u64, bool) {
-        let counted = self.paused_until <= now;
-        if counted {
-            self.attempt = self.attempt.saturating_add(1);
-        }
-        let delay = self
-            .config
-            .policy
-            .delay_ms(self.attempt, after_ms, unit_random);
-        self.paused_until = self
-            .paused_until
-            .max(now.saturating_add(delay.min(i64::MAX as u64) as i64));
-        if let Some(asked) = after_ms {
-            self.server_pause_until = self
-                .server_pause_until
-                .max(now.saturating_add(asked.min(i64::MAX as u64) as i64));
-        }
-        (delay, counted)
-    }
-
     /// The item with one more failed attempt in its history. Its `not_before` is the
     /// wait the server asked for, if any: that holds for the next process too, where this
     /// process's own backoff does not (after an outage the next OpenCode start or a
@@ -599,11 +568,7 @@ impl Delivery {
     fn failed(&self, mut item: Queued, now: i64, reason: &str) -> Queued {
         item.history.attempts = item.history.attempts.saturating_add(1);
         item.history.last_error = Some(reason.to_owned());
-        item.history.not_before = if self.server_pause_until > now {
-            self.server_pause_until
-        } else {
-            0
-        };
+        item.history.not_before = self.pause.server_wait(now).unwrap_or(0);
         item
     }
 
@@ -641,8 +606,8 @@ impl Delivery {
             return None;
         }
         let wait = self.waiting.iter().map(|w| w.next_look.min(w.until)).min();
-        if self.paused_until > now {
-            return Some(self.paused_until.max(wait.unwrap_or(0)));
+        if !self.pause.open(now) {
+            return Some(self.pause.until().max(wait.unwrap_or(0)));
         }
         wait
     }
@@ -657,9 +622,7 @@ impl Delivery {
         self.auth_failed = false;
         self.auth_told = false;
         self.redirect_told = false;
-        self.paused_until = 0;
-        self.server_pause_until = 0;
-        self.attempt = 0;
+        self.pause.clear();
     }
 
     /// Whether the key was refused (nothing is sent until [`Delivery::resume`]).

@@ -16,6 +16,7 @@ use opencode_sync_core::backfill::{
     SyncRecord,
 };
 use opencode_sync_core::config::{Credentials, resolve_credentials};
+use opencode_sync_core::delivery::Pause;
 use opencode_sync_core::paths;
 use opencode_sync_core::retry::RetryPolicy;
 
@@ -184,13 +185,12 @@ pub(super) fn make(args: &SyncArgs, interrupted: &Arc<AtomicBool>) -> Result<Mad
             .as_ref()
             .map(|c| Endpoint::new(c.url.clone(), c.key.clone())),
         options,
-        policy: RetryPolicy::default(),
+        pause: Mutex::new(Pause::new(RetryPolicy::default())),
         retry_budget,
         dry_run: args.dry_run,
         interrupted: Arc::clone(interrupted),
         halted: AtomicBool::new(false),
         halt: Mutex::new(None),
-        pause_until: Mutex::new(None),
     };
 
     // --all (or a key rotation): what the server already has.

@@ -13,9 +13,9 @@ use opencode_sync_core::backfill::{
     self, CONFIRM_DELAY_MS, RowNote, SendReason, SessionSummary, SyncRecord,
 };
 use opencode_sync_core::config::Options;
+use opencode_sync_core::delivery::Pause;
 use opencode_sync_core::map::{self, SessionContext};
 use opencode_sync_core::model::SessionInfo;
-use opencode_sync_core::retry::RetryPolicy;
 use serde_json::Value;
 
 use super::report::Failure;
@@ -44,14 +44,14 @@ pub(super) struct Shared {
     pub(super) http: Http,
     pub(super) endpoint: Option<Endpoint>,
     pub(super) options: Options,
-    pub(super) policy: RetryPolicy,
     pub(super) retry_budget: Duration,
     pub(super) dry_run: bool,
     pub(super) interrupted: Arc<AtomicBool>,
     pub(super) halted: AtomicBool,
     pub(super) halt: Mutex<Option<Halt>>,
-    /// A `Retry-After` pauses every thread, not only the one that got it.
-    pub(super) pause_until: Mutex<Option<Instant>>,
+    /// A failure pauses every thread, not only the one that saw it: the core's one
+    /// pause policy, as in the plugin and `sync --flush`.
+    pub(super) pause: Mutex<Pause>,
 }
 
 impl Shared {
@@ -86,15 +86,20 @@ impl Shared {
         }
     }
 
+    /// When the shared pause ends, as an `Instant` (now when there is none).
+    fn pause_end(&self) -> Instant {
+        let until = self.pause.lock().map_or(0, |p| p.until());
+        let wait = u64::try_from(until.saturating_sub(now_ms())).unwrap_or(0);
+        Instant::now() + Duration::from_millis(wait)
+    }
+
     /// Sends one request, retrying transient failures for up to `retry_budget`.
     pub(super) fn deliver(&self, request: &Request) -> Sent {
         let started = Instant::now();
-        let mut attempt = 0;
+        let budget_end = started + self.retry_budget;
         loop {
-            let pause = self.pause_until.lock().ok().and_then(|p| *p);
-            if let Some(until) = pause
-                && !self.sleep_until(until)
-            {
+            // Every thread waits out the pause, but not past its own budget.
+            if !self.sleep_until(self.pause_end().min(budget_end)) {
                 return Sent::Stopped;
             }
             if self.stopped() {
@@ -102,7 +107,12 @@ impl Shared {
             }
             let (outcome, _) = self.http.exchange(request);
             match outcome {
-                Outcome::Delivered(body) => return Sent::Delivered(body),
+                Outcome::Delivered(body) => {
+                    if let Ok(mut pause) = self.pause.lock() {
+                        pause.succeeded();
+                    }
+                    return Sent::Delivered(body);
+                }
                 Outcome::Rejected(reason) => return Sent::Rejected(reason),
                 Outcome::AuthFailed(reason) => {
                     self.halt(Halt::AuthFailed(reason));
@@ -114,28 +124,16 @@ impl Shared {
                     return Sent::Stopped;
                 }
                 Outcome::Retry { after_ms, reason } => {
-                    attempt += 1;
-                    let delay = Duration::from_millis(self.policy.delay_ms(
-                        attempt,
-                        after_ms,
-                        fastrand::f64(),
-                    ));
+                    if let Ok(mut pause) = self.pause.lock() {
+                        pause.failed(now_ms(), after_ms, fastrand::f64());
+                    }
                     // The last attempt is made when the budget runs out, not a backoff
                     // step before it; only a server asking for a longer wait than is
                     // left ends it early.
-                    let left = self.retry_budget.saturating_sub(started.elapsed());
-                    if left.is_zero() || (after_ms.is_some() && delay > left) {
+                    let now = Instant::now();
+                    let asked_too_long = after_ms.is_some() && self.pause_end() > budget_end;
+                    if now >= budget_end || asked_too_long {
                         self.halt(Halt::GaveUp(reason));
-                        return Sent::Stopped;
-                    }
-                    let delay = delay.min(left);
-                    let until = Instant::now() + delay;
-                    if after_ms.is_some()
-                        && let Ok(mut p) = self.pause_until.lock()
-                    {
-                        *p = Some(p.map_or(until, |old| old.max(until)));
-                    }
-                    if !self.sleep_until(until) {
                         return Sent::Stopped;
                     }
                 }
