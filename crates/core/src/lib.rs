@@ -18,6 +18,8 @@
 //! 3. What is sent and with which settings:
 //!    - [`api`]: the OpenSync wire types, request builders and response classifier.
 //!    - [`config`]: the credentials file, its options and environment overrides.
+//!    - [`plugin_settings`]: what the plugin needs to run (credentials, options, the
+//!      git branch), read through the host's files and environment.
 //! 4. [`map`]: OpenCode's model mapped onto the wire types (the one mapping).
 //! 5. [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
 //! 6. What is queued:
@@ -38,6 +40,7 @@ pub mod map;
 pub mod model;
 pub mod outbox;
 pub mod paths;
+pub mod plugin_settings;
 pub mod redact;
 pub mod retry;
 

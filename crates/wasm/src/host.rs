@@ -10,8 +10,8 @@ use opencode_sync_core::paths::Environment;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::settings::Files;
 use opencode_sync_core::delivery::Fs;
+use opencode_sync_core::plugin_settings::Files;
 
 #[wasm_bindgen]
 extern "C" {

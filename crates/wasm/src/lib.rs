@@ -19,11 +19,11 @@ use js_sys::{Function, Promise, Reflect};
 use opencode_sync_core::api::Endpoint;
 use opencode_sync_core::delivery::{self, Delivery, DiskOutbox, Event};
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
+use opencode_sync_core::plugin_settings;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 mod host;
-pub mod settings;
 
 pub use host::Host;
 
@@ -106,7 +106,7 @@ impl SyncPlugin {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let settings = match settings::load(&host, &host, &tuple) {
+        let settings = match plugin_settings::load(&host, &host, &tuple) {
             Ok(settings) => settings,
             Err(inactive) => {
                 host.log(inactive.level, &inactive.message);
@@ -119,7 +119,7 @@ impl SyncPlugin {
         let mut engine = Engine::from_json(&input, settings.options);
         let branch = engine
             .worktree()
-            .and_then(|worktree| settings::git_branch(&host, worktree));
+            .and_then(|worktree| plugin_settings::git_branch(&host, worktree));
         engine.set_git_branch(branch);
         host.log(
             "info",
@@ -489,7 +489,7 @@ impl Inner {
     /// After a refused key: picks up credentials that changed since (`opencode-sync
     /// login` while OpenCode runs). Returns whether sending may resume.
     fn reload_credentials(&self) -> bool {
-        let Ok(settings) = settings::load(&self.host, &self.host, &self.tuple) else {
+        let Ok(settings) = plugin_settings::load(&self.host, &self.host, &self.tuple) else {
             return false;
         };
         let mut st = self.state.borrow_mut();

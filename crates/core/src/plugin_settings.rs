@@ -1,12 +1,13 @@
 //! What the plugin needs before it can run, gathered from the host's files and
 //! environment by the core's rules: credentials (file, then environment overrides),
-//! options (file, then the plugin tuple's object) and the project's git branch. Plain
-//! Rust over two small traits, so it is tested natively.
+//! options (file, then the plugin tuple's object) and the project's git branch. The
+//! plugin's host implements [`Files`] and [`Environment`]; nothing here reads a file
+//! itself, so it is tested natively.
 
-use opencode_sync_core::api::Endpoint;
-use opencode_sync_core::config::{ConfigFile, CredentialsError, Options, resolve_credentials};
-use opencode_sync_core::git::{branch_from_head, gitdir_from_dot_git_file};
-use opencode_sync_core::paths::{Environment, config_file};
+use crate::api::Endpoint;
+use crate::config::{ConfigFile, CredentialsError, Options, resolve_credentials};
+use crate::git::{branch_from_head, gitdir_from_dot_git_file};
+use crate::paths::{Environment, config_file};
 use serde_json::{Map, Value};
 
 /// Reads a whole text file; `None` when it is missing or unreadable.
