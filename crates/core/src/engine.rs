@@ -190,6 +190,14 @@ impl Engine {
         self.handle_json(hook, &input.to_string())
     }
 
+    /// Feeds one event already read into the model (OpenCode 2's, translated by
+    /// [`crate::v2::Translator`]).
+    pub fn handle_event(&mut self, event: Event) -> Vec<Upsert> {
+        let mut out = Vec::new();
+        self.on_event(event, &mut out);
+        out
+    }
+
     /// Feeds one hook call given as JSON text, parsed straight into the model types.
     /// Malformed or unknown input is ignored, never an error.
     pub fn handle_json(&mut self, hook: Hook, json: &str) -> Vec<Upsert> {

@@ -21,7 +21,8 @@
 //!    - [`plugin_settings`]: what the plugin needs to run (credentials, options, the
 //!      git branch), read through the host's files and environment.
 //! 4. [`map`]: OpenCode's model mapped onto the wire types (the one mapping).
-//! 5. [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic).
+//! 5. [`engine`]: hook inputs in, upserts worth sending out (the plugin's logic), and
+//!    [`v2`]: OpenCode 2's event stream translated into the events it knows.
 //! 6. What is queued:
 //!    - [`outbox`]: the durable queue's records, names, order and dispositions.
 //!    - [`backfill`]: which stored sessions and messages `sync` sends, and its records.
@@ -43,6 +44,7 @@ pub mod paths;
 pub mod plugin_settings;
 pub mod redact;
 pub mod retry;
+pub mod v2;
 
 pub use api_key::ApiKey;
 pub use endpoint::SiteUrl;
