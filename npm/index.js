@@ -5,7 +5,9 @@
 //   1. load the wasm module once, when OpenCode imports this file;
 //   2. give it a small host object (files, environment, clock, toasts, logs);
 //   3. return hooks that queue their input and return at once; a single deferred drain
-//      hands the queue to the wasm side, off the hook.
+//      hands the queue to the wasm side, off the hook. The few events that complete
+//      something (a reply, a turn) are handled inside the hook, so a process that exits
+//      right after them (OpenCode 1.2-1.14 never call `dispose`) has written them to disk.
 // Nothing here may throw into OpenCode: every call into the wasm side is guarded, and
 // after any failure the plugin goes quiet for the rest of the process.
 
@@ -209,96 +211,200 @@ const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTim
 
 
 /**
- * The plugin function OpenCode calls once per instance: `plugin(input, options)`.
- * Returns no hooks at all when sync is off (not logged in, or `enabled: false`).
+ * Whether an event completes something (a reply, a turn, the instance). These are handled
+ * inside the hook call, not deferred: OpenCode 1.2 to 1.14 under `opencode run` exit 4-12 ms
+ * after `session.idle` without calling `dispose`, so a drain armed for later never runs.
+ * Handling one writes what it completes to the outbox synchronously, where the next start
+ * or `opencode-sync sync --flush` finds it. Rare (a few per turn): the common events stay
+ * on the queue.
  */
-export const OpenCodeSyncPlugin = async (input, options) => {
-  let host;
-  try {
-    host = makeHost(input?.client);
-    if (!wasm) {
-      host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
-      return {};
+function completes(event) {
+  switch (event?.type) {
+    case "session.idle":
+    case "server.instance.disposed":
+      return true;
+    case "session.status":
+      return event.properties?.status?.type === "idle";
+    case "message.updated": {
+      const info = event.properties?.info;
+      return info?.role === "assistant" && info.time?.completed != null;
     }
-    const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
-    if (!plugin.active) return {};
+    default:
+      return false;
+  }
+}
 
-    // Hook inputs waiting for the drain, as [name, input, name, input, ...] in the first
-    // `length` slots. Two arrays take turns and keep their capacity, so a hook call never
-    // pays for growing one.
-    let pending = [];
-    let spare = [];
-    let length = 0;
-    let scheduled = false;
-    let dead = false;
-    const fail = (error) => {
-      dead = true;
-      pending = [];
-      length = 0;
-      host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
-    };
+/**
+ * The one engine of this process (see `server`): OpenCode may call the plugin more than
+ * once per process (1.0.x calls every export; `opencode serve` starts one instance per
+ * directory), and two engines would send every record twice.
+ */
+let shared = null;
+/** Inputs already answered: a loader that calls two exports with one input gets hooks once. */
+const answeredInputs = new WeakSet();
 
-    const drain = () => {
-      scheduled = false;
-      const batch = pending;
-      const count = length;
-      pending = spare;
-      length = 0;
-      for (let k = 0; k < count && !dead; k += 2) {
-        try {
-          plugin.handle(batch[k], batch[k + 1]);
-        } catch (error) {
-          fail(error);
-        }
+/** Starts the process's engine and the hooks that feed it, or returns null when sync is off. */
+function startEngine(input, options) {
+  const host = makeHost(input?.client);
+  if (!wasm) {
+    host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
+    return null;
+  }
+  const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
+  if (!plugin.active) return null;
+
+  // Hook inputs waiting for the drain, as [name, input, name, input, ...] in the first
+  // `length` slots. Two arrays take turns and keep their capacity, so a hook call never
+  // pays for growing one.
+  let pending = [];
+  let spare = [];
+  let length = 0;
+  let scheduled = false;
+  let dead = false;
+  const fail = (error) => {
+    dead = true;
+    pending = [];
+    length = 0;
+    host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
+  };
+
+  const drain = () => {
+    scheduled = false;
+    const batch = pending;
+    const count = length;
+    pending = spare;
+    length = 0;
+    for (let k = 0; k < count && !dead; k += 2) {
+      try {
+        plugin.handle(batch[k], batch[k + 1]);
+      } catch (error) {
+        fail(error);
       }
-      batch.fill(undefined, 0, count);
-      spare = batch;
-    };
-    const arm = () => later(drain);
-    // Returns one settled promise for every call: the hooks are async to OpenCode, and
-    // need not cost a promise each. The drain is armed through that promise too: a
-    // reaction on it costs less than `queueMicrotask`, which Node wraps for async hooks.
-    const push = (name, value) => {
-      if (dead) return DONE;
-      pending[length++] = name;
-      pending[length++] = value;
-      if (!scheduled) {
-        scheduled = true;
-        DONE.then(arm);
-      }
-      return DONE;
-    };
+    }
+    batch.fill(undefined, 0, count);
+    spare = batch;
+  };
+  const arm = () => {
+    if (scheduled) later(drain);
+  };
+  // Returns one settled promise for every call: the hooks are async to OpenCode, and
+  // need not cost a promise each. The drain is armed through that promise too: a
+  // reaction on it costs less than `queueMicrotask`, which Node wraps for async hooks.
+  const push = (name, value) => {
+    if (dead) return DONE;
+    pending[length++] = name;
+    pending[length++] = value;
+    if (!scheduled) {
+      scheduled = true;
+      DONE.then(arm);
+    }
+    return DONE;
+  };
+  // What is queued first, in order, then this event, all before the hook returns.
+  const handleNow = (event) => {
+    if (dead) return DONE;
+    drain();
+    if (dead) return DONE;
+    try {
+      plugin.handle("event", event);
+    } catch (error) {
+      fail(error);
+    }
+    return DONE;
+  };
 
+  let disposed = false;
+  const hooks = {
+    // The one hook that reads its argument: a getter that throws must not reach OpenCode.
+    event: (arg) => {
+      try {
+        const event = arg?.event;
+        return completes(event) ? handleNow(event) : push("event", event);
+      } catch {
+        return DONE;
+      }
+    },
+    "chat.message": (i, o) => push("chat.message", { i, o }),
+    "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
+    "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),
+    dispose: async () => {
+      if (dead || disposed) return;
+      disposed = true;
+      drain();
+      try {
+        await plugin.dispose();
+      } catch (error) {
+        fail(error);
+      }
+    },
+  };
+  return { host, hooks, instances: 0 };
+}
+
+/**
+ * The V1 plugin, `server(input, options)`, as OpenCode 1.x calls it once per instance.
+ * Returns no hooks at all when sync is off (not logged in, or `enabled: false`). One engine
+ * per process: a second instance (another directory in `opencode serve`) shares it, and
+ * the engine is disposed with the last instance; a second call with the same input (a
+ * loader calling two exports) gets no hooks, so no event is handled twice.
+ */
+async function server(input, options) {
+  try {
+    if (input !== null && typeof input === "object") {
+      if (answeredInputs.has(input)) return {};
+      answeredInputs.add(input);
+    }
+    if (shared === null) shared = startEngine(input, options) ?? { hooks: null, instances: 0 };
+    if (shared.hooks === null) return {};
+    shared.instances += 1;
+    const engine = shared;
+    const { dispose, ...rest } = engine.hooks;
     return {
-      // The one hook that reads its argument: a getter that throws must not reach OpenCode.
-      event: (arg) => {
-        try {
-          return push("event", arg?.event);
-        } catch {
-          return DONE;
-        }
-      },
-      "chat.message": (i, o) => push("chat.message", { i, o }),
-      "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
-      "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),
+      ...rest,
       dispose: async () => {
-        if (dead) return;
-        drain();
-        try {
-          await plugin.dispose();
-        } catch (error) {
-          fail(error);
-        }
+        engine.instances -= 1;
+        if (engine.instances <= 0) await dispose();
       },
     };
   } catch (error) {
     try {
-      (host ?? makeHost(undefined)).log("error", `could not start, sessions are not synced: ${error}`);
+      (shared?.host ?? makeHost(input?.client)).log("error", `could not start, sessions are not synced: ${error}`);
     } catch {
       // nothing may escape into OpenCode
     }
     return {};
   }
-};
+}
+
+/**
+ * The V2 plugin's `setup(ctx)`. OpenCode 1.18.x also calls it, with a reduced ctx that has
+ * no `event` and no `location`: the V1 `server` does the work there, so this returns at
+ * once. On OpenCode 2 it hands over to `startV2`.
+ */
+async function setup(ctx) {
+  if (!ctx?.location || !ctx?.event) return undefined;
+  return startV2(ctx);
+}
+
+/**
+ * V2 live sync (issue 16, items 5-8): subscribe to `ctx.event`, feed the engine, return a
+ * cleanup that aborts and flushes. Not written yet: V2 sessions are not synced live.
+ */
+async function startV2(_ctx) {
+  return undefined;
+}
+
+/**
+ * The default export, for every loader at once. OpenCode 1.0 to 1.2 call each export of
+ * the module as a plugin function (an object there is "not a function": 1.0 aborts the
+ * run), so it is a function, the V1 plugin. It also carries `id`, `server` and `setup`:
+ * the documented `{ id, server, setup }` shape, which 1.14+ and OpenCode 2 read. (1.14 and
+ * 1.18 take a function default for the legacy form and call it; OpenCode 2 loads
+ * `server.js`, this shape as a plain object, from a directory or package entry.)
+ */
+export const OpenCodeSyncPlugin = (input, options) => server(input, options);
+OpenCodeSyncPlugin.id = "opencode-sync";
+OpenCodeSyncPlugin.server = server;
+OpenCodeSyncPlugin.setup = setup;
 
 export default OpenCodeSyncPlugin;

@@ -54,6 +54,7 @@ impl Hook {
                         | "message.part.updated"
                         | "message.removed"
                         | "vcs.branch.updated"
+                        | "server.instance.disposed"
                 )
             ),
             Self::ChatMessage => true,
@@ -113,6 +114,8 @@ struct SessionState {
     /// The payload last emitted, to tell whether anything changed since.
     sent: Option<SessionPayload>,
     busy: bool,
+    /// The completed replies seen, by id: the totals of a session that keeps none.
+    replies: BTreeMap<String, MessageInfo>,
 }
 
 /// What the engine knows about one message until it is sent.
@@ -223,16 +226,14 @@ impl Engine {
     fn on_event(&mut self, event: Event, out: &mut Vec<Upsert>) {
         match event {
             Event::Session { info } if !info.id.is_empty() => self.on_session(info, out),
+            Event::Status { session_id, status } if status.kind == "idle" => {
+                self.on_idle(session_id, out);
+            }
             Event::Status { session_id, status } => {
                 self.sessions.entry(session_id).or_default().busy = status.kind == "busy";
             }
-            Event::Idle { session_id } => {
-                self.sessions.entry(session_id.clone()).or_default().busy = false;
-                self.emit_pending_messages(Some(&session_id), out);
-                if self.unsent_payload(&session_id).is_some() {
-                    self.held.insert(session_id);
-                }
-            }
+            Event::Idle { session_id } => self.on_idle(session_id, out),
+            Event::InstanceDisposed => out.extend(self.flush()),
             Event::Message { info } if !info.id.is_empty() => self.on_message(info, out),
             Event::Part { part } if !part.id.is_empty() => {
                 let message_id = part.message_id.clone();
@@ -246,6 +247,26 @@ impl Engine {
                 branch: Some(branch),
             } if !branch.is_empty() => self.git_branch = Some(branch),
             _ => {}
+        }
+    }
+
+    /// A turn ended: what never completed is sent with what arrived. A session that keeps
+    /// no totals of its own (before OpenCode 1.15) has its final ones now, summed from its
+    /// replies, and is sent at once: no update follows, and 1.2 to 1.14 exit a few ms
+    /// later. Otherwise its totals wait for OpenCode's update that follows (see
+    /// [`Engine::release_held`]).
+    fn on_idle(&mut self, session_id: String, out: &mut Vec<Upsert>) {
+        let state = self.sessions.entry(session_id.clone()).or_default();
+        state.busy = false;
+        let own_totals = state
+            .info
+            .as_ref()
+            .is_some_and(|i| i.tokens.is_some() || i.cost.is_some());
+        self.emit_pending_messages(Some(&session_id), out);
+        if !own_totals {
+            self.emit_session_if_changed(&session_id, out);
+        } else if self.unsent_payload(&session_id).is_some() {
+            self.held.insert(session_id);
         }
     }
 
@@ -385,7 +406,14 @@ impl Engine {
             &self.options,
         )));
         state.sent = true;
-        state.info = None;
+        if let Some(info) = state.info.take().filter(|i| i.role == "assistant") {
+            // Its tokens and cost count towards a session that keeps no totals of its own.
+            self.sessions
+                .entry(info.session_id.clone())
+                .or_default()
+                .replies
+                .insert(info.id.clone(), info);
+        }
         self.drafts_due.remove(id);
     }
 
@@ -419,6 +447,12 @@ impl Engine {
             git_branch: self.git_branch.clone(),
             fallback_directory: self.input.directory.clone(),
         };
+        if info.tokens.is_none() && info.cost.is_none() && !state.replies.is_empty() {
+            // Before OpenCode 1.15: the totals are the replies', summed as backfill does.
+            let mut info = info.clone();
+            crate::backfill::fill_missing_totals(&mut info, state.replies.values());
+            return Some(map::session_payload(&info, &ctx, &self.options));
+        }
         Some(map::session_payload(info, &ctx, &self.options))
     }
 

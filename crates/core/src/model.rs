@@ -221,6 +221,9 @@ pub enum Event {
     MessageRemoved { message_id: String },
     /// `vcs.branch.updated`.
     Branch { branch: Option<String> },
+    /// `server.instance.disposed`: the instance is ending (1.2 to 1.14 emit it where they
+    /// never call the plugin's `dispose`).
+    InstanceDisposed,
 }
 
 /// The `properties` of each event type, as OpenCode names its fields.
@@ -315,6 +318,10 @@ impl<'de> serde::de::Visitor<'de> for EventVisitor {
                         "vcs.branch.updated" => Event::Branch {
                             branch: map.next_value::<BranchProps>()?.branch,
                         },
+                        "server.instance.disposed" => {
+                            map.next_value::<IgnoredAny>()?;
+                            Event::InstanceDisposed
+                        }
                         other => {
                             map.next_value::<IgnoredAny>()?;
                             return Err(A::Error::custom(format!("ignored event type {other}")));
