@@ -91,7 +91,18 @@ async function turn(t, e, prompt, { label, session }) {
   // One engine per process: the plugin says where it syncs to once when it starts.
   const starts = r.stderr.split("\n").filter((l) => l.includes("syncing sessions to")).length;
   assert.equal(starts, 1, `${label}: one engine in the process (it started ${starts} times)\n${describeRun(r)}`);
-  return r;
+  return { ...r, interrupted: interruptedMessageSends(e) };
+}
+
+/**
+ * Message records the exited process had claimed, i.e. was sending when OpenCode exited
+ * (1.2-1.14 exit a few ms after the turn ends): the answer never reached it, so the next
+ * sender delivers them again (at least once). The only repeats the suite allows.
+ */
+function interruptedMessageSends(e) {
+  const dir = path.join(e.stateHome, "opencode-sync", "outbox");
+  if (!fs.existsSync(dir)) return 0;
+  return fs.readdirSync(dir).filter((f) => /\.message\..*\.claim-/.test(f)).length;
 }
 
 /** The session as OpenCode stored it, and as the server holds it: the same facts. */
@@ -116,10 +127,10 @@ for (const version of versions) {
         writeConfig(e, { baseURL: model.baseURL, plugins: [RECORDER_PLUGIN_URL, PLUGIN_URL] });
         await sync.clearRequestLog();
 
-        await turn(t, e, ["read", "notes", "and", "run", "a", "command"], { label: "turn 1" });
+        const r1 = await turn(t, e, ["read", "notes", "and", "run", "a", "command"], { label: "turn 1" });
         const sessionID = readStore(e).sessions[0]?.id;
         assert.match(sessionID ?? "", /^ses_/, "the store has a session");
-        await turn(t, e, ["one", "more", "command"], { label: "turn 2", session: sessionID });
+        const r2 = await turn(t, e, ["one", "more", "command"], { label: "turn 2", session: sessionID });
         assert.deepEqual(model.problems, [], "the model server saw only scripted requests");
         assert.equal(model.remaining(), 0, "every scripted step was requested");
 
@@ -129,9 +140,15 @@ for (const version of versions) {
         const bad = dump.requests.filter((r) => r.status < 200 || r.status >= 300 || r.rejected);
         assert.deepEqual(bad, [], "no rejected request");
         const posts = dump.requests.filter((r) => r.method === "POST" && r.path === "/sync/message").length;
-        assert.equal(posts, store.messages.length, `each message sent once (${posts} POSTs for ${store.messages.length} messages)`);
+        const interrupted = r1.interrupted + r2.interrupted;
+        assert.ok(
+          posts >= store.messages.length && posts <= store.messages.length + interrupted,
+          `each message sent once, but for ${interrupted} send(s) the exit interrupted: ${posts} POSTs for ${store.messages.length} messages`,
+        );
         const row = store.sessions[0];
-        t.diagnostic(`${version}: ${store.messages.length} messages, ${store.parts.length} parts, totals ${row.totals_from_replies ? "from the replies" : "from the session"}`);
+        t.diagnostic(
+          `${version}: ${store.messages.length} messages, ${store.parts.length} parts, ${posts} message POSTs (${interrupted} interrupted by the exit), totals ${row.totals_from_replies ? "from the replies" : "from the session"}`,
+        );
 
         // Backfill of the same store to a server that has nothing of it: the same facts.
         writeSyncCredentials(e, { url: backfillSync.url, apiKey: API_KEY });

@@ -185,7 +185,8 @@ impl Engine {
             .and_then(|p| p.worktree.as_deref())
             .filter(|w| *w != "/")
             .or(self.input.worktree.as_deref().filter(|w| *w != "/"))
-            .or(self.input.directory.as_deref())
+            .or(self.input.app_root().filter(|w| *w != "/"))
+            .or(self.input.directory())
     }
 
     /// Feeds one hook call as a JSON value (see [`Engine::handle_json`]).
@@ -291,6 +292,29 @@ impl Engine {
             state.sent = Some(payload.clone());
             out.push(Upsert::Session(payload));
             self.held.remove(&id);
+        }
+    }
+
+    /// The replies of sessions this process continues, as OpenCode lists them
+    /// (`client.session.messages`: `[{info, parts}, ...]`): a session that keeps no totals
+    /// of its own (before 1.15) counts the replies of earlier processes too. Nothing is
+    /// sent for them (they were sent when they completed). Malformed input is ignored.
+    pub fn note_replies_json(&mut self, json: &str) {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            info: MessageInfo,
+        }
+        let Ok(listed) = serde_json::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
+            return;
+        };
+        for Listed { info } in listed {
+            if info.role == "assistant" && !info.id.is_empty() && info.time.completed.is_some() {
+                self.sessions
+                    .entry(info.session_id.clone())
+                    .or_default()
+                    .replies
+                    .insert(info.id.clone(), info);
+            }
         }
     }
 
@@ -445,7 +469,7 @@ impl Engine {
         let ctx = SessionContext {
             last_model: state.last_model.clone(),
             git_branch: self.git_branch.clone(),
-            fallback_directory: self.input.directory.clone(),
+            fallback_directory: self.input.directory().map(str::to_owned),
         };
         if info.tokens.is_none() && info.cost.is_none() && !state.replies.is_empty() {
             // Before OpenCode 1.15: the totals are the replies', summed as backfill does.
@@ -742,6 +766,52 @@ mod tests {
             }
             assert!(e.flush().is_empty(), "nothing left to send");
         }
+    }
+
+    /// Before OpenCode 1.15 a session carries no totals: at the end of a turn they are the
+    /// sums over its replies (earlier processes' too), sent at once (1.2-1.14 exit a few ms
+    /// after `session.idle`), as backfill sums them.
+    #[test]
+    fn without_session_totals_the_replies_are_summed_and_sent_at_idle() {
+        let session = serde_json::json!({"type": "session.updated", "properties": {"info": {
+            "id": "ses_1", "title": "Old release", "time": {"created": 10, "updated": 20}}}});
+        let reply = |id: &str, input: u64, cost: f64| {
+            serde_json::json!({"id": id, "sessionID": "ses_1", "role": "assistant",
+                "modelID": "m", "providerID": "p", "cost": cost,
+                "tokens": {"input": input, "output": 5, "reasoning": 1, "cache": {"read": 2, "write": 0}},
+                "time": {"created": 11, "completed": 12}})
+        };
+        let idle =
+            serde_json::json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}});
+        // 0.5.x: no `directory` anywhere but `app.path.cwd`.
+        let input = serde_json::json!({"app": {"path": {"cwd": "/work/old", "root": "/work/old"}}});
+        let mut e = Engine::new(&input, Options::default());
+        // A reply of an earlier process, as OpenCode lists it, and one of this process.
+        e.note_replies_json(&serde_json::json!([{"info": reply("msg_1", 100, 0.25), "parts": []}]).to_string());
+        assert!(!e.handle(Hook::Event, &session).is_empty());
+        let done = serde_json::json!({"type": "message.updated", "properties": {"info": reply("msg_2", 200, 0.5)}});
+        assert_eq!(e.handle(Hook::Event, &done).len(), 1, "the reply");
+        let out = e.handle(Hook::Event, &idle);
+        let [Upsert::Session(s)] = out.as_slice() else {
+            panic!("the session at idle, not held: {out:?}")
+        };
+        assert_eq!(s.prompt_tokens, Some(100 + 2 + 200 + 2));
+        assert_eq!(s.completion_tokens, Some(12));
+        assert_eq!(s.cost, Some(0.75));
+        assert_eq!(s.project_path.as_deref(), Some("/work/old"));
+        assert!(!e.holds());
+        assert!(e.flush().is_empty(), "nothing left to send");
+    }
+
+    #[test]
+    fn instance_disposed_sends_what_dispose_would() {
+        let mut e = Engine::new(&Value::Null, Options::default());
+        let begun = serde_json::json!({"type": "message.updated", "properties": {"info": {
+            "id": "msg_1", "sessionID": "ses_1", "role": "assistant", "time": {"created": 1}}}});
+        assert!(e.handle(Hook::Event, &begun).is_empty());
+        let disposed = serde_json::json!({"type": "server.instance.disposed", "properties": {"directory": "/p"}});
+        let out = e.handle(Hook::Event, &disposed);
+        assert!(matches!(out.as_slice(), [Upsert::Message(m)] if m.external_id == "msg_1"), "{out:?}");
     }
 
     #[test]

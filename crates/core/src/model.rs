@@ -366,6 +366,37 @@ pub struct PluginInput {
     pub directory: Option<String>,
     pub worktree: Option<String>,
     pub project: Option<Project>,
+    /// OpenCode 0.5.x passes `{client, app, $}`: no `directory`, but `app.path.cwd`.
+    pub app: Option<AppInfo>,
+}
+
+impl PluginInput {
+    /// The instance's directory: `directory`, else 0.5.x's `app.path.cwd`.
+    pub fn directory(&self) -> Option<&str> {
+        self.directory
+            .as_deref()
+            .or_else(|| self.app.as_ref()?.path.as_ref()?.cwd.as_deref())
+    }
+
+    /// 0.5.x's project root, `app.path.root`.
+    pub fn app_root(&self) -> Option<&str> {
+        self.app.as_ref()?.path.as_ref()?.root.as_deref()
+    }
+}
+
+/// OpenCode 0.5.x's App.Info, as far as the plugin reads it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AppInfo {
+    pub path: Option<AppPath>,
+}
+
+/// `app.path`: the directory OpenCode runs in and its project root.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AppPath {
+    pub cwd: Option<String>,
+    pub root: Option<String>,
 }
 
 /// OpenCode's Project.
