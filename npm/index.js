@@ -5,9 +5,9 @@
 //   1. load the wasm module once, when OpenCode imports this file;
 //   2. give it a small host object (files, environment, clock, toasts, logs);
 //   3. return hooks that queue their input and return at once; a single deferred drain
-//      hands the queue to the wasm side, off the hook. The few events that complete
-//      something (a reply, a turn) are handled inside the hook, so a process that exits
-//      right after them (OpenCode 1.2-1.14 never call `dispose`) has written them to disk.
+//      hands the queue to the wasm side, off the hook. When the process exits without
+//      calling `dispose` (OpenCode 1.2-1.14), an exit handler runs what is queued and writes
+//      every record to disk.
 // Nothing here may throw into OpenCode: every call into the wasm side is guarded, and
 // after any failure the plugin goes quiet for the rest of the process.
 
@@ -211,37 +211,19 @@ const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTim
 
 
 /**
- * Whether an event completes something (a reply, a turn, the instance). These are handled
- * inside the hook call, not deferred: OpenCode 1.2 to 1.14 under `opencode run` exit 4-12 ms
- * after `session.idle` without calling `dispose`, so a drain armed for later never runs.
- * Handling one writes what it completes to the outbox synchronously, where the next start
- * or `opencode-sync sync --flush` finds it. Rare (a few per turn): the common events stay
- * on the queue.
+ * The engines of this process, by instance directory (see `server`): OpenCode may call the
+ * plugin more than once for one instance (1.0.x calls every export of the module), and
+ * two engines for one directory would send every record twice.
  */
-function completes(event) {
-  switch (event?.type) {
-    case "session.idle":
-    case "server.instance.disposed":
-      return true;
-    case "session.status":
-      return event.properties?.status?.type === "idle";
-    case "message.updated": {
-      const info = event.properties?.info;
-      return info?.role === "assistant" && info.time?.completed != null;
-    }
-    default:
-      return false;
-  }
-}
-
-/**
- * The one engine of this process (see `server`): OpenCode may call the plugin more than
- * once per process (1.0.x calls every export; `opencode serve` starts one instance per
- * directory), and two engines would send every record twice.
- */
-let shared = null;
+const engines = new Map();
 /** Inputs already answered: a loader that calls two exports with one input gets hooks once. */
 const answeredInputs = new WeakSet();
+
+/** The directory an instance runs in (0.5.x has it only in `app.path.cwd`). */
+function directoryOf(input) {
+  const directory = input?.directory ?? input?.app?.path?.cwd;
+  return typeof directory === "string" ? directory : "";
+}
 
 /** Starts the process's engine and the hooks that feed it, or returns null when sync is off. */
 function startEngine(input, options) {
@@ -276,6 +258,10 @@ function startEngine(input, options) {
     length = 0;
     for (let k = 0; k < count && !dead; k += 2) {
       try {
+        if (batch[k] === "event") {
+          const type = batch[k + 1]?.type;
+          if (type === "session.updated" || type === "session.created") askReplies(batch[k + 1]);
+        }
         plugin.handle(batch[k], batch[k + 1]);
       } catch (error) {
         fail(error);
@@ -300,26 +286,48 @@ function startEngine(input, options) {
     }
     return DONE;
   };
-  // What is queued first, in order, then this event, all before the hook returns.
-  const handleNow = (event) => {
-    if (dead) return DONE;
-    drain();
-    if (dead) return DONE;
-    try {
-      plugin.handle("event", event);
-    } catch (error) {
-      fail(error);
-    }
-    return DONE;
+  // Sessions whose earlier replies were asked for (or that began in this process).
+  const askedReplies = new Set();
+  // Before OpenCode 1.15 a session keeps no totals: they are the sums over its replies, and
+  // a session continued here (`opencode run --session`) had replies in earlier processes.
+  // OpenCode lists them off the hook; a turn takes longer than that answer.
+  const askReplies = (event) => {
+    const info = event.properties?.info;
+    const id = info?.id;
+    if (typeof id !== "string" || askedReplies.has(id)) return;
+    askedReplies.add(id);
+    if (event.type === "session.created" || info.tokens !== undefined || info.cost !== undefined) return;
+    const listed = input?.client?.session?.messages?.({ path: { id } });
+    listed
+      ?.then?.((answer) => {
+        if (!dead && Array.isArray(answer?.data)) plugin.noteReplies(answer.data);
+      })
+      ?.catch?.(() => {});
   };
 
   let disposed = false;
+  // OpenCode 1.2 to 1.14 end `opencode run` with process.exit() 4-12 ms after the turn's
+  // `session.idle`, never calling `dispose`: a drain armed for later never runs. The exit
+  // handler runs what is queued and the engine's final flush, synchronously: every record
+  // is written to the outbox, where the next start or `opencode-sync sync --flush` finds it.
+  // The hooks stay as cheap as before (reading an event's type on every call would cost
+  // more than the whole hook; see bench/plugin-replay.mjs).
+  const onExit = () => {
+    if (dead || disposed) return;
+    disposed = true;
+    drain();
+    try {
+      plugin.dispose();
+    } catch {
+      // the process is ending
+    }
+  };
+  process.once?.("exit", onExit);
   const hooks = {
     // The one hook that reads its argument: a getter that throws must not reach OpenCode.
     event: (arg) => {
       try {
-        const event = arg?.event;
-        return completes(event) ? handleNow(event) : push("event", event);
+        return push("event", arg?.event);
       } catch {
         return DONE;
       }
@@ -330,6 +338,7 @@ function startEngine(input, options) {
     dispose: async () => {
       if (dead || disposed) return;
       disposed = true;
+      process.removeListener?.("exit", onExit);
       drain();
       try {
         await plugin.dispose();
@@ -344,9 +353,11 @@ function startEngine(input, options) {
 /**
  * The V1 plugin, `server(input, options)`, as OpenCode 1.x calls it once per instance.
  * Returns no hooks at all when sync is off (not logged in, or `enabled: false`). One engine
- * per process: a second instance (another directory in `opencode serve`) shares it, and
- * the engine is disposed with the last instance; a second call with the same input (a
- * loader calling two exports) gets no hooks, so no event is handled twice.
+ * per instance directory, whatever the loader does: a second call with the same input (a
+ * loader calling two exports) gets no hooks, so no event is handled twice; a second live
+ * instance of the same directory shares the engine, which is disposed with the last one.
+ * Another directory (`opencode serve`) gets its own engine: the branch and the fallback
+ * directory are the instance's.
  */
 async function server(input, options) {
   try {
@@ -354,21 +365,27 @@ async function server(input, options) {
       if (answeredInputs.has(input)) return {};
       answeredInputs.add(input);
     }
-    if (shared === null) shared = startEngine(input, options) ?? { hooks: null, instances: 0 };
-    if (shared.hooks === null) return {};
-    shared.instances += 1;
-    const engine = shared;
+    const directory = directoryOf(input);
+    let engine = engines.get(directory);
+    if (engine === undefined) {
+      engine = startEngine(input, options);
+      if (engine === null) return {};
+      engines.set(directory, engine);
+    }
+    engine.instances += 1;
     const { dispose, ...rest } = engine.hooks;
     return {
       ...rest,
       dispose: async () => {
         engine.instances -= 1;
-        if (engine.instances <= 0) await dispose();
+        if (engine.instances > 0) return;
+        if (engines.get(directory) === engine) engines.delete(directory);
+        await dispose();
       },
     };
   } catch (error) {
     try {
-      (shared?.host ?? makeHost(input?.client)).log("error", `could not start, sessions are not synced: ${error}`);
+      makeHost(input?.client).log("error", `could not start, sessions are not synced: ${error}`);
     } catch {
       // nothing may escape into OpenCode
     }

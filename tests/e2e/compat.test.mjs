@@ -41,6 +41,8 @@ let model;
 let sync;
 /** A second server, for backfill: what it holds came from the store alone. */
 let backfillSync;
+/** A third, for backfill of the store rewritten into 0.5's layout. */
+let legacySync;
 
 before(async () => {
   assertPluginBuilt();
@@ -48,11 +50,13 @@ before(async () => {
   model = await startModelServer({ title: TITLE });
   sync = await startSyncServer({ apiKey: API_KEY });
   backfillSync = await startSyncServer({ apiKey: API_KEY });
+  legacySync = await startSyncServer({ apiKey: API_KEY });
 });
 
 after(async () => {
   await sync?.stop();
   await backfillSync?.stop();
+  await legacySync?.stop();
   await model?.close();
 });
 
@@ -105,6 +109,33 @@ function interruptedMessageSends(e) {
   return fs.readdirSync(dir).filter((f) => /\.message\..*\.claim-/.test(f)).length;
 }
 
+/**
+ * Rewrites a JSON `storage/` tree (1.0.x) into OpenCode 0.5's layout under `dataDir`:
+ * `project/<slug>/storage/session/{info,message/<session>,part/<session>/<message>}/`,
+ * sessions without `directory` or `projectID` (0.5 keeps the directory on the replies).
+ */
+function writeAs05(storage, dataDir, slug) {
+  const tree = path.join(dataDir, "project", slug, "storage", "session");
+  const copy = (from, to, edit = (x) => x) => {
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.writeFileSync(to, JSON.stringify(edit(JSON.parse(fs.readFileSync(from, "utf8")))));
+  };
+  const jsons = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")) : []);
+  for (const project of fs.readdirSync(path.join(storage, "session"))) {
+    for (const f of jsons(path.join(storage, "session", project))) {
+      copy(path.join(storage, "session", project, f), path.join(tree, "info", f), ({ directory: _d, projectID: _p, ...rest }) => rest);
+      const sessionID = f.slice(0, -5);
+      for (const m of jsons(path.join(storage, "message", sessionID))) {
+        copy(path.join(storage, "message", sessionID, m), path.join(tree, "message", sessionID, m));
+        const messageID = m.slice(0, -5);
+        for (const p of jsons(path.join(storage, "part", messageID))) {
+          copy(path.join(storage, "part", messageID, p), path.join(tree, "part", sessionID, messageID, p));
+        }
+      }
+    }
+  }
+}
+
 /** The session as OpenCode stored it, and as the server holds it: the same facts. */
 async function assertDelivered(server, e, sessionID, what) {
   const store = readStore(e, { sessionID });
@@ -154,6 +185,15 @@ for (const version of versions) {
         writeSyncCredentials(e, { url: backfillSync.url, apiKey: API_KEY });
         cli(e, ["sync", "--force", "--session", sessionID, "--data-dir", e.dataDir]);
         await assertDelivered(backfillSync, e, sessionID, "backfill");
+
+        if (e.storeKind === "json") {
+          // The same history in OpenCode 0.5's layout, found from its data directory.
+          const legacyData = path.join(e.root, "legacy-0.5-data");
+          writeAs05(path.join(e.dataDir, "storage"), legacyData, "work-project");
+          writeSyncCredentials(e, { url: legacySync.url, apiKey: API_KEY });
+          cli(e, ["sync", "--force", "--data-dir", legacyData]);
+          await assertDelivered(legacySync, e, sessionID, "backfill of the 0.5 layout");
+        }
         ok = true;
       } finally {
         if (ok && !process.env.E2E_KEEP) e.cleanup();
