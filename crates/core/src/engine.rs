@@ -787,7 +787,9 @@ mod tests {
         let input = serde_json::json!({"app": {"path": {"cwd": "/work/old", "root": "/work/old"}}});
         let mut e = Engine::new(&input, Options::default());
         // A reply of an earlier process, as OpenCode lists it, and one of this process.
-        e.note_replies_json(&serde_json::json!([{"info": reply("msg_1", 100, 0.25), "parts": []}]).to_string());
+        e.note_replies_json(
+            &serde_json::json!([{"info": reply("msg_1", 100, 0.25), "parts": []}]).to_string(),
+        );
         assert!(!e.handle(Hook::Event, &session).is_empty());
         let done = serde_json::json!({"type": "message.updated", "properties": {"info": reply("msg_2", 200, 0.5)}});
         assert_eq!(e.handle(Hook::Event, &done).len(), 1, "the reply");
@@ -811,7 +813,10 @@ mod tests {
         assert!(e.handle(Hook::Event, &begun).is_empty());
         let disposed = serde_json::json!({"type": "server.instance.disposed", "properties": {"directory": "/p"}});
         let out = e.handle(Hook::Event, &disposed);
-        assert!(matches!(out.as_slice(), [Upsert::Message(m)] if m.external_id == "msg_1"), "{out:?}");
+        assert!(
+            matches!(out.as_slice(), [Upsert::Message(m)] if m.external_id == "msg_1"),
+            "{out:?}"
+        );
     }
 
     #[test]

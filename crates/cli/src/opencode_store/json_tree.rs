@@ -419,7 +419,11 @@ mod tests {
         assert_eq!(session.info.title.as_deref(), Some("Old one"));
         assert_eq!(session.info.directory.as_deref(), Some("/home/me/app/src"));
         assert_eq!(session.project_worktree.as_deref(), Some("/home/me/app"));
-        let ids: Vec<_> = session.messages.iter().map(|m| m.info.id.as_str()).collect();
+        let ids: Vec<_> = session
+            .messages
+            .iter()
+            .map(|m| m.info.id.as_str())
+            .collect();
         assert_eq!(ids, ["msg_1", "msg_2"]);
         let parts: Vec<Vec<&str>> = session
             .messages
