@@ -1,7 +1,8 @@
 // The compatibility suite: the plugin under every OpenCode 1.x release users run. Each
 // release (1.0.61, 1.2.27, 1.14.41 and the pinned 1.18.33) runs a two-turn session with
 // tool calls under `opencode run`, with the built plugin loaded from file://<repo>/npm/
-// index.js and the contract sync server. Then:
+// index.js (1.0, 1.2) or the directory form file://<repo>/npm (1.14, 1.18) and the contract
+// sync server. Then:
 //   - every fact of OpenCode's own store arrived (lib/compare.mjs), totals included: where
 //     the store keeps none (before 1.15) they are the sums over the replies;
 //   - exactly one engine per process (one "syncing sessions to" line per `opencode run`:
@@ -24,10 +25,11 @@ import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { startModelServer } from "./lib/model-server.mjs";
 import { COMPAT_VERSIONS, createEnv, writeConfig, runOpencode, describeRun, readStore, RECORDER_PLUGIN_URL } from "./lib/opencode.mjs";
 import { assertStoredAsInDb } from "./lib/compare.mjs";
-import { REPO, PLUGIN_URL, assertPluginBuilt, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
+import { REPO, PLUGIN_ENTRY, PLUGIN_URL, assertPluginBuilt, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
 
 const CLI_BIN = process.env.OPENCODE_SYNC_BIN || path.join(REPO, "target", "debug", "opencode-sync");
 const TITLE = "Compatibility session";
@@ -80,6 +82,16 @@ const TWO_TURNS = () => [
     { text: "Second turn done.", usage: { prompt: 2700, completion: 20, cached: 2000 } },
   ],
 ];
+
+/**
+ * The plugin entry: `file://<repo>/npm/index.js` as `setup` and `scripts/start` write it, and
+ * from 1.14 the directory form `file://<repo>/npm` that OpenCode 2 needs too (1.14+ load its
+ * `./server` export, npm/server.js; 1.18 then also calls `setup`, which must do nothing).
+ */
+function pluginEntryFor(version) {
+  const [, minor] = version.split(".").map(Number);
+  return minor >= 14 ? pathToFileURL(path.dirname(PLUGIN_ENTRY)).href : PLUGIN_URL;
+}
 
 function cli(e, args) {
   const r = spawnSync(CLI_BIN, args, { env: e.env, cwd: e.root, encoding: "utf8", timeout: 120_000 });
@@ -155,7 +167,7 @@ for (const version of versions) {
       let ok = false;
       try {
         writeSyncCredentials(e, { url: sync.url, apiKey: API_KEY });
-        writeConfig(e, { baseURL: model.baseURL, plugins: [RECORDER_PLUGIN_URL, PLUGIN_URL] });
+        writeConfig(e, { baseURL: model.baseURL, plugins: [RECORDER_PLUGIN_URL, pluginEntryFor(version)] });
         await sync.clearRequestLog();
 
         const r1 = await turn(t, e, ["read", "notes", "and", "run", "a", "command"], { label: "turn 1" });
