@@ -288,15 +288,16 @@ function startEngine(input, options) {
   };
   // Sessions whose earlier replies were asked for (or that began in this process).
   const askedReplies = new Set();
-  // Before OpenCode 1.15 a session keeps no totals: they are the sums over its replies, and
-  // a session continued here (`opencode run --session`) had replies in earlier processes.
-  // OpenCode lists them off the hook; a turn takes longer than that answer.
+  // Before OpenCode 1.15 a session keeps no totals: they are the sums over its replies (and
+  // 1.15's own lag the last one), and a session continued here (`opencode run --session`)
+  // had replies in earlier processes. OpenCode lists them off the hook; a turn takes longer
+  // than that answer.
   const askReplies = (event) => {
     const info = event.properties?.info;
     const id = info?.id;
     if (typeof id !== "string" || askedReplies.has(id)) return;
     askedReplies.add(id);
-    if (event.type === "session.created" || info.tokens !== undefined || info.cost !== undefined) return;
+    if (event.type === "session.created") return;
     const listed = input?.client?.session?.messages?.({ path: { id } });
     listed
       ?.then?.((answer) => {

@@ -1,17 +1,18 @@
 // The compatibility suite: the plugin under every OpenCode 1.x release users run. Each
-// release (1.0.61, 1.2.27, 1.14.41 and the pinned 1.18.33) runs a two-turn session with
+// release (1.0.61, 1.2.27, 1.14.41, 1.15.13 and the pinned 1.18.33) runs a two-turn session with
 // tool calls under `opencode run`, with the built plugin loaded from file://<repo>/npm/
 // index.js (1.0, 1.2) or the directory form file://<repo>/npm (1.14, 1.18) and the contract
 // sync server. Then:
 //   - every fact of OpenCode's own store arrived (lib/compare.mjs), totals included: where
-//     the store keeps none (before 1.15) they are the sums over the replies;
+//     the store keeps none (before 1.15) they are the sums over the replies (1.15's last
+//     session update comes after exit: the plugin must not send the stale one);
 //   - exactly one engine per process (one "syncing sessions to" line per `opencode run`:
 //     1.0.x calls every export of the module, the plugin must start once);
 //   - zero duplicates: each message POSTed once, no rejected request;
 //   - backfill of the same store (`opencode-sync sync --force`) delivers every fact too.
 // 1.2 to 1.14 exit a few ms after the turn ends and never call `dispose`: what the plugin
-// wrote to its outbox then is delivered by the next start or by `sync --flush`, which the
-// suite runs after the last turn, as a user's next OpenCode start would.
+// wrote to its outbox at exit is delivered by the next start or by `sync --flush`, which
+// the suite runs after the last turn, as a user's next OpenCode start would.
 // 1.2.27 and 1.14.41 run three times each: the exit races the plugin.
 //
 // Needs: `scripts/build`, `cargo build -p opencode-sync-cli -p opencode-sync-server`,

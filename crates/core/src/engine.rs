@@ -471,13 +471,29 @@ impl Engine {
             git_branch: self.git_branch.clone(),
             fallback_directory: self.input.directory().map(str::to_owned),
         };
-        if info.tokens.is_none() && info.cost.is_none() && !state.replies.is_empty() {
-            // Before OpenCode 1.15: the totals are the replies', summed as backfill does.
-            let mut info = info.clone();
-            crate::backfill::fill_missing_totals(&mut info, state.replies.values());
-            return Some(map::session_payload(&info, &ctx, &self.options));
+        if state.replies.is_empty() {
+            return Some(map::session_payload(info, &ctx, &self.options));
         }
-        Some(map::session_payload(info, &ctx, &self.options))
+        // The replies' totals, summed as backfill does: the session's own before OpenCode
+        // 1.15 (it keeps none), and where its own are behind them (1.15 sends the update
+        // with the last reply's tokens after it exits) the larger of each.
+        let mut summed = info.clone();
+        summed.tokens = None;
+        summed.cost = None;
+        crate::backfill::fill_missing_totals(&mut summed, state.replies.values());
+        if let (Some(own), Some(sum)) = (&info.tokens, &mut summed.tokens) {
+            sum.input = sum.input.max(own.input);
+            sum.output = sum.output.max(own.output);
+            sum.reasoning = sum.reasoning.max(own.reasoning);
+            sum.cache.read = sum.cache.read.max(own.cache.read);
+            sum.cache.write = sum.cache.write.max(own.cache.write);
+        } else if info.tokens.is_some() {
+            summed.tokens.clone_from(&info.tokens);
+        }
+        if let Some(own) = info.cost.filter(|c| c.is_finite()) {
+            summed.cost = Some(summed.cost.map_or(own, |sum| sum.max(own)));
+        }
+        Some(map::session_payload(&summed, &ctx, &self.options))
     }
 
     /// The session's payload, if it differs from the one last emitted.
@@ -803,6 +819,44 @@ mod tests {
         assert_eq!(s.project_path.as_deref(), Some("/work/old"));
         assert!(!e.holds());
         assert!(e.flush().is_empty(), "nothing left to send");
+    }
+
+    /// OpenCode 1.15 sends the session update with the last reply's tokens after it has
+    /// exited: what is sent at the end is the replies' sum where the session's is behind.
+    #[test]
+    fn stale_session_totals_give_way_to_the_replies() {
+        let session = |input: u64, cost: f64| {
+            serde_json::json!({"type": "session.updated", "properties": {"info": {
+                "id": "ses_1", "directory": "/p", "title": "T", "cost": cost,
+                "tokens": {"input": input, "output": 10, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+                "time": {"created": 10, "updated": 20}}}})
+        };
+        let reply = |id: &str, input: u64, cost: f64| {
+            serde_json::json!({"type": "message.updated", "properties": {"info": {
+                "id": id, "sessionID": "ses_1", "role": "assistant", "cost": cost,
+                "tokens": {"input": input, "output": 5, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+                "time": {"created": 11, "completed": 12}}}})
+        };
+        let mut e = Engine::new(&Value::Null, Options::default());
+        e.handle(Hook::Event, &session(0, 0.0));
+        e.handle(Hook::Event, &reply("msg_1", 100, 0.25));
+        e.handle(Hook::Event, &session(100, 0.25));
+        e.handle(Hook::Event, &reply("msg_2", 120, 0.5));
+        e.handle(
+            Hook::Event,
+            &serde_json::json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}}),
+        );
+        let out = e.flush();
+        let [Upsert::Session(s)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(s.prompt_tokens, Some(220));
+        assert_eq!(
+            s.completion_tokens,
+            Some(10),
+            "the session's own where it is ahead"
+        );
+        assert_eq!(s.cost, Some(0.75));
     }
 
     #[test]

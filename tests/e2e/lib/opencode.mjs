@@ -20,7 +20,7 @@ export const OPENCODE_VERSION = "1.18.33";
 /** Where `scripts/setup-e2e compat` installs the older releases, ripgrep and the provider package. */
 export const COMPAT_DIR = path.resolve(process.env.OPENCODE_COMPAT_DIR || path.join(E2E_DIR, "..", "..", ".tools", "opencode-compat"));
 /** The releases the compatibility suite runs (the pinned one comes from node_modules). */
-export const COMPAT_VERSIONS = Object.freeze(["1.0.61", "1.2.27", "1.14.41", OPENCODE_VERSION]);
+export const COMPAT_VERSIONS = Object.freeze(["1.0.61", "1.2.27", "1.14.41", "1.15.13", OPENCODE_VERSION]);
 export const RECORDER_PLUGIN = path.join(E2E_DIR, "fixtures", "recorder-plugin.mjs");
 export const RECORDER_PLUGIN_URL = pathToFileURL(RECORDER_PLUGIN).href;
 
