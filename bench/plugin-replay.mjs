@@ -220,13 +220,14 @@ try {
   const pacedStream = buildStream(copies, "p");
   const pace = { every: pacedStream.length / copies, ms: PACE_MS };
   const pacedHarness = await replay(noop, pacedStream, new Float64Array(pacedStream.length), server, pace);
-  const pacedHooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
+  // A fresh module per instance: the plugin keeps one engine per directory and process.
+  const pacedHooks = await (await import(`${entry}?instance=paced`)).default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
   const paced = await replay(pacedHooks, pacedStream, new Float64Array(pacedStream.length), server, pace);
   // The same burst, the plugin's own work alone: its fetch answered in this process.
   const answer = JSON.stringify({ ok: true, messageId: "m" });
   globalThis.fetch = async () => new Response(answer, { status: 200, headers: { "content-type": "application/json" } });
   const ownStream = buildStream(copies, "o");
-  const ownHooks = await mod.default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
+  const ownHooks = await (await import(`${entry}?instance=own`)).default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
   const own = await replay(ownHooks, ownStream, new Float64Array(ownStream.length), server);
   globalThis.fetch = realFetch;
   const requestsPerSession = requests.length / Math.max(1, storedSessions.length);

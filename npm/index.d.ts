@@ -37,5 +37,11 @@ export interface Hooks {
 
 export type Plugin = (input: PluginInput, options?: SyncOptions | null) => Promise<Hooks>;
 
-export declare const OpenCodeSyncPlugin: Plugin;
+/** The V1 plugin function, also carrying the `{ id, server, setup }` shape OpenCode 1.14+ and 2 read. */
+export declare const OpenCodeSyncPlugin: Plugin & {
+  id: "opencode-sync";
+  server: Plugin;
+  /** OpenCode 2's entry; a no-op where `ctx` has no `event`/`location` (1.18.x). */
+  setup: (ctx: unknown) => Promise<unknown>;
+};
 export default OpenCodeSyncPlugin;

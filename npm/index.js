@@ -5,7 +5,9 @@
 //   1. load the wasm module once, when OpenCode imports this file;
 //   2. give it a small host object (files, environment, clock, toasts, logs);
 //   3. return hooks that queue their input and return at once; a single deferred drain
-//      hands the queue to the wasm side, off the hook.
+//      hands the queue to the wasm side, off the hook. When the process exits without
+//      calling `dispose` (OpenCode 1.2-1.14), an exit handler runs what is queued and writes
+//      every record to disk.
 // Nothing here may throw into OpenCode: every call into the wasm side is guarded, and
 // after any failure the plugin goes quiet for the rest of the process.
 
@@ -209,96 +211,218 @@ const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTim
 
 
 /**
- * The plugin function OpenCode calls once per instance: `plugin(input, options)`.
- * Returns no hooks at all when sync is off (not logged in, or `enabled: false`).
+ * The engines of this process, by instance directory (see `server`): OpenCode may call the
+ * plugin more than once for one instance (1.0.x calls every export of the module), and
+ * two engines for one directory would send every record twice.
  */
-export const OpenCodeSyncPlugin = async (input, options) => {
-  let host;
-  try {
-    host = makeHost(input?.client);
-    if (!wasm) {
-      host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
-      return {};
+const engines = new Map();
+/** Inputs already answered: a loader that calls two exports with one input gets hooks once. */
+const answeredInputs = new WeakSet();
+
+/** The directory an instance runs in (0.5.x has it only in `app.path.cwd`). */
+function directoryOf(input) {
+  const directory = input?.directory ?? input?.app?.path?.cwd;
+  return typeof directory === "string" ? directory : "";
+}
+
+/** Starts the process's engine and the hooks that feed it, or returns null when sync is off. */
+function startEngine(input, options) {
+  const host = makeHost(input?.client);
+  if (!wasm) {
+    host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
+    return null;
+  }
+  const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
+  if (!plugin.active) return null;
+
+  // Hook inputs waiting for the drain, as [name, input, name, input, ...] in the first
+  // `length` slots. Two arrays take turns and keep their capacity, so a hook call never
+  // pays for growing one.
+  let pending = [];
+  let spare = [];
+  let length = 0;
+  let scheduled = false;
+  let dead = false;
+  const fail = (error) => {
+    dead = true;
+    pending = [];
+    length = 0;
+    host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
+  };
+
+  const drain = () => {
+    scheduled = false;
+    const batch = pending;
+    const count = length;
+    pending = spare;
+    length = 0;
+    for (let k = 0; k < count && !dead; k += 2) {
+      try {
+        if (batch[k] === "event") {
+          const type = batch[k + 1]?.type;
+          if (type === "session.updated" || type === "session.created") askReplies(batch[k + 1]);
+        }
+        plugin.handle(batch[k], batch[k + 1]);
+      } catch (error) {
+        fail(error);
+      }
     }
-    const plugin = new wasm.SyncPlugin(host, dataOf(input), options ?? null);
-    if (!plugin.active) return {};
+    batch.fill(undefined, 0, count);
+    spare = batch;
+  };
+  const arm = () => {
+    if (scheduled) later(drain);
+  };
+  // Returns one settled promise for every call: the hooks are async to OpenCode, and
+  // need not cost a promise each. The drain is armed through that promise too: a
+  // reaction on it costs less than `queueMicrotask`, which Node wraps for async hooks.
+  const push = (name, value) => {
+    if (dead) return DONE;
+    pending[length++] = name;
+    pending[length++] = value;
+    if (!scheduled) {
+      scheduled = true;
+      DONE.then(arm);
+    }
+    return DONE;
+  };
+  // Sessions whose earlier replies were asked for (or that began in this process).
+  const askedReplies = new Set();
+  // Before OpenCode 1.15 a session keeps no totals: they are the sums over its replies (and
+  // 1.15's own lag the last one), and a session continued here (`opencode run --session`)
+  // had replies in earlier processes. OpenCode lists them off the hook; a turn takes longer
+  // than that answer.
+  const askReplies = (event) => {
+    const info = event.properties?.info;
+    const id = info?.id;
+    if (typeof id !== "string" || askedReplies.has(id)) return;
+    askedReplies.add(id);
+    if (event.type === "session.created") return;
+    const listed = input?.client?.session?.messages?.({ path: { id } });
+    listed
+      ?.then?.((answer) => {
+        if (!dead && Array.isArray(answer?.data)) plugin.noteReplies(answer.data);
+      })
+      ?.catch?.(() => {});
+  };
 
-    // Hook inputs waiting for the drain, as [name, input, name, input, ...] in the first
-    // `length` slots. Two arrays take turns and keep their capacity, so a hook call never
-    // pays for growing one.
-    let pending = [];
-    let spare = [];
-    let length = 0;
-    let scheduled = false;
-    let dead = false;
-    const fail = (error) => {
-      dead = true;
-      pending = [];
-      length = 0;
-      host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
-    };
-
-    const drain = () => {
-      scheduled = false;
-      const batch = pending;
-      const count = length;
-      pending = spare;
-      length = 0;
-      for (let k = 0; k < count && !dead; k += 2) {
-        try {
-          plugin.handle(batch[k], batch[k + 1]);
-        } catch (error) {
-          fail(error);
-        }
+  let disposed = false;
+  // OpenCode 1.2 to 1.14 end `opencode run` with process.exit() 4-12 ms after the turn's
+  // `session.idle`, never calling `dispose`: a drain armed for later never runs. The exit
+  // handler runs what is queued and the engine's final flush, synchronously: every record
+  // is written to the outbox, where the next start or `opencode-sync sync --flush` finds it.
+  // The hooks stay as cheap as before (reading an event's type on every call would cost
+  // more than the whole hook; see bench/plugin-replay.mjs).
+  const onExit = () => {
+    if (dead || disposed) return;
+    disposed = true;
+    drain();
+    try {
+      plugin.dispose();
+    } catch {
+      // the process is ending
+    }
+  };
+  process.once?.("exit", onExit);
+  const hooks = {
+    // The one hook that reads its argument: a getter that throws must not reach OpenCode.
+    event: (arg) => {
+      try {
+        return push("event", arg?.event);
+      } catch {
+        return DONE;
       }
-      batch.fill(undefined, 0, count);
-      spare = batch;
-    };
-    const arm = () => later(drain);
-    // Returns one settled promise for every call: the hooks are async to OpenCode, and
-    // need not cost a promise each. The drain is armed through that promise too: a
-    // reaction on it costs less than `queueMicrotask`, which Node wraps for async hooks.
-    const push = (name, value) => {
-      if (dead) return DONE;
-      pending[length++] = name;
-      pending[length++] = value;
-      if (!scheduled) {
-        scheduled = true;
-        DONE.then(arm);
+    },
+    "chat.message": (i, o) => push("chat.message", { i, o }),
+    "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
+    "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),
+    dispose: async () => {
+      if (dead || disposed) return;
+      disposed = true;
+      process.removeListener?.("exit", onExit);
+      drain();
+      try {
+        await plugin.dispose();
+      } catch (error) {
+        fail(error);
       }
-      return DONE;
-    };
+    },
+  };
+  return { host, hooks, instances: 0 };
+}
 
+/**
+ * The V1 plugin, `server(input, options)`, as OpenCode 1.x calls it once per instance.
+ * Returns no hooks at all when sync is off (not logged in, or `enabled: false`). One engine
+ * per instance directory, whatever the loader does: a second call with the same input (a
+ * loader calling two exports) gets no hooks, so no event is handled twice; a second live
+ * instance of the same directory shares the engine, which is disposed with the last one.
+ * Another directory (`opencode serve`) gets its own engine: the branch and the fallback
+ * directory are the instance's.
+ */
+async function server(input, options) {
+  try {
+    if (input !== null && typeof input === "object") {
+      if (answeredInputs.has(input)) return {};
+      answeredInputs.add(input);
+    }
+    const directory = directoryOf(input);
+    let engine = engines.get(directory);
+    if (engine === undefined) {
+      engine = startEngine(input, options);
+      if (engine === null) return {};
+      engines.set(directory, engine);
+    }
+    engine.instances += 1;
+    const { dispose, ...rest } = engine.hooks;
     return {
-      // The one hook that reads its argument: a getter that throws must not reach OpenCode.
-      event: (arg) => {
-        try {
-          return push("event", arg?.event);
-        } catch {
-          return DONE;
-        }
-      },
-      "chat.message": (i, o) => push("chat.message", { i, o }),
-      "tool.execute.before": (i, o) => push("tool.execute.before", { i, o }),
-      "tool.execute.after": (i, o) => push("tool.execute.after", { i, o }),
+      ...rest,
       dispose: async () => {
-        if (dead) return;
-        drain();
-        try {
-          await plugin.dispose();
-        } catch (error) {
-          fail(error);
-        }
+        engine.instances -= 1;
+        if (engine.instances > 0) return;
+        if (engines.get(directory) === engine) engines.delete(directory);
+        await dispose();
       },
     };
   } catch (error) {
     try {
-      (host ?? makeHost(undefined)).log("error", `could not start, sessions are not synced: ${error}`);
+      makeHost(input?.client).log("error", `could not start, sessions are not synced: ${error}`);
     } catch {
       // nothing may escape into OpenCode
     }
     return {};
   }
-};
+}
+
+/**
+ * The V2 plugin's `setup(ctx)`. OpenCode 1.18.x also calls it, with a reduced ctx that has
+ * no `event` and no `location`: the V1 `server` does the work there, so this returns at
+ * once. On OpenCode 2 it hands over to `startV2`.
+ */
+async function setup(ctx) {
+  if (!ctx?.location || !ctx?.event) return undefined;
+  return startV2(ctx);
+}
+
+/**
+ * V2 live sync (issue 16, items 5-8): subscribe to `ctx.event`, feed the engine, return a
+ * cleanup that aborts and flushes. Not written yet: V2 sessions are not synced live.
+ */
+async function startV2(_ctx) {
+  return undefined;
+}
+
+/**
+ * The default export, for every loader at once. OpenCode 1.0 to 1.2 call each export of
+ * the module as a plugin function (an object there is "not a function": 1.0 aborts the
+ * run), so it is a function, the V1 plugin. It also carries `id`, `server` and `setup`:
+ * the documented `{ id, server, setup }` shape, which 1.14+ and OpenCode 2 read. (1.14 and
+ * 1.18 take a function default for the legacy form and call it; OpenCode 2 loads
+ * `server.js`, this shape as a plain object, from a directory or package entry.)
+ */
+export const OpenCodeSyncPlugin = (input, options) => server(input, options);
+OpenCodeSyncPlugin.id = "opencode-sync";
+OpenCodeSyncPlugin.server = server;
+OpenCodeSyncPlugin.setup = setup;
 
 export default OpenCodeSyncPlugin;

@@ -54,6 +54,7 @@ impl Hook {
                         | "message.part.updated"
                         | "message.removed"
                         | "vcs.branch.updated"
+                        | "server.instance.disposed"
                 )
             ),
             Self::ChatMessage => true,
@@ -113,6 +114,8 @@ struct SessionState {
     /// The payload last emitted, to tell whether anything changed since.
     sent: Option<SessionPayload>,
     busy: bool,
+    /// The completed replies seen, by id: the totals of a session that keeps none.
+    replies: BTreeMap<String, MessageInfo>,
 }
 
 /// What the engine knows about one message until it is sent.
@@ -182,7 +185,8 @@ impl Engine {
             .and_then(|p| p.worktree.as_deref())
             .filter(|w| *w != "/")
             .or(self.input.worktree.as_deref().filter(|w| *w != "/"))
-            .or(self.input.directory.as_deref())
+            .or(self.input.app_root().filter(|w| *w != "/"))
+            .or(self.input.directory())
     }
 
     /// Feeds one hook call as a JSON value (see [`Engine::handle_json`]).
@@ -231,16 +235,14 @@ impl Engine {
     fn on_event(&mut self, event: Event, out: &mut Vec<Upsert>) {
         match event {
             Event::Session { info } if !info.id.is_empty() => self.on_session(info, out),
+            Event::Status { session_id, status } if status.kind == "idle" => {
+                self.on_idle(session_id, out);
+            }
             Event::Status { session_id, status } => {
                 self.sessions.entry(session_id).or_default().busy = status.kind == "busy";
             }
-            Event::Idle { session_id } => {
-                self.sessions.entry(session_id.clone()).or_default().busy = false;
-                self.emit_pending_messages(Some(&session_id), out);
-                if self.unsent_payload(&session_id).is_some() {
-                    self.held.insert(session_id);
-                }
-            }
+            Event::Idle { session_id } => self.on_idle(session_id, out),
+            Event::InstanceDisposed => out.extend(self.flush()),
             Event::Message { info } if !info.id.is_empty() => self.on_message(info, out),
             Event::Part { part } if !part.id.is_empty() => {
                 let message_id = part.message_id.clone();
@@ -254,6 +256,26 @@ impl Engine {
                 branch: Some(branch),
             } if !branch.is_empty() => self.git_branch = Some(branch),
             _ => {}
+        }
+    }
+
+    /// A turn ended: what never completed is sent with what arrived. A session that keeps
+    /// no totals of its own (before OpenCode 1.15) has its final ones now, summed from its
+    /// replies, and is sent at once: no update follows, and 1.2 to 1.14 exit a few ms
+    /// later. Otherwise its totals wait for OpenCode's update that follows (see
+    /// [`Engine::release_held`]).
+    fn on_idle(&mut self, session_id: String, out: &mut Vec<Upsert>) {
+        let state = self.sessions.entry(session_id.clone()).or_default();
+        state.busy = false;
+        let own_totals = state
+            .info
+            .as_ref()
+            .is_some_and(|i| i.tokens.is_some() || i.cost.is_some());
+        self.emit_pending_messages(Some(&session_id), out);
+        if !own_totals {
+            self.emit_session_if_changed(&session_id, out);
+        } else if self.unsent_payload(&session_id).is_some() {
+            self.held.insert(session_id);
         }
     }
 
@@ -278,6 +300,29 @@ impl Engine {
             state.sent = Some(payload.clone());
             out.push(Upsert::Session(payload));
             self.held.remove(&id);
+        }
+    }
+
+    /// The replies of sessions this process continues, as OpenCode lists them
+    /// (`client.session.messages`: `[{info, parts}, ...]`): a session that keeps no totals
+    /// of its own (before 1.15) counts the replies of earlier processes too. Nothing is
+    /// sent for them (they were sent when they completed). Malformed input is ignored.
+    pub fn note_replies_json(&mut self, json: &str) {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            info: MessageInfo,
+        }
+        let Ok(listed) = serde_json::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
+            return;
+        };
+        for Listed { info } in listed {
+            if info.role == "assistant" && !info.id.is_empty() && info.time.completed.is_some() {
+                self.sessions
+                    .entry(info.session_id.clone())
+                    .or_default()
+                    .replies
+                    .insert(info.id.clone(), info);
+            }
         }
     }
 
@@ -393,7 +438,14 @@ impl Engine {
             &self.options,
         )));
         state.sent = true;
-        state.info = None;
+        if let Some(info) = state.info.take().filter(|i| i.role == "assistant") {
+            // Its tokens and cost count towards a session that keeps no totals of its own.
+            self.sessions
+                .entry(info.session_id.clone())
+                .or_default()
+                .replies
+                .insert(info.id.clone(), info);
+        }
         self.drafts_due.remove(id);
     }
 
@@ -425,9 +477,31 @@ impl Engine {
         let ctx = SessionContext {
             last_model: state.last_model.clone(),
             git_branch: self.git_branch.clone(),
-            fallback_directory: self.input.directory.clone(),
+            fallback_directory: self.input.directory().map(str::to_owned),
         };
-        Some(map::session_payload(info, &ctx, &self.options))
+        if state.replies.is_empty() {
+            return Some(map::session_payload(info, &ctx, &self.options));
+        }
+        // The replies' totals, summed as backfill does: the session's own before OpenCode
+        // 1.15 (it keeps none), and where its own are behind them (1.15 sends the update
+        // with the last reply's tokens after it exits) the larger of each.
+        let mut summed = info.clone();
+        summed.tokens = None;
+        summed.cost = None;
+        crate::backfill::fill_missing_totals(&mut summed, state.replies.values());
+        if let (Some(own), Some(sum)) = (&info.tokens, &mut summed.tokens) {
+            sum.input = sum.input.max(own.input);
+            sum.output = sum.output.max(own.output);
+            sum.reasoning = sum.reasoning.max(own.reasoning);
+            sum.cache.read = sum.cache.read.max(own.cache.read);
+            sum.cache.write = sum.cache.write.max(own.cache.write);
+        } else if info.tokens.is_some() {
+            summed.tokens.clone_from(&info.tokens);
+        }
+        if let Some(own) = info.cost.filter(|c| c.is_finite()) {
+            summed.cost = Some(summed.cost.map_or(own, |sum| sum.max(own)));
+        }
+        Some(map::session_payload(&summed, &ctx, &self.options))
     }
 
     /// The session's payload, if it differs from the one last emitted.
@@ -716,6 +790,95 @@ mod tests {
             }
             assert!(e.flush().is_empty(), "nothing left to send");
         }
+    }
+
+    /// Before OpenCode 1.15 a session carries no totals: at the end of a turn they are the
+    /// sums over its replies (earlier processes' too), sent at once (1.2-1.14 exit a few ms
+    /// after `session.idle`), as backfill sums them.
+    #[test]
+    fn without_session_totals_the_replies_are_summed_and_sent_at_idle() {
+        let session = serde_json::json!({"type": "session.updated", "properties": {"info": {
+            "id": "ses_1", "title": "Old release", "time": {"created": 10, "updated": 20}}}});
+        let reply = |id: &str, input: u64, cost: f64| {
+            serde_json::json!({"id": id, "sessionID": "ses_1", "role": "assistant",
+                "modelID": "m", "providerID": "p", "cost": cost,
+                "tokens": {"input": input, "output": 5, "reasoning": 1, "cache": {"read": 2, "write": 0}},
+                "time": {"created": 11, "completed": 12}})
+        };
+        let idle =
+            serde_json::json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}});
+        // 0.5.x: no `directory` anywhere but `app.path.cwd`.
+        let input = serde_json::json!({"app": {"path": {"cwd": "/work/old", "root": "/work/old"}}});
+        let mut e = Engine::new(&input, Options::default());
+        // A reply of an earlier process, as OpenCode lists it, and one of this process.
+        e.note_replies_json(
+            &serde_json::json!([{"info": reply("msg_1", 100, 0.25), "parts": []}]).to_string(),
+        );
+        assert!(!e.handle(Hook::Event, &session).is_empty());
+        let done = serde_json::json!({"type": "message.updated", "properties": {"info": reply("msg_2", 200, 0.5)}});
+        assert_eq!(e.handle(Hook::Event, &done).len(), 1, "the reply");
+        let out = e.handle(Hook::Event, &idle);
+        let [Upsert::Session(s)] = out.as_slice() else {
+            panic!("the session at idle, not held: {out:?}")
+        };
+        assert_eq!(s.prompt_tokens, Some(100 + 2 + 200 + 2));
+        assert_eq!(s.completion_tokens, Some(12));
+        assert_eq!(s.cost, Some(0.75));
+        assert_eq!(s.project_path.as_deref(), Some("/work/old"));
+        assert!(!e.holds());
+        assert!(e.flush().is_empty(), "nothing left to send");
+    }
+
+    /// OpenCode 1.15 sends the session update with the last reply's tokens after it has
+    /// exited: what is sent at the end is the replies' sum where the session's is behind.
+    #[test]
+    fn stale_session_totals_give_way_to_the_replies() {
+        let session = |input: u64, cost: f64| {
+            serde_json::json!({"type": "session.updated", "properties": {"info": {
+                "id": "ses_1", "directory": "/p", "title": "T", "cost": cost,
+                "tokens": {"input": input, "output": 10, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+                "time": {"created": 10, "updated": 20}}}})
+        };
+        let reply = |id: &str, input: u64, cost: f64| {
+            serde_json::json!({"type": "message.updated", "properties": {"info": {
+                "id": id, "sessionID": "ses_1", "role": "assistant", "cost": cost,
+                "tokens": {"input": input, "output": 5, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+                "time": {"created": 11, "completed": 12}}}})
+        };
+        let mut e = Engine::new(&Value::Null, Options::default());
+        e.handle(Hook::Event, &session(0, 0.0));
+        e.handle(Hook::Event, &reply("msg_1", 100, 0.25));
+        e.handle(Hook::Event, &session(100, 0.25));
+        e.handle(Hook::Event, &reply("msg_2", 120, 0.5));
+        e.handle(
+            Hook::Event,
+            &serde_json::json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}}),
+        );
+        let out = e.flush();
+        let [Upsert::Session(s)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(s.prompt_tokens, Some(220));
+        assert_eq!(
+            s.completion_tokens,
+            Some(10),
+            "the session's own where it is ahead"
+        );
+        assert_eq!(s.cost, Some(0.75));
+    }
+
+    #[test]
+    fn instance_disposed_sends_what_dispose_would() {
+        let mut e = Engine::new(&Value::Null, Options::default());
+        let begun = serde_json::json!({"type": "message.updated", "properties": {"info": {
+            "id": "msg_1", "sessionID": "ses_1", "role": "assistant", "time": {"created": 1}}}});
+        assert!(e.handle(Hook::Event, &begun).is_empty());
+        let disposed = serde_json::json!({"type": "server.instance.disposed", "properties": {"directory": "/p"}});
+        let out = e.handle(Hook::Event, &disposed);
+        assert!(
+            matches!(out.as_slice(), [Upsert::Message(m)] if m.external_id == "msg_1"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub enum Event {
     MessageRemoved { message_id: String },
     /// `vcs.branch.updated`.
     Branch { branch: Option<String> },
+    /// `server.instance.disposed`: the instance is ending (1.2 to 1.14 emit it where they
+    /// never call the plugin's `dispose`).
+    InstanceDisposed,
 }
 
 /// The `properties` of each event type, as OpenCode names its fields.
@@ -315,6 +318,10 @@ impl<'de> serde::de::Visitor<'de> for EventVisitor {
                         "vcs.branch.updated" => Event::Branch {
                             branch: map.next_value::<BranchProps>()?.branch,
                         },
+                        "server.instance.disposed" => {
+                            map.next_value::<IgnoredAny>()?;
+                            Event::InstanceDisposed
+                        }
                         other => {
                             map.next_value::<IgnoredAny>()?;
                             return Err(A::Error::custom(format!("ignored event type {other}")));
@@ -359,6 +366,37 @@ pub struct PluginInput {
     pub directory: Option<String>,
     pub worktree: Option<String>,
     pub project: Option<Project>,
+    /// OpenCode 0.5.x passes `{client, app, $}`: no `directory`, but `app.path.cwd`.
+    pub app: Option<AppInfo>,
+}
+
+impl PluginInput {
+    /// The instance's directory: `directory`, else 0.5.x's `app.path.cwd`.
+    pub fn directory(&self) -> Option<&str> {
+        self.directory
+            .as_deref()
+            .or_else(|| self.app.as_ref()?.path.as_ref()?.cwd.as_deref())
+    }
+
+    /// 0.5.x's project root, `app.path.root`.
+    pub fn app_root(&self) -> Option<&str> {
+        self.app.as_ref()?.path.as_ref()?.root.as_deref()
+    }
+}
+
+/// OpenCode 0.5.x's App.Info, as far as the plugin reads it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AppInfo {
+    pub path: Option<AppPath>,
+}
+
+/// `app.path`: the directory OpenCode runs in and its project root.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AppPath {
+    pub cwd: Option<String>,
+    pub root: Option<String>,
 }
 
 /// OpenCode's Project.

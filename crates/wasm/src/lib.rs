@@ -205,6 +205,17 @@ impl SyncPlugin {
         }
     }
 
+    /// The replies OpenCode lists for a session this process continues
+    /// (`client.session.messages`), for the totals of a session that keeps none (before
+    /// OpenCode 1.15; see [`Engine::note_replies_json`]).
+    #[wasm_bindgen(js_name = noteReplies)]
+    pub fn note_replies(&self, messages: JsValue) {
+        let Some(inner) = self.live() else { return };
+        if let Some(json) = json_text(&messages) {
+            inner.engine.borrow_mut().note_replies_json(&json);
+        }
+    }
+
     /// Resolves once everything queued is delivered (or dropped, or waiting for a new
     /// key), or after `timeout_ms` (default 2000), whichever comes first.
     pub fn flush(&self, timeout_ms: Option<f64>) -> Promise {

@@ -17,6 +17,10 @@ export const WORK_DIR = path.join(E2E_DIR, ".work");
 export const OPENCODE_BIN = path.join(E2E_DIR, "node_modules", "opencode-ai", "bin", "opencode.exe");
 export const BUN_BIN = path.join(E2E_DIR, "node_modules", "bun", "bin", "bun.exe");
 export const OPENCODE_VERSION = "1.18.33";
+/** Where `scripts/setup-e2e compat` installs the older releases, ripgrep and the provider package. */
+export const COMPAT_DIR = path.resolve(process.env.OPENCODE_COMPAT_DIR || path.join(E2E_DIR, "..", "..", ".tools", "opencode-compat"));
+/** The releases the compatibility suite runs (the pinned one comes from node_modules). */
+export const COMPAT_VERSIONS = Object.freeze(["1.0.61", "1.2.27", "1.14.41", "1.15.13", OPENCODE_VERSION]);
 export const RECORDER_PLUGIN = path.join(E2E_DIR, "fixtures", "recorder-plugin.mjs");
 export const RECORDER_PLUGIN_URL = pathToFileURL(RECORDER_PLUGIN).href;
 
@@ -39,6 +43,45 @@ function assertInstalled() {
   }
 }
 
+/** The binary of OpenCode `version` (the pinned one, or one installed by `scripts/setup-e2e compat`). */
+export function opencodeBinFor(version = OPENCODE_VERSION) {
+  if (version === OPENCODE_VERSION) return OPENCODE_BIN;
+  const bin = path.join(COMPAT_DIR, "bin", `opencode-${version}`);
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run scripts/setup-e2e compat first`);
+  return bin;
+}
+
+/** Where an OpenCode release keeps its sessions: "sqlite" (opencode.db, 1.2 on) or "json" (storage/, before). */
+export function storeKindOf(version = OPENCODE_VERSION) {
+  const [major, minor] = version.split(".").map(Number);
+  return major > 1 || (major === 1 && minor >= 2) ? "sqlite" : "json";
+}
+
+/**
+ * What an older release fetches from the internet on first use, made local: ripgrep on
+ * PATH (1.0.x downloads it otherwise), the provider package in its cache (1.0.x installs
+ * `@ai-sdk/openai-compatible@latest` there; later releases bundle it), and no default
+ * auth plugins (installed from the registry at every start).
+ */
+function prepareOlderRelease(e, version) {
+  const rg = path.join(COMPAT_DIR, "bin", "rg");
+  if (!fs.existsSync(rg)) throw new Error(`${rg} is missing: run scripts/setup-e2e compat first`);
+  e.env.PATH = `${path.join(COMPAT_DIR, "bin")}${path.delimiter}${e.env.PATH}`;
+  e.env.OPENCODE_DISABLE_DEFAULT_PLUGINS = "1";
+  if (!version.startsWith("1.0.")) return;
+  const cache = path.join(e.cacheHome, "opencode");
+  const provided = path.join(COMPAT_DIR, "cache-node_modules", "node_modules");
+  if (!fs.existsSync(path.join(provided, "@ai-sdk", "openai-compatible"))) {
+    throw new Error(`${provided}/@ai-sdk/openai-compatible is missing: run scripts/setup-e2e compat first`);
+  }
+  fs.mkdirSync(cache, { recursive: true });
+  fs.cpSync(provided, path.join(cache, "node_modules"), { recursive: true });
+  // 1.0.x empties its cache when `version` does not hold its CACHE_VERSION ("9" in 1.0.61), and
+  // reinstalls a package whose version in package.json is not the one it asks for.
+  fs.writeFileSync(path.join(cache, "version"), "9");
+  fs.writeFileSync(path.join(cache, "package.json"), JSON.stringify({ dependencies: { "@ai-sdk/openai-compatible": "latest" } }, null, 2) + "\n");
+}
+
 /**
  * OpenCode runs `npm install @opencode-ai/plugin@<version>` (from the registry, in the
  * background, ~7 s) in every config directory it reads (the global one and any
@@ -48,8 +91,8 @@ function assertInstalled() {
  * runs are several seconds faster. A file:// plugin resolves its own imports from where
  * it lives, so it needs nothing here.
  */
-export function stubConfigDirDeps(dir) {
-  const deps = { "@opencode-ai/plugin": OPENCODE_VERSION };
+export function stubConfigDirDeps(dir, version = OPENCODE_VERSION) {
+  const deps = { "@opencode-ai/plugin": version };
   fs.mkdirSync(path.join(dir, "node_modules"), { recursive: true });
   const pkgFile = path.join(dir, "package.json");
   const pkg = fs.existsSync(pkgFile) ? JSON.parse(fs.readFileSync(pkgFile, "utf8")) : {};
@@ -68,6 +111,8 @@ export function stubConfigDirDeps(dir) {
  * @param {string} [o.branch]   branch to create ("main")
  * @param {Record<string,string>} [o.files]  files committed in the project
  * @param {boolean} [o.git]     false for a plain directory
+ * @param {string} [o.opencode] the OpenCode release to run (default: the pinned one); an
+ *   older one needs `scripts/setup-e2e compat`
  */
 /** Run fn with a fresh environment; remove it afterwards unless fn failed or E2E_KEEP. */
 export async function withEnv(t, opts, fn) {
@@ -82,8 +127,9 @@ export async function withEnv(t, opts, fn) {
   }
 }
 
-export function createEnv({ name = "env", branch = "main", files = { "notes.txt": "hello from notes\n" }, git = true } = {}) {
+export function createEnv({ name = "env", branch = "main", files = { "notes.txt": "hello from notes\n" }, git = true, opencode = OPENCODE_VERSION } = {}) {
   assertInstalled();
+  const opencodeBin = opencodeBinFor(opencode);
   fs.mkdirSync(WORK_DIR, { recursive: true });
   const root = fs.mkdtempSync(path.join(WORK_DIR, `${name}-`));
   const home = path.join(root, "home");
@@ -96,7 +142,7 @@ export function createEnv({ name = "env", branch = "main", files = { "notes.txt"
   for (const d of [home, configHome, dataHome, stateHome, cacheHome, project, opencodeConfigDir]) {
     fs.mkdirSync(d, { recursive: true });
   }
-  stubConfigDirDeps(opencodeConfigDir);
+  stubConfigDirDeps(opencodeConfigDir, opencode);
   for (const [rel, content] of Object.entries(files)) {
     const f = path.join(project, rel);
     fs.mkdirSync(path.dirname(f), { recursive: true });
@@ -122,7 +168,10 @@ export function createEnv({ name = "env", branch = "main", files = { "notes.txt"
     XDG_CACHE_HOME: cacheHome,
     ...OFFLINE_ENV,
   };
-  return {
+  const e = {
+    opencodeVersion: opencode,
+    opencodeBin,
+    storeKind: storeKindOf(opencode),
     root,
     home,
     configHome,
@@ -138,6 +187,8 @@ export function createEnv({ name = "env", branch = "main", files = { "notes.txt"
     /** Remove the whole environment (use after the run's processes have ended). */
     cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
   };
+  if (opencode !== OPENCODE_VERSION) prepareOlderRelease(e, opencode);
+  return e;
 }
 
 function gitEnv(home) {
@@ -217,21 +268,24 @@ process.on("exit", () => {
  * @param {object} [o.env]          extra environment variables
  * @param {number} [o.timeoutMs]    hard limit; the process group is killed after it (60 s)
  * @param {boolean} [o.printLogs]   --print-logs --log-level (INFO by default) to stderr (true)
+ * @param {string} [o.bin]  the OpenCode binary (default: the environment's `opencodeBin`, else the pinned one)
  * @param {(child: import("node:child_process").ChildProcess) => void} [o.onSpawn]  called with
  *   the child once started (its pid is also its process group's id), e.g. to kill it mid-run
  * @returns {Promise<{code:number|null, signal:string|null, timedOut:boolean, stdout:string,
  *   stderr:string, wallMs:number, args:string[], events:object[]|null}>}
  */
-export async function runOpencode(e, prompt, { session, continue: cont = false, format, args = [], env = {}, timeoutMs = 60_000, printLogs = true, logLevel = "INFO", onSpawn } = {}) {
+export async function runOpencode(e, prompt, { session, continue: cont = false, format, args = [], env = {}, timeoutMs = 60_000, printLogs = true, logLevel = "INFO", onSpawn, bin = e.opencodeBin ?? OPENCODE_BIN } = {}) {
   const argv = ["run"];
   if (printLogs) argv.push("--print-logs", "--log-level", logLevel);
   if (session) argv.push("--session", session);
   if (cont) argv.push("--continue");
   if (format) argv.push("--format", format);
   argv.push(...args);
-  argv.push("--", ...(Array.isArray(prompt) ? prompt : [prompt]));
+  // 1.0.x's argument parser takes no `--` before the message ("You must provide a message").
+  if (!e.opencodeVersion?.startsWith("1.0.")) argv.push("--");
+  argv.push(...(Array.isArray(prompt) ? prompt : [prompt]));
   const started = Date.now();
-  const child = spawn(OPENCODE_BIN, argv, {
+  const child = spawn(bin, argv, {
     cwd: e.project,
     env: { ...e.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -314,6 +368,7 @@ function parseJSONField(v) {
  * @param {{sessionID?: string}} [o]  restrict to one session
  */
 export function readStore(e, { sessionID } = {}) {
+  if (typeof e !== "string" && e.storeKind === "json") return withReplyTotals(readJsonStore(e.dataDir, { sessionID }));
   const dbPath = typeof e === "string" ? e : e.dbPath;
   if (!fs.existsSync(dbPath)) throw new Error(`no OpenCode store at ${dbPath}`);
   const r = spawnSync(BUN_BIN, ["-e", READ_DB], {
@@ -340,6 +395,84 @@ export function readStore(e, { sessionID } = {}) {
       return { ...p, data, info: { id: p.id, messageID: p.message_id, sessionID: p.session_id, ...data } };
     });
   const projects = raw.projects.map((p) => ({ ...p, sandboxes: parseJSONField(p.sandboxes), commands: parseJSONField(p.commands) }));
+  return withReplyTotals({ projects, sessions, messages, parts });
+}
+
+/**
+ * Releases before 1.15 keep no totals on the session (no `cost` / `tokens_*` columns, no
+ * fields in the JSON tree): there they are the sums over the session's assistant messages,
+ * as OpenCode 1.15+ computes them, and the row says `totals_from_replies: true`.
+ */
+function withReplyTotals(store) {
+  for (const row of store.sessions) {
+    if (row.tokens_input !== undefined || row.cost !== undefined) continue;
+    const sum = { tokens_input: 0, tokens_output: 0, tokens_reasoning: 0, tokens_cache_read: 0, tokens_cache_write: 0, cost: 0 };
+    for (const m of store.messages) {
+      if (m.session_id !== row.id || m.data.role !== "assistant") continue;
+      const t = m.data.tokens ?? {};
+      sum.tokens_input += t.input ?? 0;
+      sum.tokens_output += t.output ?? 0;
+      sum.tokens_reasoning += t.reasoning ?? 0;
+      sum.tokens_cache_read += t.cache?.read ?? 0;
+      sum.tokens_cache_write += t.cache?.write ?? 0;
+      if (Number.isFinite(m.data.cost)) sum.cost += m.data.cost;
+    }
+    Object.assign(row, sum, { totals_from_replies: true });
+  }
+  return store;
+}
+
+function readJsonDir(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")));
+}
+
+/**
+ * The JSON tree of releases before 1.2 (`<data>/storage/{project,session/<projectID>,
+ * message/<sessionID>,part/<messageID>}/*.json`), in readStore()'s shape: rows named as
+ * opencode.db's columns, `data` without the ids, `info` with them.
+ */
+export function readJsonStore(dataDir, { sessionID } = {}) {
+  const storage = path.join(dataDir, "storage");
+  if (!fs.existsSync(storage)) throw new Error(`no OpenCode store at ${storage}`);
+  const projects = readJsonDir(path.join(storage, "project"));
+  const sessions = [];
+  const messages = [];
+  const parts = [];
+  const sessionRoot = path.join(storage, "session");
+  for (const projectDir of fs.existsSync(sessionRoot) ? fs.readdirSync(sessionRoot) : []) {
+    for (const info of readJsonDir(path.join(sessionRoot, projectDir))) {
+      if (sessionID && info.id !== sessionID) continue;
+      sessions.push({
+        id: info.id,
+        project_id: info.projectID,
+        parent_id: info.parentID ?? null,
+        directory: info.directory,
+        title: info.title,
+        version: info.version,
+        time_created: info.time?.created,
+        time_updated: info.time?.updated,
+        info,
+      });
+    }
+  }
+  sessions.sort((a, b) => a.time_created - b.time_created || a.id.localeCompare(b.id));
+  for (const s of sessions) {
+    for (const info of readJsonDir(path.join(storage, "message", s.id))) {
+      const { id, sessionID: sid, ...data } = info;
+      messages.push({ id, session_id: sid, time_created: info.time?.created, data, info });
+      for (const p of readJsonDir(path.join(storage, "part", id))) {
+        const { id: pid, messageID, sessionID: psid, ...pdata } = p;
+        parts.push({ id: pid, message_id: messageID, session_id: psid, data: pdata, info: p });
+      }
+    }
+  }
+  messages.sort((a, b) => a.time_created - b.time_created || a.id.localeCompare(b.id));
+  parts.sort((a, b) => a.message_id.localeCompare(b.message_id) || a.id.localeCompare(b.id));
   return { projects, sessions, messages, parts };
 }
 

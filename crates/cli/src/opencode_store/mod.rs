@@ -102,6 +102,14 @@ impl Source {
         if path.join("session").is_dir() {
             return Ok(Self::JsonTree(path.to_owned()));
         }
+        // OpenCode 0.5: one tree per project, `project/<slug>/storage/`.
+        let per_project = path.join("project");
+        if JsonTreeStore::holds_per_project_trees(&per_project) {
+            return Ok(Self::JsonTree(per_project));
+        }
+        if JsonTreeStore::holds_per_project_trees(path) {
+            return Ok(Self::JsonTree(path.to_owned()));
+        }
         bail!(
             "no OpenCode history in {}: neither {DB_FILE} nor {JSON_DIR}/session/ is there",
             path.display()
