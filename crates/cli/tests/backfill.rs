@@ -1403,6 +1403,9 @@ fn a_new_key_of_another_account_gets_every_session() {
 /// subagent and its child, a plan-mode session with a synthetic reminder).
 const RECORDED_V2_SQL: &str = "/work/shared/recorded/opencode-2.0.26-sessions.sql";
 
+/// A `session_v2` row: id, directory, title, cost, the five token counts, created, updated.
+type V2SessionRow = (String, String, String, f64, [i64; 5], i64, i64);
+
 /// What the server must hold for an OpenCode 2 store, read from its own rows: every
 /// `session_v2` row with its totals, every user and assistant `session_message` row
 /// (one message per step; `idle` and `synthetic` rows are none) with its tool calls.
@@ -1411,7 +1414,7 @@ fn assert_server_holds_v2_store(db: &Path, stored: &[Value]) {
     let mut stmt = conn
         .prepare("SELECT id, directory, title, cost, tokens_input, tokens_output, tokens_reasoning, tokens_cache_read, tokens_cache_write, time_created, time_updated FROM session_v2")
         .unwrap();
-    let sessions: Vec<(String, String, String, f64, [i64; 5], i64, i64)> = stmt
+    let sessions: Vec<V2SessionRow> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,

@@ -232,15 +232,17 @@ impl V2Tables {
     }
 }
 
+/// A message with its parts.
+type MessageWithParts = (MessageInfo, Vec<PartInfo>);
+
 /// A `user` or `assistant` row's data as the message and parts OpenCode 1.x would have
 /// stored for it, and what was left out; `Err(why)` when it is no message at all.
-#[allow(clippy::type_complexity)]
 fn message_of_row(
     kind: &str,
     data: Map<String, Value>,
     message_id: &str,
     session_id: &str,
-) -> Result<((MessageInfo, Vec<PartInfo>), Vec<String>), String> {
+) -> Result<(MessageWithParts, Vec<String>), String> {
     let mut obj = Map::new();
     obj.insert("role".into(), json!(kind));
     if let Some(time) = data.get("time") {
