@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use opencode_fixture::Fixture;
 use opencode_sync_contract_server::{Fault, ServerHandle, ServerOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const KEY: &str = "osk_TestKeyAbCdEfGhIjKlMnOpQrStUv0001";
 
@@ -1397,4 +1397,346 @@ fn a_new_key_of_another_account_gets_every_session() {
     assert_ok(&out);
     assert_eq!(v["sessions"]["sent"], 4, "{v}");
     assert_eq!(v["keyRotation"]["sessionsSentWithOtherKeys"], 4, "{v}");
+}
+
+/// The recorded OpenCode 2.0.26 database (five sessions: tools, a failing tool, a
+/// subagent and its child, a plan-mode session with a synthetic reminder).
+const RECORDED_V2_SQL: &str = "/work/shared/recorded/opencode-2.0.26-sessions.sql";
+
+/// A `session_v2` row: id, directory, title, cost, the five token counts, created, updated.
+type V2SessionRow = (String, String, String, f64, [i64; 5], i64, i64);
+
+/// What the server must hold for an OpenCode 2 store, read from its own rows: every
+/// `session_v2` row with its totals, every user and assistant `session_message` row
+/// (one message per step; `idle` and `synthetic` rows are none) with its tool calls.
+fn assert_server_holds_v2_store(db: &Path, stored: &[Value]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, directory, title, cost, tokens_input, tokens_output, tokens_reasoning, tokens_cache_read, tokens_cache_write, time_created, time_updated FROM session_v2")
+        .unwrap();
+    let sessions: Vec<V2SessionRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), sessions.len(), "one stored session per row");
+    for (id, directory, title, cost, [input, output, reasoning, read, write], created, updated) in
+        &sessions
+    {
+        let got = stored
+            .iter()
+            .find(|s| s["externalId"] == id.as_str())
+            .unwrap_or_else(|| panic!("session {id} not stored"));
+        let rows: Vec<(String, String, Value)> = conn
+            .prepare(
+                "SELECT id, type, data FROM session_message WHERE session_id = ?1 ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([id], |r| {
+                let data: String = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&data).unwrap()))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|(_, kind, _)| kind == "user" || kind == "assistant")
+            .collect();
+        let last_model = rows
+            .iter()
+            .rev()
+            .find(|(_, kind, _)| kind == "assistant")
+            .map(|(_, _, d)| d["model"].clone())
+            .unwrap();
+        let want = [
+            ("title", json!(title)),
+            ("projectPath", json!(directory)),
+            ("projectName", json!(directory.rsplit('/').next().unwrap())),
+            ("model", last_model["id"].clone()),
+            ("provider", last_model["providerID"].clone()),
+            ("promptTokens", json!(input + read + write)),
+            ("completionTokens", json!(output + reasoning)),
+            ("createdAt", json!(created)),
+            ("durationMs", json!(updated - created)),
+            ("messageCount", json!(rows.len())),
+        ];
+        for (field, want) in want {
+            assert_eq!(got[field], want, "session {id} {field}");
+        }
+        assert!(
+            (got["cost"].as_f64().unwrap() - cost).abs() < 1e-12,
+            "session {id} cost"
+        );
+        let messages = got["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), rows.len(), "session {id} messages");
+        for (mid, kind, data) in &rows {
+            let m = messages
+                .iter()
+                .find(|m| m["externalId"] == mid.as_str())
+                .unwrap_or_else(|| panic!("message {mid} not stored"));
+            assert_eq!(m["role"], kind.as_str(), "{mid}");
+            assert_eq!(m["createdAt"], data["time"]["created"], "{mid} createdAt");
+            let texts: Vec<&str> = if kind == "user" {
+                vec![data["text"].as_str().unwrap()]
+            } else {
+                data["content"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["type"] == "text")
+                    .map(|c| c["text"].as_str().unwrap())
+                    .collect()
+            };
+            let text = (!texts.is_empty()).then(|| json!(texts.join("\n\n")));
+            assert_eq!(m["textContent"], text.unwrap_or(Value::Null), "{mid} text");
+            if kind == "user" {
+                continue;
+            }
+            assert_eq!(m["model"], data["model"]["id"], "{mid} model");
+            let t = &data["tokens"];
+            let prompt = t["input"].as_i64().unwrap()
+                + t["cache"]["read"].as_i64().unwrap()
+                + t["cache"]["write"].as_i64().unwrap();
+            assert_eq!(m["promptTokens"], json!(prompt), "{mid} promptTokens");
+            let parts = m["parts"].as_array().unwrap();
+            let calls: Vec<&Value> = parts.iter().filter(|p| p["type"] == "tool-call").collect();
+            let results: Vec<&Value> = parts
+                .iter()
+                .filter(|p| p["type"] == "tool-result")
+                .collect();
+            let tools: Vec<&Value> = data["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["type"] == "tool")
+                .collect();
+            assert_eq!(
+                (calls.len(), results.len()),
+                (tools.len(), tools.len()),
+                "{mid} tools"
+            );
+            for ((tool, call), result) in tools.iter().zip(&calls).zip(&results) {
+                let (call, result, state) = (&call["content"], &result["content"], &tool["state"]);
+                assert_eq!(call["toolName"], tool["name"], "{mid}");
+                assert_eq!(call["callID"], tool["id"], "{mid}");
+                assert_eq!(call["status"], state["status"], "{mid}");
+                assert_eq!(call["args"], state["input"], "{mid} args");
+                let output = match state["status"].as_str().unwrap() {
+                    "error" => state["error"]["message"].clone(),
+                    _ => json!(
+                        state["content"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|c| c["text"].as_str().unwrap())
+                            .collect::<String>()
+                    ),
+                };
+                assert_eq!(result["output"], output, "{mid} output");
+                if state["status"] == "error" {
+                    assert_eq!(result["error"], output, "{mid} error");
+                }
+                assert_eq!(result["exit"], state["metadata"]["exit"], "{mid} exit");
+                let ms = tool["time"]["completed"].as_i64().unwrap()
+                    - tool["time"]["ran"].as_i64().unwrap();
+                assert_eq!(result["durationMs"], json!(ms), "{mid} durationMs");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_opencode2_store_is_stored_exactly_then_nothing_is_sent_again() {
+    let env = Env::new();
+    fs::create_dir_all(env.data_dir()).unwrap();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch(&fs::read_to_string(RECORDED_V2_SQL).unwrap())
+        .unwrap();
+    drop(conn);
+
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 5, "{v}");
+    // 21 rows: 5 `idle` and 1 `synthetic` are no messages; 4 tool calls in all.
+    assert_eq!(v["messages"]["sent"], 15, "{v}");
+    assert_eq!(v["toolCalls"], 4, "{v}");
+    assert_eq!(v["rows"]["notes"], json!([]), "{v}");
+    assert_server_holds_v2_store(&env.db(), &env.stored());
+    assert_eq!(env.count("/sync/session"), 5);
+    assert_eq!(env.count("/sync/message"), 15, "every message once");
+
+    let before = env.sync_requests().len();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 0, "{v}");
+    assert_eq!(
+        env.sync_requests().len(),
+        before,
+        "the second run sends nothing"
+    );
+}
+
+#[test]
+fn opencode1_tables_and_their_opencode2_copies_send_each_session_once_the_newer_side_winning() {
+    let env = Env::new();
+    let mut fx = env.fixture(5, 1);
+    let db = env.db();
+    fx.write_db(&db);
+    fx.write_v2_copy(&db);
+    // Session 0 goes on in OpenCode 2 only (a new turn, renamed there); session 1 in
+    // OpenCode 1.x only (a new turn in its tables, its V2 copy left as it was).
+    let mut in_v2 = fx.sessions[0].clone();
+    in_v2.add_turn(in_v2.updated + 60_000, None);
+    fx.update_v2(&db, &in_v2, "Continued in OpenCode 2");
+    let v1_copy = fx.sessions[1].clone();
+    let at = fx.sessions[1].updated + 60_000;
+    fx.sessions[1].add_turn(at, None);
+    fx.update_db(&db, &fx.sessions[1]);
+    assert!(fx.sessions[1].messages.len() > v1_copy.messages.len());
+
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 5, "{v}");
+    assert_eq!(v["rows"]["notes"], json!([]), "{v}");
+    let mut expected: Vec<(String, String, Vec<String>)> = fx
+        .sessions
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                s.title.clone(),
+                s.messages.iter().map(|m| m.id.clone()).collect(),
+            )
+        })
+        .collect();
+    expected[0] = (
+        in_v2.id.clone(),
+        "Continued in OpenCode 2".to_owned(),
+        in_v2.messages.iter().map(|m| m.id.clone()).collect(),
+    );
+    let total: usize = expected.iter().map(|e| e.2.len()).sum();
+    assert_eq!(v["messages"]["sent"], total, "{v}");
+    assert_eq!(env.count("/sync/session"), 5, "each session once");
+    assert_eq!(env.count("/sync/message"), total, "each message once");
+    let stored = env.stored();
+    assert_eq!(stored.len(), 5);
+    for (id, title, messages) in &expected {
+        let got = stored
+            .iter()
+            .find(|s| s["externalId"] == id.as_str())
+            .unwrap();
+        assert_eq!(got["title"], title.as_str(), "{id}");
+        let mut ids: Vec<&str> = got["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["externalId"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        let mut want: Vec<&str> = messages.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(ids, want, "{id}: every message of the newer side, once");
+    }
+    // The totals are the winning side's: session 0's V2 row counts its V2-only turn.
+    let s0 = stored
+        .iter()
+        .find(|s| s["externalId"] == in_v2.id.as_str())
+        .unwrap();
+    let [input, _, _, read, write] = in_v2.tokens();
+    assert_eq!(s0["promptTokens"], json!(input + read + write));
+    let s1 = stored
+        .iter()
+        .find(|s| s["externalId"] == fx.sessions[1].id.as_str())
+        .unwrap();
+    let [input, _, _, read, write] = fx.sessions[1].tokens();
+    assert_eq!(s1["promptTokens"], json!(input + read + write));
+
+    // Nothing goes out again.
+    let before = env.sync_requests().len();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["toSend"], 0, "{v}");
+    assert_eq!(env.sync_requests().len(), before);
+}
+
+#[test]
+fn odd_opencode2_rows_cost_only_themselves() {
+    let env = Env::new();
+    fs::create_dir_all(env.data_dir()).unwrap();
+    let conn = open_store(&env.db());
+    conn.execute_batch(&fs::read_to_string(RECORDED_V2_SQL).unwrap())
+        .unwrap();
+    let s = "ses_ee23fe547ffeGrZPc2puP1wUU1";
+    let add = |id: &str, kind: &str, seq: i64, data: &str| {
+        conn.execute(
+            "INSERT INTO session_message VALUES (?1, ?2, ?3, ?4, 1791500491990, 1791500491990, ?5)",
+            rusqlite::params![id, s, kind, seq, data],
+        )
+        .unwrap();
+    };
+    add("msg_notjson", "user", 100, "{not json");
+    add("msg_unknown", "hologram", 101, "{}");
+    // A step whose cost is text and whose second content item is no item: the rest of it
+    // is sent.
+    add(
+        "msg_oddstep",
+        "assistant",
+        102,
+        r#"{"time":{"created":1791500491980,"completed":1791500491985},"model":{"id":"m1","providerID":"fake"},"cost":"cheap","content":[{"type":"text","text":"Still here."},7]}"#,
+    );
+    // A message of a session that does not exist.
+    add(
+        "msg_orphan",
+        "user",
+        103,
+        r#"{"time":{"created":1},"text":"lost"}"#,
+    );
+    conn.execute(
+        "UPDATE session_message SET session_id = 'ses_missing' WHERE id = 'msg_orphan'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(v["sessions"]["sent"], 5, "{v}");
+    assert_eq!(v["messages"]["sent"], 16, "the odd step is sent, {v}");
+    assert_eq!(
+        row_notes(&v),
+        [
+            ("session_message".to_owned(), "msg_notjson".to_owned(), true),
+            (
+                "session_message".to_owned(),
+                "msg_oddstep".to_owned(),
+                false
+            ),
+            ("session_message".to_owned(), "msg_orphan".to_owned(), true),
+            ("session_message".to_owned(), "msg_unknown".to_owned(), true),
+        ],
+        "{v}"
+    );
+    let stored = env.stored();
+    let session = stored.iter().find(|x| x["externalId"] == s).unwrap();
+    let step = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["externalId"] == "msg_oddstep")
+        .unwrap();
+    assert_eq!(step["textContent"], "Still here.");
+    // Named again on the next run, nothing sent.
+    let before = env.sync_requests().len();
+    let (out, v) = env.sync(&[]);
+    assert_ok(&out);
+    assert_eq!(env.sync_requests().len(), before);
+    assert_eq!(row_notes(&v).len(), 4, "{v}");
 }

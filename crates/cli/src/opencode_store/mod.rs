@@ -27,6 +27,7 @@
 mod json_tree;
 mod rows;
 mod sqlite;
+mod v2;
 
 pub use json_tree::JsonTreeStore;
 pub use sqlite::SqliteStore;

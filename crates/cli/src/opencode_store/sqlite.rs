@@ -1,5 +1,10 @@
 //! `opencode.db` (OpenCode 1.2+), read-only, through SQLite's WAL protocol (see the
 //! module above): every column through `ValueRef`, so a wrong type costs a field.
+//!
+//! The file may hold OpenCode 1.x's tables (`session`, `message`, `part`), OpenCode 2's
+//! (`session_v2`, `session_message`: see `v2`), or both: OpenCode 2 copies the 1.x
+//! sessions into its own tables with the same ids and keeps the old ones, and a session
+//! may go on growing on either side. Both are read and merged by id (see `v2::merge`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value, json};
 
 use super::rows::{Notes, data_object, left_out_text, message_of, parse_object, part_of, text_of};
+use super::v2::{self, V2Tables};
 use super::{
     DB_FILE, HistoryStore, Listing, StoredMessage, StoredSession, sort_messages, sort_summaries,
 };
@@ -22,12 +28,20 @@ use super::{
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// Which optional columns this schema has.
+    /// OpenCode 1.x's tables, when the file has them.
+    v1: Option<V1Tables>,
+    /// OpenCode 2's tables, when the file has them.
+    v2: Option<V2Tables>,
+    projects: HashMap<String, String>,
+}
+
+/// Which optional columns OpenCode 1.x's tables have in this file.
+#[derive(Debug)]
+struct V1Tables {
     session_columns: Vec<String>,
     message_has_updated: bool,
     part_has_updated: bool,
     part_has_session: bool,
-    projects: HashMap<String, String>,
 }
 
 fn percent_encode_path(path: &Path) -> String {
@@ -42,7 +56,8 @@ fn percent_encode_path(path: &Path) -> String {
     out
 }
 
-fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
+/// The column names of `table` (none when there is no such table).
+pub(super) fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(1))?
@@ -53,16 +68,16 @@ fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
 /// One column of a row: its value as JSON (text that is not UTF-8, and a blob, read as
 /// lossy text) and what SQLite held, for the notes.
 #[derive(Debug, Clone)]
-struct Cell {
-    value: Value,
+pub(super) struct Cell {
+    pub(super) value: Value,
     /// `NULL`, `an integer`, `a real`, `text`, `a blob`.
-    kind: &'static str,
+    pub(super) kind: &'static str,
     /// Text that was not UTF-8 (read with U+FFFD).
-    lossy: bool,
+    pub(super) lossy: bool,
 }
 
 impl Cell {
-    fn of(value: ValueRef<'_>) -> Self {
+    pub(super) fn of(value: ValueRef<'_>) -> Self {
         let (value, kind, lossy) = match value {
             ValueRef::Null => (Value::Null, "NULL", false),
             ValueRef::Integer(i) => (json!(i), "an integer", false),
@@ -80,7 +95,7 @@ impl Cell {
     }
 
     /// A usable id: non-empty text.
-    fn id(&self) -> Option<String> {
+    pub(super) fn id(&self) -> Option<String> {
         match (&self.value, self.kind) {
             (Value::String(s), "text") if !s.is_empty() => Some(s.clone()),
             (Value::Number(n), _) => Some(n.to_string()),
@@ -90,7 +105,7 @@ impl Cell {
 }
 
 /// A number column (a time) that may hold anything.
-fn number_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
+pub(super) fn number_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
     Ok(match row.get_ref(i)? {
         ValueRef::Integer(n) => Some(n as f64),
         ValueRef::Real(f) => Some(f),
@@ -106,6 +121,224 @@ const SESSION_FIELD_COLUMNS: &[(&str, &str)] = &[
     ("title", "title"),
     ("cost", "cost"),
 ];
+
+/// The row of `table` whose id is `id`, column by column.
+pub(super) fn row_by_id(
+    conn: &Connection,
+    table: &str,
+    id: &str,
+) -> Result<Option<HashMap<String, Cell>>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    Ok(stmt
+        .query_row([id], |r| {
+            let mut map = HashMap::new();
+            for (i, name) in names.iter().enumerate() {
+                map.insert(name.clone(), Cell::of(r.get_ref(i)?));
+            }
+            Ok(map)
+        })
+        .optional()?)
+}
+
+/// The Session as OpenCode's events carry it, from a session row's columns (`columns`
+/// are the table's: OpenCode 1.x's `session` and 2's `session_v2` name them alike), with
+/// the id it was listed under. A column of the wrong type costs its field only (a
+/// missing creation time is taken from the session's `data`, else its update time); what
+/// was odd is one note.
+pub(super) fn session_info(
+    columns: &[String],
+    id: &str,
+    row: &HashMap<String, Cell>,
+) -> (SessionInfo, Vec<String>) {
+    let has = |column: &str| columns.iter().any(|c| c == column);
+    let null = Cell::of(ValueRef::Null);
+    let get = |name: &str| row.get(name).unwrap_or(&null);
+    let mut reasons = Vec::new();
+    let mut obj = Map::new();
+    obj.insert("id".into(), Value::String(id.to_owned()));
+    for (field, column) in SESSION_FIELD_COLUMNS {
+        if has(column) {
+            let cell = get(column);
+            if cell.lossy {
+                reasons.push(format!(
+                    "{column} is not valid UTF-8: read with U+FFFD in its place"
+                ));
+            }
+            obj.insert((*field).into(), cell.value.clone());
+        }
+    }
+    if has("tokens_input") {
+        obj.insert(
+            "tokens".into(),
+            json!({
+                "input": get("tokens_input").value, "output": get("tokens_output").value,
+                "reasoning": get("tokens_reasoning").value,
+                "cache": {"read": get("tokens_cache_read").value, "write": get("tokens_cache_write").value},
+            }),
+        );
+    }
+    if let Value::String(model) = &get("model").value {
+        match parse_object(model) {
+            Ok(model) => {
+                obj.insert("model".into(), Value::Object(model));
+            }
+            Err(_) => reasons.push("model is not a JSON object: left out".to_owned()),
+        }
+    }
+    obj.insert(
+        "time".into(),
+        json!({"created": get("time_created").value, "updated": get("time_updated").value}),
+    );
+    let (mut info, left_out) = decode_leaving_out::<SessionInfo>(obj).unwrap_or_else(|| {
+        (
+            SessionInfo {
+                id: id.to_owned(),
+                ..SessionInfo::default()
+            },
+            vec!["every field".to_owned()],
+        )
+    });
+    info.id = id.to_owned();
+    for field in &left_out {
+        let column = match field.as_str() {
+            "time.created" => continue,
+            "time.updated" => "time_updated".to_owned(),
+            "tokens" => "tokens_*".to_owned(),
+            "tokens.cache" => "tokens_cache_*".to_owned(),
+            other => SESSION_FIELD_COLUMNS
+                .iter()
+                .find(|(f, _)| *f == other)
+                .map_or_else(
+                    || other.replace("tokens.", "tokens_"),
+                    |(_, c)| (*c).to_owned(),
+                ),
+        };
+        let kind = row.get(&column).map_or("of the wrong type", |c| c.kind);
+        reasons.push(format!("{column} is {kind}: left out"));
+    }
+    if left_out.iter().any(|f| f == "time.created") || !has("time_created") {
+        let from_data = match &get("data").value {
+            Value::String(data) => parse_object(data)
+                .ok()
+                .and_then(|d| d.get("time")?.get("created")?.as_f64()),
+            _ => None,
+        };
+        let (created, source) = match (from_data, info.time.updated) {
+            (Some(t), _) => (t, "createdAt taken from data"),
+            (None, Some(t)) => (t, "createdAt taken from time_updated"),
+            (None, None) => (0.0, "createdAt left out"),
+        };
+        info.time.created = created;
+        if has("time_created") {
+            reasons.push(format!(
+                "time_created is {}: {source}",
+                get("time_created").kind
+            ));
+        }
+    }
+    (info, reasons)
+}
+
+/// Every row of a session table (`session` or `session_v2`, whose `columns` are given)
+/// as a summary; a row without a usable id is a note.
+pub(super) fn list_sessions(
+    conn: &Connection,
+    path: &Path,
+    table: &str,
+    columns: &[String],
+    notes: &mut Notes,
+) -> Result<Vec<SessionSummary>> {
+    let pick = |col: &str| {
+        if columns.iter().any(|c| c == col) {
+            col.to_owned()
+        } else {
+            "NULL".to_owned()
+        }
+    };
+    let sql = format!(
+        "SELECT id, {}, {}, {}, {} FROM {table}",
+        pick("title"),
+        pick("directory"),
+        pick("time_created"),
+        pick("time_updated"),
+    );
+    let mut sessions = Vec::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |r| {
+        let text = |i: usize| -> rusqlite::Result<Option<String>> {
+            Ok(match Cell::of(r.get_ref(i)?).value {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+        };
+        Ok((
+            Cell::of(r.get_ref(0)?),
+            text(1)?,
+            text(2)?,
+            number_at(r, 3)?,
+            number_at(r, 4)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, title, directory, created, updated) =
+            row.with_context(|| format!("listing sessions in {}", path.display()))?;
+        // An id that is not UTF-8 text could not be looked up again.
+        let Some(id) = id.id().filter(|_| !id.lossy) else {
+            notes.skipped(
+                table,
+                None,
+                None,
+                format!("its id is {}, not usable text", id.kind),
+            );
+            continue;
+        };
+        sessions.push(SessionSummary {
+            id,
+            title,
+            directory,
+            // The same fallbacks as `session_info`, so the record's time matches.
+            time_created: created.or(updated).unwrap_or(0.0),
+            time_updated: updated.or(created).unwrap_or(0.0),
+        });
+    }
+    Ok(sessions)
+}
+
+/// Messages (rows of `message_table`) that belong to no session of `session_table` (no
+/// session id, or one no session has): never sent, since they would create a session
+/// `""` or one OpenCode does not have. The first [`MAX_NOTES`] are named, the rest
+/// counted.
+pub(super) fn orphan_notes(
+    conn: &Connection,
+    message_table: &str,
+    session_table: &str,
+    notes: &mut Notes,
+) -> Result<()> {
+    let orphans = format!(
+        "FROM {message_table} m WHERE m.session_id IS NULL OR m.session_id = ''
+           OR NOT EXISTS (SELECT 1 FROM {session_table} s WHERE s.id = m.session_id)"
+    );
+    let total: i64 = conn.query_row(&format!("SELECT count(*) {orphans}"), [], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, session_id {orphans} ORDER BY id LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([MAX_NOTES as i64], |r| {
+        Ok((Cell::of(r.get_ref(0)?), Cell::of(r.get_ref(1)?)))
+    })?;
+    let mut named = 0;
+    for row in rows {
+        let (message_id, session_id) = row?;
+        let why = match session_id.id() {
+            Some(s) => format!("its session \"{s}\" is not in the store"),
+            None => "it has no session id".to_owned(),
+        };
+        notes.skipped(message_table, message_id.id().as_deref(), None, why);
+        named += 1;
+    }
+    notes.over += usize::try_from(total).unwrap_or(0).saturating_sub(named);
+    Ok(())
+}
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
@@ -133,41 +366,14 @@ impl SqliteStore {
                 Ok(c)
             })
             .with_context(|| format!("opening {} read-only", path.display()))?;
+        let v2 = V2Tables::detect(&conn, path)?;
         let session_columns = columns(&conn, "session")?;
-        let message_columns = columns(&conn, "message")?;
-        let part_columns = columns(&conn, "part")?;
-        // A missing table is named as such: the store is not OpenCode's (or not whole),
-        // and reading sessions without their parts would send them without text.
-        for (table, cols) in [
-            ("session", &session_columns),
-            ("message", &message_columns),
-            ("part", &part_columns),
-        ] {
-            if cols.is_empty() {
-                bail!(
-                    "{} has no `{table}` table: is this OpenCode's {DB_FILE}?",
-                    path.display()
-                );
-            }
-        }
-        for (table, cols, needed) in [
-            ("session", &session_columns, &["id"][..]),
-            (
-                "message",
-                &message_columns,
-                &["id", "session_id", "data"][..],
-            ),
-            ("part", &part_columns, &["id", "message_id", "data"][..]),
-        ] {
-            for col in needed {
-                if !cols.iter().any(|c| c == col) {
-                    bail!(
-                        "{}: table {table} has no column {col}; this OpenCode schema is not supported",
-                        path.display()
-                    );
-                }
-            }
-        }
+        // OpenCode 2 alone: no 1.x tables to read.
+        let v1 = if session_columns.is_empty() && v2.is_some() {
+            None
+        } else {
+            Some(V1Tables::detect(&conn, path, session_columns)?)
+        };
         let mut projects = HashMap::new();
         let project_columns = columns(&conn, "project")?;
         if project_columns.iter().any(|c| c == "id")
@@ -186,131 +392,19 @@ impl SqliteStore {
         }
         Ok(Self {
             path: path.to_owned(),
-            message_has_updated: message_columns.iter().any(|c| c == "time_updated"),
-            part_has_updated: part_columns.iter().any(|c| c == "time_updated"),
-            part_has_session: part_columns.iter().any(|c| c == "session_id"),
-            session_columns,
+            v1,
+            v2,
             conn,
             projects,
         })
     }
 
-    fn has(&self, column: &str) -> bool {
-        self.session_columns.iter().any(|c| c == column)
-    }
-
-    /// The Session as OpenCode's events carry it, from the row's columns, with the id
-    /// it was listed under. A column of the wrong type costs its field only (a missing
-    /// creation time is taken from the session's `data`, else its update time); what
-    /// was odd is one note.
-    fn session_info(&self, id: &str, row: &HashMap<String, Cell>) -> (SessionInfo, Vec<String>) {
-        let null = Cell::of(ValueRef::Null);
-        let get = |name: &str| row.get(name).unwrap_or(&null);
-        let mut reasons = Vec::new();
-        let mut obj = Map::new();
-        obj.insert("id".into(), Value::String(id.to_owned()));
-        for (field, column) in SESSION_FIELD_COLUMNS {
-            if self.has(column) {
-                let cell = get(column);
-                if cell.lossy {
-                    reasons.push(format!(
-                        "{column} is not valid UTF-8: read with U+FFFD in its place"
-                    ));
-                }
-                obj.insert((*field).into(), cell.value.clone());
-            }
-        }
-        if self.has("tokens_input") {
-            obj.insert(
-                "tokens".into(),
-                json!({
-                    "input": get("tokens_input").value, "output": get("tokens_output").value,
-                    "reasoning": get("tokens_reasoning").value,
-                    "cache": {"read": get("tokens_cache_read").value, "write": get("tokens_cache_write").value},
-                }),
-            );
-        }
-        if let Value::String(model) = &get("model").value {
-            match parse_object(model) {
-                Ok(model) => {
-                    obj.insert("model".into(), Value::Object(model));
-                }
-                Err(_) => reasons.push("model is not a JSON object: left out".to_owned()),
-            }
-        }
-        obj.insert(
-            "time".into(),
-            json!({"created": get("time_created").value, "updated": get("time_updated").value}),
-        );
-        let (mut info, left_out) = decode_leaving_out::<SessionInfo>(obj).unwrap_or_else(|| {
-            (
-                SessionInfo {
-                    id: id.to_owned(),
-                    ..SessionInfo::default()
-                },
-                vec!["every field".to_owned()],
-            )
-        });
-        info.id = id.to_owned();
-        for field in &left_out {
-            let column = match field.as_str() {
-                "time.created" => continue,
-                "time.updated" => "time_updated".to_owned(),
-                "tokens" => "tokens_*".to_owned(),
-                "tokens.cache" => "tokens_cache_*".to_owned(),
-                other => SESSION_FIELD_COLUMNS
-                    .iter()
-                    .find(|(f, _)| *f == other)
-                    .map_or_else(
-                        || other.replace("tokens.", "tokens_"),
-                        |(_, c)| (*c).to_owned(),
-                    ),
-            };
-            let kind = row.get(&column).map_or("of the wrong type", |c| c.kind);
-            reasons.push(format!("{column} is {kind}: left out"));
-        }
-        if left_out.iter().any(|f| f == "time.created") || !self.has("time_created") {
-            let from_data = match &get("data").value {
-                Value::String(data) => parse_object(data)
-                    .ok()
-                    .and_then(|d| d.get("time")?.get("created")?.as_f64()),
-                _ => None,
-            };
-            let (created, source) = match (from_data, info.time.updated) {
-                (Some(t), _) => (t, "createdAt taken from data"),
-                (None, Some(t)) => (t, "createdAt taken from time_updated"),
-                (None, None) => (0.0, "createdAt left out"),
-            };
-            info.time.created = created;
-            if self.has("time_created") {
-                reasons.push(format!(
-                    "time_created is {}: {source}",
-                    get("time_created").kind
-                ));
-            }
-        }
-        (info, reasons)
-    }
-
-    fn read_session(&self, id: &str) -> Result<Option<StoredSession>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM session WHERE id = ?1")?;
-        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let row = stmt
-            .query_row([id], |r| {
-                let mut map = HashMap::new();
-                for (i, name) in names.iter().enumerate() {
-                    map.insert(name.clone(), Cell::of(r.get_ref(i)?));
-                }
-                Ok(map)
-            })
-            .optional()?;
-        let Some(row) = row else {
+    fn read_v1_session(&self, v1: &V1Tables, id: &str) -> Result<Option<StoredSession>> {
+        let Some(row) = row_by_id(&self.conn, "session", id)? else {
             return Ok(None);
         };
         let mut notes = Notes::default();
-        let (info, reasons) = self.session_info(id, &row);
+        let (info, reasons) = session_info(&v1.session_columns, id, &row);
         notes.partly("session", id, id, reasons);
         let project_worktree = info
             .project_id
@@ -318,7 +412,7 @@ impl SqliteStore {
             .and_then(|p| self.projects.get(p))
             .cloned();
 
-        let updated = if self.message_has_updated {
+        let updated = if v1.message_has_updated {
             "time_updated"
         } else {
             "0"
@@ -372,12 +466,12 @@ impl SqliteStore {
             });
         }
 
-        let updated = if self.part_has_updated {
+        let updated = if v1.part_has_updated {
             "time_updated"
         } else {
             "0"
         };
-        let sql = if self.part_has_session {
+        let sql = if v1.part_has_session {
             format!(
                 "SELECT id, message_id, {updated}, data FROM part WHERE session_id = ?1 ORDER BY message_id, id"
             )
@@ -452,96 +546,76 @@ impl SqliteStore {
             notes: notes.finish(Some(id)),
         }))
     }
+}
 
-    /// Messages that belong to no session (no session id, or one no session has): never
-    /// sent, since they would create a session `""` or one OpenCode does not have. The
-    /// first [`MAX_NOTES`] are named, the rest counted.
-    fn orphan_notes(&self, notes: &mut Notes) -> Result<()> {
-        const ORPHANS: &str = "FROM message m WHERE m.session_id IS NULL OR m.session_id = ''
-               OR NOT EXISTS (SELECT 1 FROM session s WHERE s.id = m.session_id)";
-        let total: i64 = self
-            .conn
-            .query_row(&format!("SELECT count(*) {ORPHANS}"), [], |r| r.get(0))?;
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT id, session_id {ORPHANS} ORDER BY id LIMIT ?1"
-        ))?;
-        let rows = stmt.query_map([MAX_NOTES as i64], |r| {
-            Ok((Cell::of(r.get_ref(0)?), Cell::of(r.get_ref(1)?)))
-        })?;
-        let mut named = 0;
-        for row in rows {
-            let (message_id, session_id) = row?;
-            let why = match session_id.id() {
-                Some(s) => format!("its session \"{s}\" is not in the store"),
-                None => "it has no session id".to_owned(),
-            };
-            notes.skipped("message", message_id.id().as_deref(), None, why);
-            named += 1;
+impl V1Tables {
+    /// OpenCode 1.x's tables: a missing one is named as such (the store is not
+    /// OpenCode's, or not whole, and reading sessions without their parts would send them
+    /// without text).
+    fn detect(conn: &Connection, path: &Path, session_columns: Vec<String>) -> Result<Self> {
+        let message_columns = columns(conn, "message")?;
+        let part_columns = columns(conn, "part")?;
+        for (table, cols) in [
+            ("session", &session_columns),
+            ("message", &message_columns),
+            ("part", &part_columns),
+        ] {
+            if cols.is_empty() {
+                bail!(
+                    "{} has no `{table}` table: is this OpenCode's {DB_FILE}?",
+                    path.display()
+                );
+            }
         }
-        notes.over += usize::try_from(total).unwrap_or(0).saturating_sub(named);
-        Ok(())
+        for (table, cols, needed) in [
+            ("session", &session_columns, &["id"][..]),
+            (
+                "message",
+                &message_columns,
+                &["id", "session_id", "data"][..],
+            ),
+            ("part", &part_columns, &["id", "message_id", "data"][..]),
+        ] {
+            for col in needed {
+                if !cols.iter().any(|c| c == col) {
+                    bail!(
+                        "{}: table {table} has no column {col}; this OpenCode schema is not supported",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(Self {
+            message_has_updated: message_columns.iter().any(|c| c == "time_updated"),
+            part_has_updated: part_columns.iter().any(|c| c == "time_updated"),
+            part_has_session: part_columns.iter().any(|c| c == "session_id"),
+            session_columns,
+        })
     }
 }
 
 impl HistoryStore for SqliteStore {
     fn list(&mut self) -> Result<Listing> {
-        let pick = |col: &str| {
-            if self.has(col) {
-                col.to_owned()
-            } else {
-                "NULL".to_owned()
-            }
-        };
-        let sql = format!(
-            "SELECT id, {}, {}, {}, {} FROM session",
-            pick("title"),
-            pick("directory"),
-            pick("time_created"),
-            pick("time_updated"),
-        );
         let mut notes = Notes::default();
-        let mut sessions = Vec::new();
-        {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let rows = stmt.query_map([], |r| {
-                let text = |i: usize| -> rusqlite::Result<Option<String>> {
-                    Ok(match Cell::of(r.get_ref(i)?).value {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                };
-                Ok((
-                    Cell::of(r.get_ref(0)?),
-                    text(1)?,
-                    text(2)?,
-                    number_at(r, 3)?,
-                    number_at(r, 4)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, title, directory, created, updated) =
-                    row.with_context(|| format!("listing sessions in {}", self.path.display()))?;
-                // An id that is not UTF-8 text could not be looked up again.
-                let Some(id) = id.id().filter(|_| !id.lossy) else {
-                    notes.skipped(
-                        "session",
-                        None,
-                        None,
-                        format!("its id is {}, not usable text", id.kind),
-                    );
-                    continue;
-                };
-                sessions.push(SessionSummary {
-                    id,
-                    title,
-                    directory,
-                    // The same fallbacks as `session_info`, so the record's time matches.
-                    time_created: created.or(updated).unwrap_or(0.0),
-                    time_updated: updated.or(created).unwrap_or(0.0),
-                });
+        let v1 = match &self.v1 {
+            Some(v1) => {
+                let sessions = list_sessions(
+                    &self.conn,
+                    &self.path,
+                    "session",
+                    &v1.session_columns,
+                    &mut notes,
+                )?;
+                orphan_notes(&self.conn, "message", "session", &mut notes)?;
+                sessions
             }
-        }
-        self.orphan_notes(&mut notes)?;
+            None => Vec::new(),
+        };
+        let v2 = match &self.v2 {
+            Some(v2) => v2.list(&self.conn, &self.path, &mut notes)?,
+            None => Vec::new(),
+        };
+        let mut sessions = v2::merge_summaries(v1, v2);
         sort_summaries(&mut sessions);
         Ok(Listing {
             sessions,
@@ -550,9 +624,20 @@ impl HistoryStore for SqliteStore {
     }
 
     fn load(&mut self, id: &str) -> Result<Option<StoredSession>> {
-        // One read transaction: the session row, its messages and parts from one snapshot.
+        // One read transaction: the session's rows, from either table set, from one
+        // snapshot.
         self.conn.execute_batch("BEGIN")?;
-        let result = self.read_session(id);
+        let result = (|| -> Result<Option<StoredSession>> {
+            let v1 = match &self.v1 {
+                Some(v1) => self.read_v1_session(v1, id)?,
+                None => None,
+            };
+            let v2 = match &self.v2 {
+                Some(v2) => v2.read_session(&self.conn, id, &self.projects)?,
+                None => None,
+            };
+            Ok(v2::merge(v1, v2))
+        })();
         let end = self.conn.execute_batch("COMMIT");
         let session =
             result.with_context(|| format!("reading session {id} from {}", self.path.display()))?;

@@ -619,3 +619,168 @@ fn insert_session(tx: &rusqlite::Transaction<'_>, fx: &Fixture, s: &Session) {
         }
     }
 }
+
+/// OpenCode 2.0.26's own tables (its DDL), which it adds beside 1.x's in `opencode.db`.
+pub const V2_SCHEMA: &str = "
+CREATE TABLE `session_v2` (
+  `id` text PRIMARY KEY, `project_id` text NOT NULL, `workspace_id` text, `parent_id` text,
+  `fork_session_id` text, `fork_boundary` text, `slug` text NOT NULL, `directory` text NOT NULL,
+  `path` text, `title` text, `version` text NOT NULL, `share_url` text, `summary_additions` integer,
+  `summary_deletions` integer, `summary_files` integer, `summary_diffs` text, `metadata` text,
+  `cost` real DEFAULT 0 NOT NULL, `tokens_input` integer DEFAULT 0 NOT NULL,
+  `tokens_output` integer DEFAULT 0 NOT NULL, `tokens_reasoning` integer DEFAULT 0 NOT NULL,
+  `tokens_cache_read` integer DEFAULT 0 NOT NULL, `tokens_cache_write` integer DEFAULT 0 NOT NULL,
+  `revert` text, `permission` text, `agent` text, `model` text, `time_created` integer NOT NULL,
+  `time_updated` integer NOT NULL, `time_idle` integer, `time_viewed` integer, `idle_outcome` text,
+  `time_compacting` integer, `time_archived` integer, `time_suspended` integer,
+  `resume_attempts` integer DEFAULT 0 NOT NULL
+);
+CREATE TABLE `session_message` (
+  `id` text PRIMARY KEY, `session_id` text NOT NULL, `type` text NOT NULL, `seq` integer NOT NULL,
+  `time_created` integer NOT NULL, `time_updated` integer NOT NULL, `data` text NOT NULL,
+  CONSTRAINT `fk_session_message_session_id_session_v2_id_fk` FOREIGN KEY (`session_id`) REFERENCES `session_v2`(`id`) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX `session_message_session_seq_idx` ON `session_message` (`session_id`, `seq`);
+";
+
+impl Message {
+    /// The `session_message` `data` OpenCode 2's migration writes for this message (the
+    /// user's text; an assistant step's parts as `content` items, tools with `state`).
+    pub fn v2_data(&self) -> Value {
+        if self.role == "user" {
+            return json!({"time": {"created": self.created}, "text": self.text().unwrap_or_default(), "files": []});
+        }
+        let content: Vec<Value> = self
+            .parts
+            .iter()
+            .filter_map(|p| {
+                let d = &p.data;
+                match d["type"].as_str()? {
+                    "text" => Some(json!({"type": "text", "text": d["text"]})),
+                    "reasoning" => Some(json!({"type": "reasoning", "text": d["text"]})),
+                    "tool" => {
+                        let s = &d["state"];
+                        let mut state = json!({"status": s["status"], "input": s["input"]});
+                        if s["status"] == "error" {
+                            state["error"] = json!({"type": "tool.execution", "message": s["error"]});
+                        } else {
+                            state["content"] = json!([{"type": "text", "text": s["output"]}]);
+                            state["metadata"] = s["metadata"].clone();
+                        }
+                        Some(json!({"type": "tool", "id": d["callID"], "name": d["tool"], "executed": false,
+                            "state": state,
+                            "time": {"created": s["time"]["start"], "ran": s["time"]["start"], "completed": s["time"]["end"]}}))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let [input, output, reasoning, read, write] = self.tokens;
+        let mut time = json!({"created": self.created});
+        if let Some(done) = self.completed {
+            time["completed"] = json!(done);
+        }
+        json!({
+            "time": time, "agent": "build", "model": {"id": self.model, "providerID": PROVIDER},
+            "content": content, "finish": if content.iter().any(|c| c["type"] == "tool") { "tool-calls" } else { "stop" },
+            "cost": self.cost,
+            "tokens": {"input": input, "output": output, "reasoning": reasoning, "cache": {"read": read, "write": write}},
+        })
+    }
+}
+
+impl Fixture {
+    /// Adds OpenCode 2's tables to the `opencode.db` at `path` and copies every session
+    /// into them as its 1.x migration does: the same session and message ids, one `idle`
+    /// row after each turn's answer.
+    pub fn write_v2_copy(&self, path: &Path) {
+        let mut conn = Connection::open(path).unwrap();
+        conn.execute_batch(V2_SCHEMA).unwrap();
+        let tx = conn.transaction().unwrap();
+        for s in &self.sessions {
+            insert_v2_session(&tx, self, s);
+        }
+        tx.commit().unwrap();
+    }
+
+    /// Rewrites one session (row and messages) in the OpenCode 2 tables at `path`, titled
+    /// `title` there.
+    pub fn update_v2(&self, path: &Path, session: &Session, title: &str) {
+        let mut conn = Connection::open(path).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "DELETE FROM session_message WHERE session_id = ?1",
+            [&session.id],
+        )
+        .unwrap();
+        tx.execute("DELETE FROM session_v2 WHERE id = ?1", [&session.id])
+            .unwrap();
+        let mut renamed = session.clone();
+        renamed.title = title.to_owned();
+        insert_v2_session(&tx, self, &renamed);
+        tx.commit().unwrap();
+    }
+}
+
+fn insert_v2_session(tx: &rusqlite::Transaction<'_>, fx: &Fixture, s: &Session) {
+    let [input, output, reasoning, read, write] = s.tokens();
+    tx.execute(
+        "INSERT INTO session_v2 (id, project_id, parent_id, slug, directory, path, title, version, cost,
+            tokens_input, tokens_output, tokens_reasoning, tokens_cache_read, tokens_cache_write,
+            time_created, time_updated, idle_outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, '2.0.26', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'succeeded')",
+        params![
+            s.id,
+            fx.projects[s.project].id,
+            s.parent,
+            format!("slug-{}", s.id),
+            s.directory,
+            s.title,
+            s.cost(),
+            input,
+            output,
+            reasoning,
+            read,
+            write,
+            s.created,
+            s.updated,
+        ],
+    )
+    .unwrap();
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .unwrap();
+    let mut seq = 0;
+    for (i, m) in s.messages.iter().enumerate() {
+        seq += 1;
+        insert
+            .execute(params![
+                m.id,
+                s.id,
+                m.role,
+                seq,
+                m.created,
+                m.updated,
+                m.v2_data().to_string()
+            ])
+            .unwrap();
+        // A turn ends after its answer (the third message of each turn).
+        if i % 3 == 2 {
+            seq += 1;
+            let at = m.completed.unwrap_or(m.updated) + 1;
+            insert
+                .execute(params![
+                    format!("{}_idle", m.id),
+                    s.id,
+                    "idle",
+                    seq,
+                    at,
+                    at,
+                    json!({"time": {"created": at}, "outcome": "succeeded"}).to_string()
+                ])
+                .unwrap();
+        }
+    }
+}
