@@ -405,11 +405,57 @@ async function setup(ctx) {
 }
 
 /**
- * V2 live sync (issue 16, items 5-8): subscribe to `ctx.event`, feed the engine, return a
- * cleanup that aborts and flushes. Not written yet: V2 sessions are not synced live.
+ * OpenCode 2: one plugin instance per project location, all in one long-lived service
+ * that shows every instance every location's events. The core's V2 translator keeps this
+ * location's sessions only; for an event without `location` whose session it has not
+ * seen, it asks, and `ctx.session.get` answers. The loop is started, never awaited
+ * (activation is sequential and awaited by OpenCode); the cleanup aborts it and flushes.
+ * There is no toast and no log API in V2: warnings go to the console.
  */
-async function startV2(_ctx) {
-  return undefined;
+async function startV2(ctx) {
+  const location = ctx.location;
+  const host = makeHost(null);
+  if (!wasm) {
+    host.log("error", `could not load the wasm module, sessions are not synced: ${loadError}`);
+    return undefined;
+  }
+  const project = location.project ?? {};
+  const input = {
+    directory: location.directory,
+    worktree: project.directory ?? location.directory,
+    project: { id: project.id, worktree: project.directory ?? location.directory },
+  };
+  const plugin = new wasm.SyncPlugin(host, input, ctx.options ?? null);
+  if (!plugin.active) return undefined;
+  const controller = new AbortController();
+  const locate = (sessionID) => {
+    Promise.resolve()
+      .then(() => ctx.session?.get?.({ sessionID }))
+      .then(
+        (info) => plugin.locatedV2(sessionID, info ?? null),
+        () => plugin.locatedV2(sessionID, null),
+      )
+      .catch(() => {});
+  };
+  const loop = (async () => {
+    try {
+      for await (const event of ctx.event.subscribe({ signal: controller.signal })) {
+        const ask = plugin.handleV2(event);
+        if (ask) locate(ask);
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) host.log("error", `the event stream ended, sessions are no longer synced: ${error}`);
+    }
+  })();
+  return async () => {
+    controller.abort();
+    await loop;
+    try {
+      await plugin.dispose();
+    } catch {
+      // the service is unloading the plugin
+    }
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 // Tests of the OpenCode 2 test host (lib/v2-host.mjs) itself, with the tiny fixture plugins
 // of fixtures/v2/: that it loads, refuses, scopes and feeds plugins as the facts in
-// /work/shared/opencode-host-v2.md say V2 does, so the plugin's V2 side can be tested
+// shared/opencode-host-v2.md say V2 does, so the plugin's V2 side can be tested
 // against it. Also checks that the V2 stream generator (lib/v2-streams.mjs) agrees with
 // itself: its events, its expected facts and its opencode.db rows. Runs under Node
 // (`npm test`) and under Bun (`node_modules/.bin/bun test ./v2-host.test.mjs`: Bun runs

@@ -1400,8 +1400,12 @@ fn a_new_key_of_another_account_gets_every_session() {
 }
 
 /// The recorded OpenCode 2.0.26 database (five sessions: tools, a failing tool, a
-/// subagent and its child, a plan-mode session with a synthetic reminder).
-const RECORDED_V2_SQL: &str = "/work/shared/recorded/opencode-2.0.26-sessions.sql";
+/// subagent and its child, a plan-mode session with a synthetic reminder), a copy of the
+/// shared recording in tests/fixtures.
+const RECORDED_V2_SQL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/opencode-2.0.26-sessions.sql"
+);
 
 /// A `session_v2` row: id, directory, title, cost, the five token counts, created, updated.
 type V2SessionRow = (String, String, String, f64, [i64; 5], i64, i64);

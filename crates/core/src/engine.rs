@@ -149,6 +149,8 @@ pub struct Engine {
     /// update OpenCode sends right after `session.idle` with the final ones (see
     /// [`Engine::release_held`]).
     held: BTreeSet<String>,
+    /// Keys of messages removed (see [`Engine::take_removed`]).
+    removed: Vec<String>,
 }
 
 impl Engine {
@@ -169,12 +171,23 @@ impl Engine {
             messages: HashMap::new(),
             drafts_due: BTreeSet::new(),
             held: BTreeSet::new(),
+            removed: Vec::new(),
         }
+    }
+
+    /// Keys of messages removed since the last call, whose drafts are to go too.
+    pub fn take_removed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.removed)
     }
 
     /// The project's branch, when the host could read `.git/HEAD` (see [`crate::git`]).
     pub fn set_git_branch(&mut self, branch: Option<String>) {
         self.git_branch = branch;
+    }
+
+    /// The instance's directory (OpenCode 2: its location's).
+    pub fn directory(&self) -> Option<&str> {
+        self.input.directory.as_deref()
     }
 
     /// The directory whose `.git/HEAD` names the branch.
@@ -251,6 +264,8 @@ impl Engine {
             }
             Event::MessageRemoved { message_id } => {
                 self.messages.remove(&message_id);
+                self.drafts_due.remove(&message_id);
+                self.removed.push(format!("message:{message_id}"));
             }
             Event::Branch {
                 branch: Some(branch),

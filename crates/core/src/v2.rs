@@ -33,6 +33,11 @@ use crate::model::{
 /// Events held per session while its location is asked for; past this the oldest go
 /// (a host that never answers must not exhaust the service's memory).
 const MAX_HELD_PER_SESSION: usize = 2_000;
+/// Sessions whose turn is over kept (their info: title, model, totals, a few hundred
+/// bytes each) for their next turn; past this the longest idle are forgotten. A
+/// forgotten session that speaks again starts from its next events (the server keeps
+/// what it was sent, and a field left out of an upsert is left as stored).
+const MAX_FINISHED_KEPT: usize = 1_024;
 
 /// What one V2 event became.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +183,33 @@ struct ContentItem {
     text: Option<String>,
 }
 
+/// What `ctx.session.get` answers (V2's `Session.Info`), as far as read here.
+#[derive(Debug, Default, Deserialize)]
+struct V2SessionInfo {
+    #[serde(default)]
+    location: Option<Location>,
+    #[serde(default)]
+    directory: Option<String>,
+    #[serde(rename = "projectID", default)]
+    project_id: Option<String>,
+    #[serde(rename = "parentID", default)]
+    parent_id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    model: Option<ModelRef>,
+    #[serde(default)]
+    time: V2Times,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct V2Times {
+    #[serde(default)]
+    created: Option<f64>,
+    #[serde(default)]
+    updated: Option<f64>,
+}
+
 /// What a session has said so far.
 #[derive(Debug, Default)]
 struct SessionState {
@@ -188,6 +220,9 @@ struct SessionState {
     parts: HashMap<String, PartInfo>,
     /// The step in progress (its assistant message).
     step: Option<MessageInfo>,
+    /// Whether the step in progress has said something OpenCode keeps (an ended text or
+    /// reasoning, a tool call): a step cut short before that leaves no message.
+    step_said: bool,
 }
 
 /// One plugin instance's translator (see the module docs).
@@ -200,6 +235,10 @@ pub struct Translator {
     owned: HashMap<String, bool>,
     /// Events of sessions whose location was asked for, in order.
     held: HashMap<String, Vec<String>>,
+    /// Sessions whose turn ended, oldest first (see [`MAX_FINISHED_KEPT`]).
+    finished: std::collections::VecDeque<String>,
+    /// Sessions the host was asked about and answered.
+    asked: std::collections::HashSet<String>,
 }
 
 impl Translator {
@@ -209,6 +248,8 @@ impl Translator {
             sessions: HashMap::new(),
             owned: HashMap::new(),
             held: HashMap::new(),
+            finished: std::collections::VecDeque::new(),
+            asked: std::collections::HashSet::new(),
         }
     }
 
@@ -254,10 +295,16 @@ impl Translator {
             let here = self.is_here(directory);
             self.owned.insert(session_id.clone(), here);
         }
+        // A session of this location met mid-life (this instance started after its
+        // creation: a new service process, a location loaded again) is asked about
+        // too: its creation time, title and model come from the host.
+        let known = self.sessions.contains_key(&session_id) || envelope.kind == "session.created";
         match self.owned.get(&session_id) {
-            Some(true) => Feed::Events(self.translate(&envelope, data, &session_id)),
+            Some(true) if known || self.asked.contains(&session_id) => {
+                Feed::Events(self.translate(&envelope, data, &session_id))
+            }
             Some(false) => Feed::Events(Vec::new()),
-            None => {
+            _ => {
                 let held = self.held.entry(session_id.clone()).or_default();
                 let first = held.is_empty();
                 if held.len() >= MAX_HELD_PER_SESSION {
@@ -273,11 +320,48 @@ impl Translator {
         }
     }
 
-    /// The host's answer for a session asked about: its directory (`None`: unknown, it
-    /// is not this location's). Returns the events its held V2 events became.
-    pub fn located(&mut self, session_id: &str, directory: Option<&str>) -> Vec<Event> {
-        let here = directory.is_some_and(|d| self.is_here(d));
-        self.owned.insert(session_id.to_owned(), here);
+    /// The host's answer for a session asked about: its `Session.Info` as JSON text
+    /// (`ctx.session.get`), or `None` when the host does not know it (then it is not
+    /// this location's). Returns the events its held V2 events became.
+    pub fn located(&mut self, session_id: &str, info: Option<&str>) -> Vec<Event> {
+        let info: Option<V2SessionInfo> = info.and_then(|text| serde_json::from_str(text).ok());
+        let directory = info.as_ref().and_then(|i| {
+            i.location
+                .as_ref()
+                .and_then(|l| l.directory.clone())
+                .or(i.directory.clone())
+        });
+        let owned = match (self.owned.get(session_id), &directory) {
+            (Some(&known), _) => known,
+            (None, Some(d)) => self.is_here(d),
+            (None, None) => false,
+        };
+        self.owned.insert(session_id.to_owned(), owned);
+        self.asked.insert(session_id.to_owned());
+        if owned
+            && let Some(info) = info
+            && !self.sessions.contains_key(session_id)
+        {
+            let state = self.sessions.entry(session_id.to_owned()).or_default();
+            state.info = SessionInfo {
+                id: session_id.to_owned(),
+                project_id: info.project_id,
+                directory: directory.or_else(|| Some(self.directory.clone())),
+                title: info.title,
+                parent_id: info.parent_id,
+                model: info.model.map(|m| SessionModel {
+                    id: m.id,
+                    provider_id: m.provider_id,
+                }),
+                cost: None,
+                tokens: None,
+                time: Times {
+                    created: info.time.created.unwrap_or_default(),
+                    updated: info.time.updated,
+                    completed: None,
+                },
+            };
+        }
         let held = self.held.remove(session_id).unwrap_or_default();
         let mut out = Vec::new();
         for json in held {
@@ -288,13 +372,20 @@ impl Translator {
         out
     }
 
-    /// Forgets a session (deleted, or its turn is over and nothing is in progress):
-    /// a service that runs for days keeps only the sessions at work.
-    fn forget_if_idle(&mut self, session_id: &str) {
-        if let Some(state) = self.sessions.get(session_id)
-            && state.step.is_none()
-        {
-            self.sessions.remove(session_id);
+    /// A session's turn is over: it is kept for its next turn, and the longest idle
+    /// sessions past [`MAX_FINISHED_KEPT`] are forgotten (a service runs for days).
+    fn finished(&mut self, session_id: &str) {
+        self.finished.retain(|id| id != session_id);
+        self.finished.push_back(session_id.to_owned());
+        while self.finished.len() > MAX_FINISHED_KEPT {
+            let Some(oldest) = self.finished.pop_front() else {
+                break;
+            };
+            if self.sessions.get(&oldest).is_some_and(|s| s.step.is_none()) {
+                self.sessions.remove(&oldest);
+                self.owned.remove(&oldest);
+                self.asked.remove(&oldest);
+            }
         }
     }
 
@@ -337,7 +428,6 @@ impl Translator {
             }
             "session.renamed" => {
                 state.info.title = data.title;
-                state.info.time.updated = Some(at);
                 out.push(session_event(state));
             }
             "session.model.selected" => {
@@ -352,7 +442,6 @@ impl Translator {
             "session.usage.updated" => {
                 state.info.cost = data.cost;
                 state.info.tokens = data.tokens.as_ref().map(Tokens::from);
-                state.info.time.updated = Some(at);
                 out.push(session_event(state));
             }
             "session.inbox.enqueued" => {
@@ -407,6 +496,7 @@ impl Translator {
                     ..MessageInfo::default()
                 };
                 state.parts.clear();
+                state.step_said = false;
                 state.step = Some(info.clone());
                 out.push(Event::Message { info });
             }
@@ -437,7 +527,10 @@ impl Translator {
                             text.push_str(&delta);
                         }
                     }
-                    Some("ended") => part.text = data.text.or(part.text.take()),
+                    Some("ended") => {
+                        part.text = data.text.or(part.text.take());
+                        state.step_said = true;
+                    }
                     _ => {}
                 }
                 out.push(Event::Part { part: part.clone() });
@@ -473,6 +566,7 @@ impl Translator {
                 let tool = part.state.get_or_insert_with(ToolState::default);
                 match kind {
                     "session.tool.called" => {
+                        state.step_said = true;
                         tool.status = "running".into();
                         if let Some(input) = data.input {
                             tool.input = input;
@@ -520,6 +614,9 @@ impl Translator {
                     return out;
                 }
                 info.time.completed = Some(at);
+                // The session was last updated by its last step (OpenCode 2's
+                // `time_updated`), not by the renames and usage reports after it.
+                state.info.time.updated = Some(at);
                 info.cost = data.cost;
                 info.tokens = data.tokens.as_ref().map(Tokens::from);
                 info.finish = data.finish;
@@ -533,11 +630,18 @@ impl Translator {
             | "session.execution.failed"
             | "session.execution.interrupted" => {
                 // A step cut short (interrupted) ends with the turn: what it said so far
-                // goes, as OpenCode keeps it.
+                // goes, as OpenCode keeps it; one that said nothing yet leaves no message
+                // (OpenCode keeps an empty, unfinished row, which backfill skips too).
                 if let Some(mut info) = state.step.take() {
-                    info.time.completed = Some(at);
                     state.parts.clear();
-                    out.push(Event::Message { info });
+                    if state.step_said {
+                        info.time.completed = Some(at);
+                        out.push(Event::Message { info });
+                    } else {
+                        out.push(Event::MessageRemoved {
+                            message_id: info.id,
+                        });
+                    }
                 }
                 out.push(Event::Idle {
                     session_id: session_id.to_owned(),
@@ -549,11 +653,13 @@ impl Translator {
             _ => {}
         }
         if forget {
-            self.forget_if_idle(session_id);
+            self.finished(session_id);
         }
         if deleted {
             self.sessions.remove(session_id);
             self.owned.remove(session_id);
+            self.asked.remove(session_id);
+            self.finished.retain(|id| id != session_id);
         }
         out
     }

@@ -19,7 +19,9 @@ use js_sys::{Function, Promise, Reflect};
 use opencode_sync_core::api::Endpoint;
 use opencode_sync_core::delivery::{self, Delivery, DiskOutbox, Event};
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
+use opencode_sync_core::json_text::mend_lone_surrogates;
 use opencode_sync_core::plugin_settings;
+use opencode_sync_core::v2::{Feed, Translator};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -71,6 +73,9 @@ struct Inner {
     /// The plugin tuple's options, kept to re-read the credentials after a refused key.
     tuple: Map<String, Value>,
     engine: RefCell<Engine>,
+    /// OpenCode 2's events translated for the engine (this location's sessions only);
+    /// made on the first V2 event.
+    v2: RefCell<Option<Translator>>,
     /// Every delivery decision: the core's state machine, driven from here.
     delivery: RefCell<Delivery>,
     state: RefCell<State>,
@@ -141,6 +146,7 @@ impl SyncPlugin {
             host,
             tuple,
             engine: RefCell::new(engine),
+            v2: RefCell::new(None),
             delivery: RefCell::new(Delivery::new(delivery::Config::default(), disk)),
             state: RefCell::new(State {
                 endpoint: settings.endpoint,
@@ -193,16 +199,63 @@ impl SyncPlugin {
         else {
             return;
         };
-        let (upserts, tick_due) = {
+        let (upserts, tick_due, removed) = {
             let mut engine = inner.engine.borrow_mut();
             let upserts = engine.handle_json(hook, &json);
             let drafts_due = engine.drafts_due() && inner.delivery.borrow().durable();
-            (upserts, drafts_due || engine.holds())
+            (upserts, drafts_due || engine.holds(), engine.take_removed())
         };
+        if !removed.is_empty() {
+            inner
+                .delivery
+                .borrow_mut()
+                .discard_drafts(&inner.host, &removed);
+        }
         Inner::enqueue(inner, upserts);
         if tick_due {
             Inner::schedule_tick(inner);
         }
+    }
+
+    /// One event of OpenCode 2's stream (`ctx.event.subscribe()`), as it came. Returns
+    /// the id of a session to ask the host about (`ctx.session.get`: the event has no
+    /// location and the session was not seen here), then to be answered through
+    /// [`SyncPlugin::located_v2`]; its events wait meanwhile.
+    #[wasm_bindgen(js_name = handleV2)]
+    pub fn handle_v2(&self, event: JsValue) -> Option<String> {
+        let inner = self.live()?;
+        let json = json_text(&event)?;
+        let feed = {
+            let mut v2 = inner.v2.borrow_mut();
+            let directory = inner
+                .engine
+                .borrow()
+                .directory()
+                .unwrap_or_default()
+                .to_owned();
+            v2.get_or_insert_with(|| Translator::new(&directory))
+                .feed(&mend_lone_surrogates(&json))
+        };
+        match feed {
+            Feed::Events(events) => {
+                Inner::handle_events(inner, events);
+                None
+            }
+            Feed::Ask(session_id) => Some(session_id),
+        }
+    }
+
+    /// The host's answer about a session [`SyncPlugin::handle_v2`] asked for: its
+    /// `Session.Info` (`ctx.session.get`), or `null` when the host does not know it.
+    #[wasm_bindgen(js_name = locatedV2)]
+    pub fn located_v2(&self, session_id: &str, info: JsValue) {
+        let Some(inner) = self.live() else { return };
+        let info = json_text(&info).map(|text| mend_lone_surrogates(&text).into_owned());
+        let events = match inner.v2.borrow_mut().as_mut() {
+            Some(v2) => v2.located(session_id, info.as_deref()),
+            None => return,
+        };
+        Inner::handle_events(inner, events);
     }
 
     /// The replies OpenCode lists for a session this process continues
@@ -278,6 +331,31 @@ fn writer_tag(host: &Host) -> String {
 impl Inner {
     fn now() -> i64 {
         js_sys::Date::now() as i64
+    }
+
+    /// Events already read into the model (OpenCode 2's, translated) through the engine.
+    fn handle_events(this: &Rc<Self>, events: Vec<opencode_sync_core::model::Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let (upserts, tick_due, removed) = {
+            let mut engine = this.engine.borrow_mut();
+            let upserts: Vec<Upsert> = events
+                .into_iter()
+                .flat_map(|event| engine.handle_event(event))
+                .collect();
+            let drafts_due = engine.drafts_due() && this.delivery.borrow().durable();
+            (upserts, drafts_due || engine.holds(), engine.take_removed())
+        };
+        if !removed.is_empty() {
+            this.delivery
+                .borrow_mut()
+                .discard_drafts(&this.host, &removed);
+        }
+        Self::enqueue(this, upserts);
+        if tick_due {
+            Self::schedule_tick(this);
+        }
     }
 
     /// Persists each upsert, then queues it, and sends what may go.

@@ -1,5 +1,5 @@
 // A stand-in for the OpenCode 2 background service as a plugin host, for tests. No OpenCode 2
-// binary can be had here (/work/shared/opencode-host-v2.md, "No V2 binary here"), so the V2
+// binary can be had here (shared/opencode-host-v2.md, "No V2 binary here"), so the V2
 // side of a plugin is run inside this host, in-process, under Node 20 or Bun 1.4.
 //
 // It follows these sections of opencode-host-v2.md (the [S]/[T] sources named there):

@@ -1,9 +1,9 @@
 // Realistic OpenCode 2 event streams for the V2 test host (lib/v2-host.mjs), with the facts a
 // sync server must end up holding and the same sessions as OpenCode 2 stores them in
 // opencode.db, all three generated from ONE description of the sessions so they cannot
-// disagree. Shapes follow the 2.0.26 ones in /work/shared/opencode-host-v2.md ("Events a
+// disagree. Shapes follow the 2.0.26 ones in shared/opencode-host-v2.md ("Events a
 // sync plugin needs", "Storage (for backfill)") and the real rows in
-// /work/shared/recorded/opencode-2.0.26-sessions.sql (ids, field names, `content` items, tool
+// tests/fixtures/opencode-2.0.26-sessions.sql (a copy of shared/recorded/) (ids, field names, `content` items, tool
 // `state`, `metadata.exit`, subagent `metadata.sessionID`, `idle` rows, totals that include
 // the title call).
 //
@@ -30,7 +30,7 @@ import { fileURLToPath } from "node:url";
 
 const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BUN_BIN = path.join(E2E_DIR, "node_modules", "bun", "bin", "bun.exe");
-export const RECORDED_V2_SQL = "/work/shared/recorded/opencode-2.0.26-sessions.sql";
+export const RECORDED_V2_SQL = fileURLToPath(new URL("../../fixtures/opencode-2.0.26-sessions.sql", import.meta.url));
 
 const VERSION = "2.0.26";
 const ZERO_TOKENS = () => ({ input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } });

@@ -174,6 +174,14 @@ impl DiskOutbox {
         }
     }
 
+    /// Deletes this process's draft of `key` (the message was removed): left behind, it
+    /// would be sent once this process is gone.
+    pub fn discard_draft(&mut self, fs: &dyn Fs, key: &str) {
+        if let Some(draft) = self.drafts.remove(key) {
+            self.done_with(fs, &draft);
+        }
+    }
+
     /// Deletes a record superseded by a newer one (unless someone is sending it).
     pub fn discard(&mut self, fs: &dyn Fs, file: &str) {
         self.done_with(fs, file);

@@ -243,6 +243,16 @@ impl Delivery {
         }
     }
 
+    /// Messages removed (the engine's [`crate::engine::Engine::take_removed`]): their
+    /// drafts go.
+    pub fn discard_drafts(&mut self, fs: &dyn Fs, keys: &[String]) {
+        if let Some(disk) = self.disk.as_mut() {
+            for key in keys {
+                disk.discard_draft(fs, key);
+            }
+        }
+    }
+
     /// Records that could not be written to the outbox (kept in memory).
     pub fn write_failures(&self) -> usize {
         self.write_failures

@@ -203,7 +203,53 @@ fn a_v2_turn_arrives_as_a_v1_one_would() {
         (Some(260), Some(30))
     );
     assert_eq!(last_session.created_at, Some(1000));
-    assert_eq!(t.sessions_kept(), 0, "a finished session is forgotten");
+    assert_eq!(t.sessions_kept(), 1, "kept for its next turn");
+    // Its next turn's events still know its title.
+    let more = ev(
+        "session.usage.updated",
+        2000,
+        json!({"sessionID": "ses_1", "cost": 0.004, "tokens": {"input": 300, "output": 40, "reasoning": 0, "cache": {"read": 10, "write": 0}}}),
+        None,
+    );
+    let Feed::Events(events) = t.feed(&more) else {
+        panic!()
+    };
+    let Some(Event::Session { info }) = events.first() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (info.title.as_deref(), info.time.created),
+        (Some("Print hi"), 1000.0)
+    );
+}
+
+#[test]
+fn a_service_that_runs_for_days_keeps_a_bounded_number_of_sessions() {
+    let mut t = Translator::new(HERE);
+    for i in 0..1_500 {
+        let session = format!("ses_{i}");
+        for json in [
+            ev(
+                "session.created",
+                i,
+                json!({"sessionID": session, "location": {"directory": HERE}}),
+                Some(HERE),
+            ),
+            ev(
+                "session.execution.succeeded",
+                i + 1,
+                json!({"sessionID": session}),
+                None,
+            ),
+        ] {
+            t.feed(&json);
+        }
+    }
+    assert!(
+        t.sessions_kept() <= MAX_FINISHED_KEPT,
+        "{}",
+        t.sessions_kept()
+    );
 }
 
 #[test]
@@ -233,7 +279,8 @@ fn a_session_first_seen_without_location_is_asked_about_and_held() {
         assert_eq!(t.feed(json), Feed::Events(Vec::new()), "held meanwhile");
     }
     let mut out = Vec::new();
-    for event in t.located("ses_3", Some(HERE)) {
+    let info = json!({"id": "ses_3", "location": {"directory": HERE}, "title": "Resumed", "time": {"created": 900, "updated": 950}}).to_string();
+    for event in t.located("ses_3", Some(&info)) {
         out.extend(e.handle_event(event));
     }
     let messages = out
@@ -244,7 +291,12 @@ fn a_session_first_seen_without_location_is_asked_about_and_held() {
     // Another location's answer: nothing.
     let mut other = Translator::new(HERE);
     assert_eq!(other.feed(&stream[0]), Feed::Ask("ses_3".into()));
-    assert!(other.located("ses_3", Some(ELSEWHERE)).is_empty());
+    let elsewhere = json!({"id": "ses_3", "location": {"directory": ELSEWHERE}}).to_string();
+    assert!(other.located("ses_3", Some(&elsewhere)).is_empty());
+    // The host does not know it: not this location's.
+    let mut unknown = Translator::new(HERE);
+    assert_eq!(unknown.feed(&stream[0]), Feed::Ask("ses_3".into()));
+    assert!(unknown.located("ses_3", None).is_empty());
 }
 
 #[test]
