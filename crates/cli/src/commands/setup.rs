@@ -215,7 +215,7 @@ pub fn fix_for(e: &PluginEntry) -> String {
             let dir = path.parent().unwrap_or(Path::new("/"));
             format!(
                 "; list its directory instead: `opencode-sync setup --plugin file://{}`",
-                dir.display()
+                dir.display().to_string().replace(' ', "%20")
             )
         }
         _ => String::new(),
