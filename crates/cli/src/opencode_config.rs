@@ -758,6 +758,64 @@ mod tests {
     }
 
     #[test]
+    fn each_entry_says_which_major_loads_it() {
+        let value = parse_jsonc(
+            r#"{
+  "plugin": ["opencode-sync-plugin", {"package": "opencode-sync-plugin"},
+             "file:///gone/opencode-sync-plugin/npm/index.js"],
+  "plugins": [{"package": "opencode-sync-plugin@1.0.0", "options": {"syncReasoning": true}},
+              ["opencode-sync-plugin", {}], "/gone/opencode-sync-plugin/npm", "-other"],
+}"#,
+        )
+        .unwrap();
+        let entries = plugin_entries(&value, Path::new("/p/opencode.json"));
+        let seen: Vec<(ConfigKey, usize, EntryShape, bool, bool)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.key,
+                    e.index,
+                    e.shape,
+                    e.opencode1.loads,
+                    e.opencode2.loads,
+                )
+            })
+            .collect();
+        use ConfigKey::{Plugin, Plugins};
+        use EntryShape::{Object, String, Tuple};
+        assert_eq!(
+            seen,
+            vec![
+                (Plugin, 0, String, true, true),
+                (Plugin, 1, Object, false, true),
+                (Plugin, 2, String, false, false),
+                (Plugins, 0, Object, false, true),
+                (Plugins, 1, Tuple, false, false),
+                (Plugins, 2, String, false, false),
+            ]
+        );
+        assert!(matches!(
+            entries[2].reference,
+            PluginRef::File { exists: false, .. }
+        ));
+        assert!(matches!(
+            entries[5].reference,
+            PluginRef::Directory { exists: false, .. }
+        ));
+        assert_eq!(entries[3].options.as_ref().unwrap().len(), 1);
+        assert!(
+            entries[3]
+                .opencode1
+                .why_not
+                .as_deref()
+                .unwrap()
+                .contains("\"plugin\" key"),
+            "{:?}",
+            entries[3]
+        );
+    }
+
+    #[test]
     fn parse_errors_are_reported() {
         assert!(
             parse_jsonc("{\"plugin\": [")
