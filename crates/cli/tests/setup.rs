@@ -689,6 +689,7 @@ fn a_v2_config_gets_the_entry_in_plugins_keeping_objects_and_comments() {
         "{}",
         again.stdout
     );
+    assert!(again.stderr.is_empty(), "{}", again.stderr);
     assert_eq!(read(&file), expected);
 
     // OpenCode 2 loads it; OpenCode 1.x would not (it reads only "plugin"), and says so.
@@ -793,6 +794,30 @@ fn a_build_listed_by_its_module_is_pointed_at_its_directory_in_place() {
     assert_eq!(v["ok"], true, "{v}");
     let (_, v) = verify_with(sb, Some("opencode 1.18.33"));
     assert_eq!(v["ok"], true, "{v}");
+
+    // Listed by its module, a plain `setup` keeps it and says OpenCode 2 drops it.
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let file = sb.global_dir().join("opencode.json");
+    write(
+        &file,
+        &format!("{{\"plugin\": [\"{}\"]}}", file_url(&module)),
+    );
+    let out = sb.setup(sb.home(), &[]);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("OpenCode 2 does not load"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "setup --plugin {}",
+            file_url(module.parent().unwrap())
+        )),
+        "{}",
+        out.stderr
+    );
 
     // An object in "plugins" too.
     let sb = Sandbox::new();

@@ -191,19 +191,18 @@ enum Edit {
     },
 }
 
-/// Warns about the entries one OpenCode major does not load (the module form OpenCode 2
-/// drops, a `plugins` entry OpenCode 1.x never reads), with the fix.
+/// Warns about the entries OpenCode 2 does not load (the module form it drops), with the
+/// fix. (A `plugins` entry, which 1.x never reads, is what an OpenCode 2 config holds:
+/// `verify` judges it against the installed OpenCode.)
 fn warn_about_majors(r: &ConfigFileReport) {
     for e in &r.entries {
-        for (major, load) in [("1.x", &e.opencode1), ("2", &e.opencode2)] {
-            if let Some(why) = &load.why_not {
-                ui::warn(&format!(
-                    "{}: OpenCode {major} does not load {}: {why}{}",
-                    r.path.display(),
-                    e.describe(),
-                    fix_for(e)
-                ));
-            }
+        if let Some(why) = &e.opencode2.why_not {
+            ui::warn(&format!(
+                "{}: OpenCode 2 does not load {}: {why}{}",
+                r.path.display(),
+                e.describe(),
+                fix_for(e)
+            ));
         }
     }
 }
