@@ -2,14 +2,15 @@
 // sandboxed HOME and XDG directories, the real script installs/builds what is missing
 // (scripts/setup --no-e2e and scripts/build, both no-ops once done), saves the local
 // server's credentials (`opencode-sync login --local`), lists this checkout's plugin
-// build (file://<repo>/npm/index.js) in OpenCode's GLOBAL config (`opencode-sync setup
-// --plugin`) and runs `opencode-sync serve`. Then the real OpenCode runs one turn with the
+// build's directory (file://<repo>/npm, the form OpenCode 1.x and 2 both load) in
+// OpenCode's GLOBAL config (`opencode-sync setup --plugin`) and runs `opencode-sync serve`. Then the real OpenCode runs one turn with the
 // scripted model in a project whose own config names the model but NOT the plugin: only
 // the global config written by the script loads it. The session must appear in the
 // server's `/api/sessions` with its title and message count, and the server must stop
 // cleanly on SIGTERM. Second: credentials of another deployment already saved make the
 // script refuse (exit 1, a clear message, nothing changed) until `--switch`, which keeps
-// them aside. Third: bad arguments exit 2.
+// them aside; an older setup's `file://<repo>/npm/index.js` entry (which OpenCode 2
+// drops) is pointed at the directory. Third: bad arguments exit 2.
 //
 // Needs: Rust and Node (the script builds with them; `before` runs scripts/build once so
 // the script's own build finds nothing to do), `bash scripts/setup-e2e` (the pinned
@@ -32,7 +33,10 @@ import { collectOutput, waitForServeBanner } from "./lib/serve.mjs";
 
 const REPO = path.resolve(E2E_DIR, "..", "..");
 const START = path.join(REPO, "scripts", "start");
-const PLUGIN_URL = pathToFileURL(path.join(REPO, "npm", "index.js")).href;
+/** What scripts/start lists: the build's directory, which OpenCode 1.x and 2 both load. */
+const PLUGIN_URL = pathToFileURL(path.join(REPO, "npm")).href;
+/** What it listed before OpenCode 2: the module, which OpenCode 2 drops. */
+const OLD_PLUGIN_URL = pathToFileURL(path.join(REPO, "npm", "index.js")).href;
 const TITLE = "Started session";
 /** Bound on scripts/start reaching its banner: setup and build only check, here. */
 const START_TIMEOUT_MS = 180_000;
@@ -232,8 +236,15 @@ test("scripts/start refuses to replace another deployment's credentials, and --s
     assert.ok(!fs.existsSync(path.join(e.dataHome, "opencode-sync")), "no server data was created");
     assert.ok(!fs.existsSync(path.join(e.opencodeConfigDir, "opencode.json")), "OpenCode's config was not touched");
 
+    // An older scripts/start listed the module; this one points that entry at the directory.
+    const globalConfig = path.join(e.opencodeConfigDir, "opencode.json");
+    fs.mkdirSync(e.opencodeConfigDir, { recursive: true });
+    fs.writeFileSync(globalConfig, `{\n  // mine\n  "plugin": ["${OLD_PLUGIN_URL}"],\n}\n`);
+
     // --switch: the old credentials go aside (same bytes, still private), the local ones in.
     const server = await startScript(e, ["--port", String(port), "--switch"]);
+    assert.equal(fs.readFileSync(globalConfig, "utf8"), `{\n  // mine\n  "plugin": ["${PLUGIN_URL}"],\n}\n`);
+    assert.ok(server.stdout().includes(`Pointed "${OLD_PLUGIN_URL}"`), server.stdout());
     const backup = `${credentialsFile(e)}.before-local`;
     assert.equal(fs.readFileSync(backup, "utf8"), text);
     assert.equal(mode(backup), 0o600);

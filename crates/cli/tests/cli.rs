@@ -707,7 +707,146 @@ fn verify_sandbox() -> (Sandbox, PathBuf) {
     );
     let project = sb.home().join("work/app");
     fs::create_dir_all(project.join(".git")).unwrap();
-    (sb, project)
+    // No `opencode` on PATH unless a test puts one there: the developer's does not count.
+    (with_opencode(sb, None), project)
+}
+
+/// The sandbox with PATH holding only its own `bin` (and the system's basics), where
+/// `opencode` is a shell script with `body` (`None`: no `opencode` at all).
+fn with_opencode(sb: Sandbox, body: Option<&str>) -> Sandbox {
+    let bin = sb.home().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("opencode");
+    let _ = fs::remove_file(&exe);
+    if let Some(body) = body {
+        write(&exe, &format!("#!/bin/sh\n{body}\n"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    sb.with_env("PATH", &path)
+}
+
+#[cfg(unix)]
+#[test]
+fn verify_says_which_opencode_major_loads_each_entry() {
+    let (sb, project) = verify_sandbox();
+    let build = sb.home().join("src/plugin/npm");
+    write(
+        &build.join("package.json"),
+        r#"{"name": "opencode-sync-plugin", "main": "./index.js"}"#,
+    );
+    write(&build.join("index.js"), "export default {}\n");
+    let config = project.join("opencode.json");
+    write(
+        &config,
+        &format!(
+            r#"{{"plugin": ["file://{}"]}}"#,
+            build.join("index.js").display()
+        ),
+    );
+    let fix = format!("opencode-sync setup --plugin file://{}", build.display());
+
+    // OpenCode unknown: the 1.x-era module entry loads in 1.x only; warned, with the fix.
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("no `opencode` on PATH"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("in OpenCode 1.x only, not 2"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("OpenCode 2 does not load"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(&fix), "{}", out.stderr);
+
+    // OpenCode 2 installed: it drops the entry, so nothing loads the plugin.
+    let sb = with_opencode(sb, Some("echo 2.0.26"));
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("2.0.26 (`opencode --version`"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("OpenCode 2 does not load")
+            && out.stdout.contains("must be a directory"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("fix: list its directory instead: `{fix}`")),
+        "{}",
+        out.stdout
+    );
+
+    // OpenCode 1.18 installed: it loads it.
+    let sb = with_opencode(sb, Some("echo 1.18.33"));
+    let out = sb.run_in(&project, &["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Ready: OpenCode 1.18.33 will load"),
+        "{}",
+        out.stdout
+    );
+
+    // The directory form loads in both.
+    write(
+        &config,
+        &format!(r#"{{"plugin": ["file://{}"]}}"#, build.display()),
+    );
+    let mut sb = sb;
+    for version in ["1.18.33", "2.0.26"] {
+        sb = with_opencode(sb, Some(&format!("echo {version}")));
+        let out = sb.run_in(&project, &["verify", "--json"]);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["ok"], true, "{version}: {v}");
+        assert_eq!(v["opencode"]["version"], version);
+        let entry = &v["opencodeConfigs"][0]["entries"][0];
+        assert_eq!(entry["form"], "directory", "{v}");
+        assert_eq!(entry["opencode1"]["loads"], true, "{v}");
+        assert_eq!(entry["opencode2"]["loads"], true, "{v}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn verify_asks_opencode_for_its_version_bounded() {
+    let (mut sb, project) = verify_sandbox();
+    write(
+        &project.join("opencode.json"),
+        r#"{"plugin": ["opencode-sync-plugin"]}"#,
+    );
+    for (body, said) in [
+        // A grandchild keeps the pipe open: still bounded.
+        ("sleep 30\necho 1.0.0", "did not answer within 3 s"),
+        ("echo boom >&2\nexit 3", "failed"),
+        ("echo hello", "printed no version"),
+    ] {
+        sb = with_opencode(sb, Some(body));
+        let started = std::time::Instant::now();
+        let out = sb.run_in(&project, &["verify"]);
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{body}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.code, 0, "{body}: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(said), "{body}: {}", out.stdout);
+        assert!(!out.stderr.contains("boom"), "{}", out.stderr);
+    }
 }
 
 #[test]

@@ -416,9 +416,20 @@ fn plugin_spec_lists_a_local_build_or_a_pinned_version_instead_of_the_name() {
     let url = file_url(&module);
     assert!(url.contains("my%20checkout"), "{url}");
 
+    let dir_url = file_url(module.parent().unwrap());
+
+    // The module given is turned into its directory (both majors load that), and said so.
     let out = sb.setup(sb.home(), &["--plugin", &url, "--dry-run"]);
     assert!(
-        out.stdout.contains(&format!("+   \"plugin\": [\"{url}\"]")),
+        out.stdout
+            .contains(&format!("+   \"plugin\": [\"{dir_url}\"]")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "{url} is the module of a build; listing its directory"
+        )),
         "{}",
         out.stdout
     );
@@ -427,30 +438,32 @@ fn plugin_spec_lists_a_local_build_or_a_pinned_version_instead_of_the_name() {
     let out = sb.setup(sb.home(), &["--plugin", &url]);
     let file = sb.global_dir().join("opencode.json");
     assert!(
-        out.stdout.contains(&format!("loading \"{url}\"")),
+        out.stdout.contains(&format!("loading \"{dir_url}\"")),
         "{}",
         out.stdout
     );
     assert_eq!(
         plugins(&file),
-        vec![Value::from(url.as_str())],
-        "listed as given"
+        vec![Value::from(dir_url.as_str())],
+        "the directory, escaped as given"
     );
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
 
-    // Again, or spelt without the escape, or through a symlink: the same file, no change.
+    // Again, as the module or the directory, spelt without the escape, with a trailing
+    // slash, or through a symlink: the same build, no change.
     let text = read(&file);
     let raw = format!("file://{}", module.display());
+    let slash = format!("{dir_url}/");
     #[cfg(unix)]
     let linked = {
         let link = sb.home().join("link");
         std::os::unix::fs::symlink(sb.home().join("my checkout"), &link).unwrap();
-        file_url(&link.join("npm/index.js"))
+        file_url(&link.join("npm"))
     };
     #[cfg(not(unix))]
     let linked = url.clone();
-    for spec in [&url, &raw, &linked] {
+    for spec in [&url, &dir_url, &raw, &slash, &linked] {
         let out = sb.setup(sb.home(), &["--plugin", spec]);
         assert!(
             out.stdout.contains("nothing to change"),
@@ -489,7 +502,7 @@ fn plugin_spec_lists_a_local_build_or_a_pinned_version_instead_of_the_name() {
 
     // In a project's config too.
     let sb = Sandbox::new();
-    let url = file_url(&local_build(&sb));
+    let url = file_url(local_build(&sb).parent().unwrap());
     let project = sb.home().join("app");
     fs::create_dir_all(&project).unwrap();
     sb.setup(&project, &["--project", ".", "--plugin", &url]);
@@ -503,7 +516,7 @@ fn plugin_spec_lists_a_local_build_or_a_pinned_version_instead_of_the_name() {
 #[test]
 fn plugin_spec_keeps_another_form_already_listed_and_says_so() {
     let sb = Sandbox::new();
-    let url = file_url(&local_build(&sb));
+    let url = file_url(local_build(&sb).parent().unwrap());
     let cases = [
         // (listed, shown as, asked for)
         (
@@ -564,12 +577,16 @@ fn plugin_spec_keeps_another_form_already_listed_and_says_so() {
 #[test]
 fn a_bad_plugin_spec_is_refused_with_what_is_accepted() {
     let sb = Sandbox::new();
-    let module = local_build(&sb);
-    let dir = module.parent().unwrap();
     let stranger = sb.home().join("elsewhere/index.js");
     write(&stranger, "export default async () => ({})\n");
-    let dir_url = file_url(dir);
     let stranger_url = file_url(&stranger);
+    // A checkout that was never built: its npm/ has the package.json but no index.js.
+    let unbuilt = sb.home().join("fresh checkout/npm");
+    write(
+        &unbuilt.join("package.json"),
+        "{\"name\": \"opencode-sync-plugin\"}\n",
+    );
+    let unbuilt_url = file_url(&unbuilt);
     let cases = [
         ("", "empty".to_owned()),
         ("some-other-plugin", "not this plugin".to_owned()),
@@ -589,18 +606,18 @@ fn a_bad_plugin_spec_is_refused_with_what_is_accepted() {
         ),
         (
             "file:///nonexistent/npm/index.js",
-            "there is no file /nonexistent/npm/index.js".to_owned(),
-        ),
-        (
-            dir_url.as_str(),
-            format!("{} is a directory", dir.display()),
+            "there is no /nonexistent/npm/index.js".to_owned(),
         ),
         (
             stranger_url.as_str(),
             format!(
                 "{} is not a build of opencode-sync-plugin",
-                stranger.display()
+                stranger.parent().unwrap().display()
             ),
+        ),
+        (
+            unbuilt_url.as_str(),
+            format!("{} has no index.js", unbuilt.display()),
         ),
     ];
     for (spec, why) in cases {
@@ -610,4 +627,215 @@ fn a_bad_plugin_spec_is_refused_with_what_is_accepted() {
         assert!(out.stderr.contains("--plugin"), "{spec}: {}", out.stderr);
         assert!(!sb.global_dir().exists(), "{spec}: nothing written");
     }
+}
+
+/// The sandbox with an `opencode` on PATH that prints `version` for `--version` (`None`:
+/// no `opencode` on PATH at all), so `verify` judges the entries for that major.
+fn with_opencode(sb: Sandbox, version: Option<&str>) -> Sandbox {
+    let bin = sb.home().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    if let Some(version) = version {
+        let exe = bin.join("opencode");
+        write(&exe, &format!("#!/bin/sh\necho '{version}'\n"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    sb.with_env("PATH", &path)
+}
+
+/// `verify --json` with OpenCode `version` installed: (ok, the JSON).
+fn verify_with(sb: Sandbox, version: Option<&str>) -> (Sandbox, Value) {
+    let sb = with_opencode(sb, version);
+    let out = sb.run(&["verify", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    (sb, v)
+}
+
+const V2_JSONC: &str = r#"{
+  // OpenCode 2: plugins by package, with options.
+  "$schema": "https://opencode.ai/config.json",
+  "plugins": [
+    { "package": "opencode-notifier", "options": { "sound": true, }, }, // pinned
+    "-legacy.*",
+    /* local */ "./plugins/mine",
+  ],
+  "model": "anthropic/claude-sonnet-4",
+}
+"#;
+
+#[test]
+fn a_v2_config_gets_the_entry_in_plugins_keeping_objects_and_comments() {
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.jsonc");
+    write(&file, V2_JSONC);
+    let out = sb.setup(sb.home(), &[]);
+    assert!(
+        out.stdout.contains("Added \"opencode-sync-plugin\""),
+        "{}",
+        out.stdout
+    );
+    let expected = V2_JSONC.replace(
+        "    /* local */ \"./plugins/mine\",\n",
+        "    /* local */ \"./plugins/mine\",\n    \"opencode-sync-plugin\",\n",
+    );
+    assert_eq!(read(&file), expected, "one line added to \"plugins\"");
+    let again = sb.setup(sb.home(), &[]);
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stderr.is_empty(), "{}", again.stderr);
+    assert_eq!(read(&file), expected);
+
+    // OpenCode 2 loads it; OpenCode 1.x would not (it reads only "plugin"), and says so.
+    sb.run(&[
+        "login",
+        "--url",
+        "https://a.convex.cloud",
+        "--api-key",
+        sandbox::KEY,
+        "--no-verify",
+    ]);
+    let (sb, v) = verify_with(sb, Some("2.0.26"));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["pluginLoaded"], true, "{v}");
+    assert_eq!(v["opencode"]["major"], 2, "{v}");
+    let entry = &v["opencodeConfigs"][0]["entries"][0];
+    assert_eq!(entry["key"], "plugins", "{v}");
+    assert_eq!(entry["opencode2"]["loads"], true, "{v}");
+    assert_eq!(entry["opencode1"]["loads"], false, "{v}");
+    let (_, v) = verify_with(sb, Some("1.18.33"));
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["problems"][0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("reads only the \"plugin\" key"),
+        "{v}"
+    );
+
+    // With both keys, "plugins" gets it (OpenCode 2 merges both; 1.x would read neither
+    // entry twice): never two entries.
+    let sb = Sandbox::new();
+    let file = sb.global_dir().join("opencode.json");
+    write(&file, "{\"plugin\": [\"a\"], \"plugins\": []}\n");
+    sb.setup(sb.home(), &[]);
+    assert_eq!(
+        read(&file),
+        "{\"plugin\": [\"a\"], \"plugins\": [\"opencode-sync-plugin\"]}\n"
+    );
+}
+
+#[test]
+fn any_v2_form_of_an_existing_entry_counts_as_listed() {
+    let sb = Sandbox::new();
+    let dir = local_build(&sb).parent().unwrap().to_path_buf();
+    let cases = [
+        r#""plugins": [{ "package": "opencode-sync-plugin@0.1.0", "options": { "syncReasoning": true } }]"#.to_owned(),
+        r#""plugins": [{ "package": "opencode-sync-plugin" }]"#.to_owned(),
+        format!(r#""plugins": ["{}"]"#, file_url(&dir)),
+        format!(r#""plugins": ["{}"]"#, dir.display()),
+        r#""plugins": ["./vendor/opencode-sync-plugin/npm"]"#.to_owned(),
+        r#""plugin": [{ "package": "opencode-sync-plugin" }]"#.to_owned(),
+    ];
+    for listed in cases {
+        let file = sb.global_dir().join("opencode.jsonc");
+        let text = format!("{{\n  // V2\n  {listed},\n}}\n");
+        write(&file, &text);
+        let out = sb.setup(sb.home(), &[]);
+        assert!(
+            out.stdout.contains("nothing to change"),
+            "{listed}: {}",
+            out.stdout
+        );
+        assert_eq!(read(&file), text, "{listed}: the file is untouched");
+    }
+}
+
+#[test]
+fn a_build_listed_by_its_module_is_pointed_at_its_directory_in_place() {
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let dir_url = file_url(module.parent().unwrap());
+    let file = sb.global_dir().join("opencode.jsonc");
+    let text = format!(
+        "{{\n  \"plugin\": [\n    // mine\n    [\"{}\", {{ \"syncReasoning\": true }}],\n    \"other\",\n  ],\n}}\n",
+        file_url(&module)
+    );
+    write(&file, &text);
+    let out = sb.setup(sb.home(), &["--plugin", &dir_url]);
+    assert!(out.stdout.contains("Pointed ["), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("OpenCode 2 loads only directories"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        read(&file),
+        format!(
+            "{{\n  \"plugin\": [\n    // mine\n    [\"{dir_url}\", {{ \"syncReasoning\": true }}],\n    \"other\",\n  ],\n}}\n"
+        ),
+        "the spec changes, its options and the rest stay"
+    );
+    sb.run(&[
+        "login",
+        "--url",
+        "https://a.convex.cloud",
+        "--api-key",
+        sandbox::KEY,
+        "--no-verify",
+    ]);
+    let (sb, v) = verify_with(sb, Some("2.0.26"));
+    assert_eq!(v["ok"], true, "{v}");
+    let (_, v) = verify_with(sb, Some("opencode 1.18.33"));
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Listed by its module, a plain `setup` keeps it and says OpenCode 2 drops it.
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let file = sb.global_dir().join("opencode.json");
+    write(
+        &file,
+        &format!("{{\"plugin\": [\"{}\"]}}", file_url(&module)),
+    );
+    let out = sb.setup(sb.home(), &[]);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("OpenCode 2 does not load"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "setup --plugin {}",
+            file_url(module.parent().unwrap())
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // An object in "plugins" too.
+    let sb = Sandbox::new();
+    let module = local_build(&sb);
+    let file = sb.global_dir().join("opencode.json");
+    write(
+        &file,
+        &format!(
+            "{{\"plugins\": [{{\"package\": \"{}\", \"options\": {{}}}}]}}",
+            file_url(&module)
+        ),
+    );
+    sb.setup(sb.home(), &["--plugin", &file_url(&module)]);
+    assert_eq!(
+        read(&file),
+        format!(
+            "{{\"plugins\": [{{\"package\": \"{}\", \"options\": {{}}}}]}}",
+            file_url(module.parent().unwrap())
+        )
+    );
 }

@@ -1,10 +1,14 @@
 //! `opencode-sync setup`: tell OpenCode to load the plugin. Adds `"opencode-sync-plugin"`
-//! (or the `--plugin` spec: a pinned version, a `file://` URL to a local build) to the
-//! `plugin` list of OpenCode's global config (or of a project's with `--project`),
-//! editing the JSONC through a concrete syntax tree so every other setting, comment and
-//! trailing comma stays as written. Does nothing when the plugin is already listed in any
-//! form (name, `name@version`, `file://` to a build of it, `[spec, {options}]` tuple): a
-//! second entry would have OpenCode load two copies, each syncing every session.
+//! (or the `--plugin` spec: a pinned version, a `file://` URL to a local build's
+//! directory) to OpenCode's global config (or a project's with `--project`): to the
+//! `plugins` list of a config that has one (OpenCode 2's key), else to `plugin` (which
+//! both majors read). The JSONC is edited through a concrete syntax tree so every other
+//! setting, comment and trailing comma stays as written. Does nothing when the plugin is
+//! already listed in any form in either key (name, `name@version`, `file://` to a build,
+//! `[spec, {options}]` tuple, `{"package", "options"}` object): a second entry would have
+//! OpenCode load two copies, each syncing every session. The one change it makes to an
+//! existing entry: a build listed by its module (`file:///…/npm/index.js`, which OpenCode 2
+//! drops) is pointed at its directory when `--plugin` names that directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +21,7 @@ use opencode_sync_core::paths::{self, Environment};
 
 use crate::cli::SetupArgs;
 use crate::fsutil::{self, CONFIG_LIMIT, read_text_file};
-use crate::opencode_config::{self, ConfigFileReport, PluginSpec, Scope};
+use crate::opencode_config::{self, ConfigFileReport, ConfigKey, PluginEntry, PluginSpec, Scope};
 use crate::process_env::ProcessEnv;
 use crate::ui;
 use crate::ui::outln;
@@ -37,51 +41,68 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
         _ => format!("the project {}", dir.display()),
     };
 
+    if let Some(module) = &wanted.given_module {
+        outln!(
+            "{module} is the module of a build; listing its directory \"{spec}\" instead, \
+             which OpenCode 1.x and 2 both load (OpenCode 2 loads only directories)."
+        );
+    }
+
     // Already listed in a file of that layer: nothing to do.
     let reports: Vec<ConfigFileReport> = opencode_config::inspect(&ProcessEnv, &dir)
         .into_iter()
         .filter(|r| r.scope == scope)
         .collect();
+    let mut edit = Edit::Add;
     // Without --plugin any form will do; with it, another form is kept (and said so):
     // adding a second entry would load two copies of the plugin.
     if let Some(r) = reports.iter().find(|r| !r.entries.is_empty()) {
-        let listed: Vec<String> = r.entries.iter().map(describe).collect();
+        let listed: Vec<String> = r.entries.iter().map(PluginEntry::describe).collect();
         let same = r.entries.iter().any(|e| wanted.is_listed_as(&e.reference));
-        if args.plugin.is_none() || same {
-            outln!(
-                "{} already loads the plugin ({}); nothing to change.",
-                r.path.display(),
-                listed.join(", ")
-            );
+        let module_form = r.entries.iter().find(|e| wanted.is_module_of(&e.reference));
+        if let (false, Some(entry)) = (same, module_form) {
+            edit = Edit::Repoint {
+                file: r.path.clone(),
+                key: entry.key,
+                index: entry.index,
+                was: entry.describe(),
+            };
         } else {
-            let gone = r.entries.iter().any(|e| {
-                matches!(
-                    e.reference,
-                    opencode_config::PluginRef::File { exists: false, .. }
-                )
-            });
-            ui::warn(&format!(
-                "{} already lists the plugin as {}; not adding \"{spec}\": OpenCode would \
-                 load both, each syncing every session.{}",
-                r.path.display(),
-                listed.join(", "),
-                if gone {
-                    " The listed file does not exist any more, so OpenCode cannot load it."
-                } else {
-                    ""
-                }
-            ));
-            outln!(
-                "OpenCode keeps loading {}. To load \"{spec}\" instead, replace that entry in {} \
-                 (or remove it and run this command again).",
-                listed.join(", "),
-                r.path.display()
-            );
+            if args.plugin.is_none() || same {
+                outln!(
+                    "{} already loads the plugin ({}); nothing to change.",
+                    r.path.display(),
+                    listed.join(", ")
+                );
+                warn_about_majors(r);
+            } else {
+                let gone = r.entries.iter().any(|e| e.reference.is_missing());
+                ui::warn(&format!(
+                    "{} already lists the plugin as {}; not adding \"{spec}\": OpenCode would \
+                     load both, each syncing every session.{}",
+                    r.path.display(),
+                    listed.join(", "),
+                    if gone {
+                        " The listed file does not exist any more, so OpenCode cannot load it."
+                    } else {
+                        ""
+                    }
+                ));
+                outln!(
+                    "OpenCode keeps loading {}. To load \"{spec}\" instead, replace that entry in {} \
+                     (or remove it and run this command again).",
+                    listed.join(", "),
+                    r.path.display()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
         }
-        return Ok(ExitCode::SUCCESS);
     }
 
-    let file = target_file(&dir);
+    let file = match &edit {
+        Edit::Add => target_file(&dir),
+        Edit::Repoint { file, .. } => file.clone(),
+    };
     for r in reports.iter().filter(|r| r.path != file) {
         if let Some(err) = &r.error {
             ui::warn(&format!("{}: {err}", r.path.display()));
@@ -106,18 +127,25 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     } else {
         format!(" (through the link to {})", written.display())
     };
-    let new = add_plugin(old.as_deref().unwrap_or(""), old.is_none(), &wanted, &file)
-        .with_context(|| {
-            format!(
-                "cannot add the plugin to {}; nothing was changed",
-                file.display()
-            )
-        })?;
+    let text = old.as_deref().unwrap_or("");
+    let new = match &edit {
+        Edit::Add => add_plugin(text, old.is_none(), &wanted, &file),
+        Edit::Repoint { key, index, .. } => repoint_entry(text, *key, *index, &wanted, &file),
+    }
+    .with_context(|| {
+        format!(
+            "cannot add the plugin to {}; nothing was changed",
+            file.display()
+        )
+    })?;
 
     if args.dry_run {
-        match &old {
-            Some(_) => outln!("Would add \"{spec}\" to {}:\n", file.display()),
-            None => outln!("Would create {} for {where_}:\n", file.display()),
+        match (&old, &edit) {
+            (_, Edit::Repoint { was, .. }) => {
+                outln!("Would point {was} in {} at \"{spec}\":\n", file.display())
+            }
+            (Some(_), Edit::Add) => outln!("Would add \"{spec}\" to {}:\n", file.display()),
+            (None, Edit::Add) => outln!("Would create {} for {where_}:\n", file.display()),
         }
         ui::out(format_args!("{}", diff(old.as_deref().unwrap_or(""), &new)));
         outln!("\n(dry run: nothing was written)");
@@ -128,12 +156,17 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     let new_mode = if scope == Scope::Global { 0o600 } else { 0o644 };
     fsutil::replace_atomically(&file, new.as_bytes(), new_mode)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    match old {
-        Some(_) => outln!(
+    match (old, &edit) {
+        (_, Edit::Repoint { was, .. }) => outln!(
+            "Pointed {was} in {}{through} at its directory \"{spec}\": OpenCode 2 loads \
+             only directories, OpenCode 1.x loads both.",
+            file.display()
+        ),
+        (Some(_), Edit::Add) => outln!(
             "Added \"{spec}\" to {}{through} ({where_}).",
             file.display()
         ),
-        None => outln!(
+        (None, Edit::Add) => outln!(
             "Created {}{through} for {where_}, loading \"{spec}\".",
             file.display()
         ),
@@ -142,6 +175,50 @@ pub fn run(args: &SetupArgs) -> Result<ExitCode> {
         "OpenCode loads the plugin from its next start. Run `opencode-sync verify` to check the whole setup."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `setup` changes in a config file.
+enum Edit {
+    /// Append the spec to the list.
+    Add,
+    /// Point the entry `index` of `key` (this build, listed by its module) at the
+    /// directory, keeping its shape and options.
+    Repoint {
+        file: PathBuf,
+        key: ConfigKey,
+        index: usize,
+        was: String,
+    },
+}
+
+/// Warns about the entries OpenCode 2 does not load (the module form it drops), with the
+/// fix. (A `plugins` entry, which 1.x never reads, is what an OpenCode 2 config holds:
+/// `verify` judges it against the installed OpenCode.)
+fn warn_about_majors(r: &ConfigFileReport) {
+    for e in &r.entries {
+        if let Some(why) = &e.opencode2.why_not {
+            ui::warn(&format!(
+                "{}: OpenCode 2 does not load {}: {why}{}",
+                r.path.display(),
+                e.describe(),
+                fix_for(e)
+            ));
+        }
+    }
+}
+
+/// How to make an entry load in both majors, when there is a simple way.
+pub fn fix_for(e: &PluginEntry) -> String {
+    match &e.reference {
+        opencode_config::PluginRef::File { path, .. } if !e.reference.is_missing() => {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            format!(
+                "; list its directory instead: `opencode-sync setup --plugin file://{}`",
+                dir.display().to_string().replace(' ', "%20")
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// `--project` without a directory: the git repository around the current directory
@@ -204,44 +281,89 @@ fn add_plugin(text: &str, new_file: bool, wanted: &PluginSpec, file: &Path) -> R
         object.append("$schema", CstInputValue::String(SCHEMA.to_owned()));
     }
     let name = CstInputValue::String(wanted.text.clone());
-    // The last `plugin` key when there are several: the one OpenCode reads.
-    let plugin = object
-        .properties()
-        .into_iter()
-        .rev()
-        .find(|prop| prop.decoded_name().as_deref() == Some("plugin"));
-    match plugin {
+    // A config with `plugins` is OpenCode 2's: the entry goes there. Else into `plugin`,
+    // which both majors read. The last key when there are several: the one OpenCode reads.
+    let last = |key: ConfigKey| {
+        object
+            .properties()
+            .into_iter()
+            .rev()
+            .find(|prop| prop.decoded_name().as_deref() == Some(key.name()))
+    };
+    let (key, list) = match last(ConfigKey::Plugins) {
+        Some(prop) => (ConfigKey::Plugins, Some(prop)),
+        None => (ConfigKey::Plugin, last(ConfigKey::Plugin)),
+    };
+    match list {
         Some(prop) => match prop.array_value() {
             Some(list) => {
                 list.append(name);
             }
-            None => bail!("\"plugin\" is not a list"),
+            None => bail!("\"{}\" is not a list", key.name()),
         },
         None => {
-            object.append("plugin", CstInputValue::Array(vec![name]));
+            object.append(key.name(), CstInputValue::Array(vec![name]));
         }
     }
     let mut out = format!("{bom}{root}");
     if (new_file || text.ends_with('\n')) && !out.ends_with('\n') {
         out.push_str(if text.contains("\r\n") { "\r\n" } else { "\n" });
     }
+    check_lists(&out, wanted, file)?;
+    Ok(out)
+}
 
-    // What OpenCode will read: the same document, now listing the plugin.
-    let value = opencode_config::parse_jsonc(&out).map_err(anyhow::Error::msg)?;
+/// What OpenCode will read: the edited document lists the plugin as wanted.
+fn check_lists(out: &str, wanted: &PluginSpec, file: &Path) -> Result<()> {
+    let value = opencode_config::parse_jsonc(out).map_err(anyhow::Error::msg)?;
     let entries = opencode_config::plugin_entries(&value, file);
     if !entries.iter().any(|e| wanted.is_listed_as(&e.reference)) {
         bail!("the edited file does not list the plugin (please report this)");
     }
-    Ok(out)
+    Ok(())
 }
 
-fn describe(entry: &opencode_config::PluginEntry) -> String {
-    let spec = &entry.spec;
-    if entry.options.is_some() {
-        format!("[\"{spec}\", {{options}}]")
+/// Replaces the spec of entry `index` of the last `key` list (a string, a tuple's first
+/// element, an object's `package`) with the wanted one, keeping everything else.
+fn repoint_entry(
+    text: &str,
+    key: ConfigKey,
+    index: usize,
+    wanted: &PluginSpec,
+    file: &Path,
+) -> Result<String> {
+    let body = opencode_config::strip_bom(text);
+    let bom = &text[..text.len() - body.len()];
+    let root = CstRootNode::parse(body, &ParseOptions::default())
+        .map_err(|e| anyhow::anyhow!("invalid JSONC: {e}"))?;
+    let object = root
+        .object_value()
+        .context("the top level is not a JSON object")?;
+    let list = object
+        .properties()
+        .into_iter()
+        .rev()
+        .find(|prop| prop.decoded_name().as_deref() == Some(key.name()))
+        .and_then(|prop| prop.array_value())
+        .with_context(|| format!("\"{}\" is not a list", key.name()))?;
+    let element = list
+        .elements()
+        .into_iter()
+        .nth(index)
+        .context("the entry moved while being edited")?;
+    let spec = if let Some(tuple) = element.as_array() {
+        tuple.elements().into_iter().next()
+    } else if let Some(object) = element.as_object() {
+        object.get("package").and_then(|p| p.value())
     } else {
-        format!("\"{spec}\"")
-    }
+        Some(element)
+    };
+    spec.and_then(|s| s.as_string_lit())
+        .context("the entry is not a string")?
+        .replace_with(CstInputValue::String(wanted.text.clone()));
+    let out = format!("{bom}{root}");
+    check_lists(&out, wanted, file)?;
+    Ok(out)
 }
 
 /// A line diff of an edit that inserts or changes one run of lines, with two lines of
