@@ -17,7 +17,9 @@
 //     (a local build before publishing), and `npm uninstall -g`;
 //   - a non-host install: `npm install -g --os=linux --cpu=arm64 --libc=glibc` fetches and
 //     places the linux-arm64 package only, and the launcher runs its binary under qemu
-//     (lib/emulate-arm64.cjs stands in for binfmt, which this machine does not register).
+//     (lib/emulate-arm64.cjs stands in for binfmt, which this machine does not register);
+//     and `--os=win32 --cpu=x64`: the launcher finds bin/opencode-sync.exe and runs it
+//     (lib/emulate-win32.cjs: Node reports win32, and the .exe runs under wine64).
 // It runs `scripts/pack --all`, and the registry serves every platform tarball it wrote.
 //
 // Needs: what scripts/pack needs (scripts/setup), `cargo build -p opencode-sync-server`,
@@ -515,6 +517,26 @@ test("a non-host package: npm install -g --os=linux --cpu=arm64 puts the arm64 C
     const x64 = await cli(dir, ["--version"]);
     assert.equal(x64.code, 1);
     assert.match(x64.stderr, new RegExp(`the package ${packed.host} is not installed`));
+  }));
+
+test("a Windows package: npm install -g --os=win32 --cpu=x64 puts opencode-sync.exe in place, and the launcher runs it (under wine)", () =>
+  guarded(async () => {
+    const win = "opencode-sync-plugin-win32-x64";
+    assert.ok(packed.platforms?.[win], "scripts/pack --all packed the win32-x64 package");
+    const dir = path.join(work, "prefix-win32");
+    const before = registry.tarballRequests().length;
+    await npmInstallGlobal(dir, [`${NAME}@${packed.version}`], { args: ["--os=win32", "--cpu=x64"] });
+    assert.deepEqual(registry.tarballRequests().slice(before).sort(), [`${NAME}-${packed.version}.tgz`, `${win}-${packed.version}.tgz`].sort(), "npm fetched the plugin and the Windows CLI only");
+    const exe = path.join(packageDirOf(dir), "node_modules", win, "bin", "opencode-sync.exe");
+    assert.ok(fs.existsSync(exe), "the package carries bin/opencode-sync.exe");
+    // No Windows Node here: lib/emulate-win32.cjs makes Node report win32 (the launcher
+    // then looks for the win32 package and opencode-sync.exe by itself) and runs PE
+    // executables under wine64, in the platform suite's prefix (made here when missing).
+    const prefixDir = path.join(WORK_DIR, "wineprefix");
+    const env = { NODE_OPTIONS: `--require ${path.join(REPO, "tests", "e2e", "lib", "emulate-win32.cjs")}`, WINEPREFIX: prefixDir, WINEDEBUG: "-all", WINEDLLOVERRIDES: "mscoree,mshtml=" };
+    const v = await cli(dir, ["--version"], { env });
+    assert.equal(v.code, 0, describe(v));
+    assert.equal(v.stdout.trim(), `opencode-sync ${packed.version}`);
   }));
 
 test("the tarballs install together with no registry serving the platform packages, and uninstall cleanly", () =>
