@@ -10,10 +10,13 @@
 //   node scripts/npm-packages.mjs pack BIN              stage and `npm pack` the plugin and this
 //                                                       machine's CLI package into dist/, print sizes,
 //                                                       and describe them in dist/packages.json
+//   node scripts/npm-packages.mjs pack-all              the same for the plugin and every platform
+//                                                       package, from the cross-built binaries
+//   node scripts/npm-packages.mjs cross-targets         the Rust target of every platform package
 
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -136,7 +139,7 @@ const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
  * `binary`), packs both into dist/ and prints the sizes. Returns {main, platform, binary}
  * with each tarball's path and size.
  */
-export function pack(binary) {
+export function pack(binary, { quiet = false } = {}) {
   const bad = problems();
   if (bad.length) throw new Error(`versions out of step:\n  ${bad.join("\n  ")}\nrun: scripts/pack --sync-version`);
   const version = cargoVersion();
@@ -167,6 +170,7 @@ export function pack(binary) {
     binary: { file: binary, size: statSync(binary).size },
   };
   const mark = (size, goal) => (size < goal ? "ok" : "OVER THE GOAL");
+  if (quiet) return result;
   console.log(`[pack] version ${version}, this machine's CLI package: ${host.package} (${host.rust})`);
   console.log(
     `[pack] plugin tarball  dist/${mainReport.filename}: ${kb(result.main.size)} (${kb(result.main.unpacked)} unpacked; goal < ${kb(GOALS.pluginTarball)}: ${mark(result.main.size, GOALS.pluginTarball)})`,
@@ -178,6 +182,60 @@ export function pack(binary) {
   // What was packed, for the packaging test and release tooling.
   writeFileSync(join(DIST, "packages.json"), JSON.stringify(result, null, 2) + "\n");
   return result;
+}
+
+/** Where `scripts/pack --all` (cargo zigbuild --profile release-cross) leaves a target's binary. */
+export function crossBinary(t, targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, "target")) {
+  return join(resolve(targetDir), t.rust, "release-cross", t.binary);
+}
+
+/**
+ * `scripts/pack --all`: the plugin and every platform package of targets.json, each with
+ * its cross-built binary (crossBinary), packed into dist/ with sizes. dist/packages.json
+ * keeps the host's entries (`host`, `platform`, `binary`) as pack() writes them, and adds
+ * `platforms`: {package: {rust, file, size, binary: {file, size}}}.
+ */
+export function packAll() {
+  const bad = problems();
+  if (bad.length) throw new Error(`versions out of step:\n  ${bad.join("\n  ")}\nrun: scripts/pack --sync-version`);
+  const all = targets();
+  const missing = all.filter((t) => !statSafe(crossBinary(t)));
+  if (missing.length) throw new Error(`not built: ${missing.map((t) => crossBinary(t)).join(", ")} (scripts/pack --all builds them)`);
+  const host = hostTarget();
+  const result = pack(crossBinary(host), { quiet: true });
+  const stage = join(DIST, "stage");
+  result.platforms = {};
+  for (const t of all) {
+    const binary = crossBinary(t);
+    let report;
+    if (t.package === host.package) {
+      report = { filename: basename(result.platform.file), size: result.platform.size };
+    } else {
+      const dir = join(stage, t.package);
+      stamp(t.package, dir, binary, result.version);
+      report = npmPack(dir);
+    }
+    result.platforms[t.package] = { rust: t.rust, file: join(DIST, report.filename), size: report.size, binary: { file: binary, size: statSync(binary).size } };
+  }
+  rmSync(stage, { recursive: true, force: true });
+  const mark = (size, goal) => (size < goal ? "ok" : "OVER THE GOAL");
+  console.log(`[pack] version ${result.version}: the plugin and ${all.length} platform packages`);
+  console.log(`[pack] plugin tarball  dist/${basename(result.main.file)}: ${kb(result.main.size)} (goal < ${kb(GOALS.pluginTarball)}: ${mark(result.main.size, GOALS.pluginTarball)})`);
+  for (const [name, p] of Object.entries(result.platforms)) {
+    console.log(`[pack] ${name.padEnd(40)} ${basename(p.file).padEnd(52)} ${mb(p.size)}  binary ${mb(p.binary.size)} (${mark(p.binary.size, GOALS.cliBinary)})`);
+  }
+  writeFileSync(join(DIST, "packages.json"), JSON.stringify(result, null, 2) + "\n");
+  const over = Object.entries(result.platforms).filter(([, p]) => p.binary.size >= GOALS.cliBinary);
+  if (over.length) throw new Error(`binaries over the ${mb(GOALS.cliBinary)} goal: ${over.map(([n]) => n).join(", ")}`);
+  return result;
+}
+
+function statSafe(file) {
+  try {
+    return statSync(file);
+  } catch {
+    return null;
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
@@ -196,10 +254,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
       console.log(hostTarget().package);
     } else if (command === "stamp" && args.length >= 2) {
       stamp(args[0], resolve(args[1]), args[2] && resolve(args[2]));
+    } else if (command === "pack-all" && args.length === 0) {
+      packAll();
+    } else if (command === "cross-targets") {
+      console.log(targets().map((t) => t.rust).join("\n"));
     } else if (command === "pack" && args.length === 1) {
       pack(resolve(args[0]));
     } else {
-      console.error("usage: node scripts/npm-packages.mjs check | sync-version | host | stamp PKG DIR [BIN] | pack BIN");
+      console.error("usage: node scripts/npm-packages.mjs check | sync-version | host | stamp PKG DIR [BIN] | pack BIN | pack-all | cross-targets");
       process.exit(2);
     }
   } catch (error) {

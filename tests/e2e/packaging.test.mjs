@@ -1,9 +1,9 @@
 // The packaging acceptance suite: `npm install -g opencode-sync-plugin` gives the plugin
-// and a native CLI. It runs scripts/pack (release wasm + CLI, tarballs in dist/), serves
-// the tarballs from a tiny npm registry on loopback (lib/npm-registry.mjs: the published
-// layout, with the manifests of every platform package but only this machine's tarball,
-// so nothing comes from the network), installs into empty prefixes with
-// `npm install -g --prefix`, and then uses what was installed:
+// and a native CLI. It runs scripts/pack --all (release wasm + every platform's CLI,
+// tarballs in dist/), serves the tarballs from a tiny npm registry on loopback
+// (lib/npm-registry.mjs: the published layout, so nothing comes from the network),
+// installs into empty prefixes with `npm install -g --prefix`, and then uses what was
+// installed:
 //   - `<prefix>/bin/opencode-sync` (the launcher, then the native binary): version, help,
 //     exit codes, and `setup` editing a JSONC config without losing its comments;
 //   - the real OpenCode loading the installed plugin (by file:// path into the prefix,
@@ -14,7 +14,13 @@
 //   - the missing-binary message (a global install whose platform package directory was
 //     removed, a project installed with --omit=optional) and that the fixes it prints work;
 //   - the tarballs installed together with no registry serving the platform packages
-//     (a local build before publishing), and `npm uninstall -g`.
+//     (a local build before publishing), and `npm uninstall -g`;
+//   - a non-host install: `npm install -g --os=linux --cpu=arm64 --libc=glibc` fetches and
+//     places the linux-arm64 package only, and the launcher runs its binary under qemu
+//     (lib/emulate-arm64.cjs stands in for binfmt, which this machine does not register);
+//     and `--os=win32 --cpu=x64`: the launcher finds bin/opencode-sync.exe and runs it
+//     (lib/emulate-win32.cjs: Node reports win32, and the .exe runs under wine64).
+// It runs `scripts/pack --all`, and the registry serves every platform tarball it wrote.
 //
 // Needs: what scripts/pack needs (scripts/setup), `cargo build -p opencode-sync-server`,
 // `bash scripts/setup-e2e`. Run: cd tests/e2e && node --test packaging.test.mjs.
@@ -117,14 +123,16 @@ before(() =>
     if (!process.env.PACKAGING_SKIP_PACK) {
       // Without the npm_* variables `npm test` sets, which would steer scripts/pack's `npm pack`.
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith("npm_")));
-      const r = await run(path.join(REPO, "scripts", "pack"), [], { cwd: REPO, env, timeoutMs: 40 * 60_000 });
+      const r = await run(path.join(REPO, "scripts", "pack"), ["--all"], { cwd: REPO, env, timeoutMs: 40 * 60_000 });
       assert.equal(r.code, 0, `scripts/pack failed\n${describe(r)}`);
       for (const line of r.stdout.split("\n").filter((l) => l.startsWith("[pack]"))) console.log(line);
     }
     packed = JSON.parse(fs.readFileSync(path.join(REPO, "dist", "packages.json"), "utf8"));
     const packages = [{ manifest: manifestOf(packed.main.file), tarball: packed.main.file }];
+    // Every platform tarball scripts/pack --all wrote (npm downloads only the matching one).
     for (const t of targets()) {
-      packages.push(t.package === packed.host ? { manifest: manifestOf(packed.platform.file), tarball: packed.platform.file } : { manifest: platformManifest(t) });
+      const file = t.package === packed.host ? packed.platform.file : packed.platforms?.[t.package]?.file;
+      packages.push(file ? { manifest: manifestOf(file), tarball: file } : { manifest: platformManifest(t) });
     }
     registry = await startNpmRegistry({ packages });
     prefix = path.join(work, "prefix");
@@ -478,6 +486,60 @@ test("a missing platform package: the launcher names it and says how to fix it",
     const o = await cli(broken, ["--version"], { env: { OPENCODE_SYNC_BINARY: missing } });
     assert.equal(o.code, 1);
     assert.match(o.stderr, new RegExp(`OPENCODE_SYNC_BINARY is set to ${missing}, which does not exist`));
+  }));
+
+test("a non-host package: npm install -g --os=linux --cpu=arm64 puts the arm64 CLI in place, and the launcher runs it under qemu", () =>
+  guarded(async () => {
+    const arm = "opencode-sync-plugin-linux-arm64";
+    assert.ok(packed.platforms?.[arm], "scripts/pack --all packed the linux-arm64 package");
+    const dir = path.join(work, "prefix-arm64");
+    const before = registry.tarballRequests().length;
+    await npmInstallGlobal(dir, [`${NAME}@${packed.version}`], { args: ["--os=linux", "--cpu=arm64", "--libc=glibc"] });
+    // (The plugin's tarball may come from npm's cache by now.)
+    const fetchedCli = registry.tarballRequests().slice(before).filter((f) => f !== `${NAME}-${packed.version}.tgz`);
+    assert.deepEqual(fetchedCli, [`${arm}-${packed.version}.tgz`], "npm fetched the arm64 CLI only");
+    const installed = path.join(packageDirOf(dir), "node_modules");
+    assert.ok(!fs.existsSync(path.join(installed, packed.host)), "no x64 CLI package");
+    const binary = path.join(installed, arm, "bin", "opencode-sync");
+    const file = spawnSync("file", ["-b", binary], { encoding: "utf8" }).stdout;
+    assert.match(file, /ELF 64-bit LSB .*ARM aarch64/, `the arm64 binary: ${file}`);
+
+    // This x64 Node has no binfmt for aarch64 here: lib/emulate-arm64.cjs makes it report
+    // arm64 (so the launcher looks for the arm64 package by itself) and runs aarch64
+    // executables under qemu-aarch64 -L /usr/aarch64-linux-gnu, as binfmt would.
+    const preload = path.join(REPO, "tests", "e2e", "lib", "emulate-arm64.cjs");
+    const env = { NODE_OPTIONS: `--require ${preload}` };
+    const v = await cli(dir, ["--version"], { env });
+    assert.equal(v.code, 0, describe(v));
+    assert.equal(v.stdout.trim(), `opencode-sync ${packed.version}`);
+    const c = await cli(dir, ["config", "--json"], { env, home: path.join(work, "arm64-home") });
+    assert.equal(c.code, 0, describe(c));
+    assert.equal(JSON.parse(c.stdout).path, path.join(work, "arm64-home", ".config", "opencode-sync", "config.json"));
+    // Without the preload, x64 Node looks for the x64 package, which is not there.
+    const x64 = await cli(dir, ["--version"]);
+    assert.equal(x64.code, 1);
+    assert.match(x64.stderr, new RegExp(`the package ${packed.host} is not installed`));
+  }));
+
+test("a Windows package: npm install -g --os=win32 --cpu=x64 puts opencode-sync.exe in place, and the launcher runs it (under wine)", () =>
+  guarded(async () => {
+    const win = "opencode-sync-plugin-win32-x64";
+    assert.ok(packed.platforms?.[win], "scripts/pack --all packed the win32-x64 package");
+    const dir = path.join(work, "prefix-win32");
+    const before = registry.tarballRequests().length;
+    await npmInstallGlobal(dir, [`${NAME}@${packed.version}`], { args: ["--os=win32", "--cpu=x64"] });
+    const fetchedCli = registry.tarballRequests().slice(before).filter((f) => f !== `${NAME}-${packed.version}.tgz`);
+    assert.deepEqual(fetchedCli, [`${win}-${packed.version}.tgz`], "npm fetched the Windows CLI only");
+    const exe = path.join(packageDirOf(dir), "node_modules", win, "bin", "opencode-sync.exe");
+    assert.ok(fs.existsSync(exe), "the package carries bin/opencode-sync.exe");
+    // No Windows Node here: lib/emulate-win32.cjs makes Node report win32 (the launcher
+    // then looks for the win32 package and opencode-sync.exe by itself) and runs PE
+    // executables under wine64, in the platform suite's prefix (made here when missing).
+    const prefixDir = path.join(WORK_DIR, "wineprefix");
+    const env = { NODE_OPTIONS: `--require ${path.join(REPO, "tests", "e2e", "lib", "emulate-win32.cjs")}`, WINEPREFIX: prefixDir, WINEDEBUG: "-all", WINEDLLOVERRIDES: "mscoree,mshtml=" };
+    const v = await cli(dir, ["--version"], { env });
+    assert.equal(v.code, 0, describe(v));
+    assert.equal(v.stdout.trim(), `opencode-sync ${packed.version}`);
   }));
 
 test("the tarballs install together with no registry serving the platform packages, and uninstall cleanly", () =>

@@ -212,14 +212,15 @@ fn not_a_file_error(path: &Path, meta: &fs::Metadata) -> io::Error {
 
 #[cfg(unix)]
 fn open_append_nonblocking(path: &Path, new_mode: u32) -> io::Result<File> {
-    use rustix::fs::{Mode, OFlags};
+    use rustix::fs::{Mode, OFlags, RawMode};
     let flags = OFlags::WRONLY
         | OFlags::APPEND
         | OFlags::CREATE
         | OFlags::NONBLOCK
         | OFlags::NOCTTY
         | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(new_mode))?;
+    // mode_t is u16 on macOS, u32 on Linux; permission bits fit either.
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(new_mode as RawMode))?;
     Ok(File::from(fd))
 }
 

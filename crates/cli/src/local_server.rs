@@ -5,7 +5,6 @@
 //! it, and the server's own key, generated once from the operating system's CSPRNG and
 //! kept in a 0600 file.
 
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +14,6 @@ use opencode_sync_core::paths;
 
 use crate::fsutil::{SizeLimit, create_private_dir, open_regular_for_append, read_text_file};
 use crate::process_env::ProcessEnv;
-use crate::ui;
 
 /// The port `serve` listens on and `login --local` points at by default.
 pub const DEFAULT_PORT: u16 = 7420;
@@ -151,6 +149,8 @@ fn read_key(path: &Path) -> Result<Option<ApiKey>> {
 
 #[cfg(unix)]
 fn keep_private(path: &Path) -> Result<()> {
+    use crate::ui;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -213,6 +213,7 @@ pub fn generate_key() -> Result<ApiKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn generated_keys_are_valid_distinct_and_alphanumeric() {

@@ -10,6 +10,7 @@ mod commands;
 mod config_store;
 mod fsutil;
 mod http;
+mod interrupt;
 mod local_server;
 mod opencode_config;
 mod opencode_store;

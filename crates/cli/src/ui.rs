@@ -79,7 +79,7 @@ fn exit_on_ctrl_c() {
     if *installed {
         return;
     }
-    *installed = ctrlc::set_handler(|| {
+    crate::interrupt::on_ctrl_c(|| {
         restore_echo();
         let what = if ASKING.load(Ordering::SeqCst) {
             "interrupted at the prompt: nothing was saved"
@@ -88,8 +88,8 @@ fn exit_on_ctrl_c() {
         };
         let _ = writeln!(std::io::stderr().lock(), "\n{what}");
         std::process::exit(130);
-    })
-    .is_ok();
+    });
+    *installed = true;
 }
 
 /// Puts back the settings [`ECHO_OFF_OVER`] holds, if any.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+#[cfg(unix)]
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use tokio::sync::Notify;
 
@@ -84,6 +85,7 @@ impl ConnectionLimits {
 
 /// Raises the soft open-file limit to the hard one where allowed and returns
 /// the soft limit now in force (`None`: unlimited).
+#[cfg(unix)]
 pub(crate) fn raise_fd_limit() -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
@@ -95,6 +97,13 @@ pub(crate) fn raise_fd_limit() -> Option<u64> {
         let _ = setrlimit(Resource::Nofile, raised);
     }
     getrlimit(Resource::Nofile).current
+}
+
+/// Windows has no soft open-file limit to raise (sockets are bounded by memory): `None`,
+/// so only the configured connection limit applies.
+#[cfg(not(unix))]
+pub(crate) fn raise_fd_limit() -> Option<u64> {
+    None
 }
 
 /// The open connections of the sync port, across every re-bind of it, so the

@@ -51,7 +51,7 @@ pub fn run(args: &SyncArgs) -> Result<ExitCode> {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
-        let _ = ctrlc::set_handler(move || {
+        crate::interrupt::on_ctrl_c(move || {
             if flag.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
