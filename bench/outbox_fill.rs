@@ -38,7 +38,7 @@ fn main() {
     let mut write = |upsert: Upsert, at: i64| {
         let name = file_name(&upsert, at, writer, counter);
         counter += 1;
-        let text = Record::new(upsert, at).encode();
+        let text = Record::new(&upsert, at).encode();
         bytes += text.len();
         if let Err(e) = fs::write(dir.join(&name), text) {
             eprintln!("cannot write {name}: {e}");

@@ -129,9 +129,9 @@ impl OutboxDir {
         let newest_error = |records: &[Record]| {
             records
                 .iter()
-                .filter(|r| r.last_error.is_some())
-                .max_by_key(|r| r.queued_at)
-                .and_then(|r| r.last_error.clone())
+                .filter(|r| r.history.last_error.is_some())
+                .max_by_key(|r| r.history.queued_at)
+                .and_then(|r| r.history.last_error.clone())
         };
         let queued: Vec<Record> = plan
             .sendable
@@ -149,7 +149,7 @@ impl OutboxDir {
             last_error: newest_error(&queued).or_else(|| newest_error(&aside)),
             next_try_at: queued
                 .iter()
-                .map(|r| r.not_before)
+                .map(|r| r.history.not_before)
                 .max()
                 .filter(|&at| at > 0),
             unwritable: self.unwritable(),

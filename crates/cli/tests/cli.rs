@@ -1068,7 +1068,7 @@ mod outbox {
         fs::create_dir_all(&dir).unwrap();
         for (i, u) in upserts.into_iter().enumerate() {
             let name = file_name(&u, 1_700_000_000_000 + i as i64, "testtest", i as u64);
-            fs::write(dir.join(name), Record::new(u, 1).encode()).unwrap();
+            fs::write(dir.join(name), Record::new(&u, 1).encode()).unwrap();
         }
     }
 

@@ -330,7 +330,7 @@ impl Endpoint {
         self.post_json(route, body)
     }
 
-    /// `POST` of a body already serialized (see [`crate::outbox::Prepared`]).
+    /// `POST` of a body already serialized (see [`crate::outbox::Record`]).
     pub fn post_json(&self, route: Route, body: String) -> Request {
         self.request(route, Method::Post, Some(body), true)
     }

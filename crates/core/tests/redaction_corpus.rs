@@ -19,7 +19,7 @@ use opencode_sync_core::config::Options;
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
 use opencode_sync_core::map::{self, SessionContext};
 use opencode_sync_core::model::{MessageInfo, PartInfo, SessionInfo};
-use opencode_sync_core::outbox::Prepared;
+use opencode_sync_core::outbox::Record;
 use serde_json::{Value, json};
 
 /// SplitMix64: a seeded, dependency-free RNG (the corpus is the same on every run).
@@ -708,7 +708,7 @@ fn plugin_path(text: &str, args: &Value) -> Vec<String> {
         .flat_map(|u| {
             [
                 serde_json::to_string(u).unwrap(),
-                Prepared::new(u).record(1_700_000_000_000, 0, None),
+                Record::new(u, 1_700_000_000_000).encode(),
             ]
         })
         .collect()

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::outbox::{self, History, Liveness, Prepared};
+use crate::outbox::{self, Liveness, Record};
 
 /// The file system calls the outbox needs. Paths are plain strings (the host's).
 pub trait Fs {
@@ -53,8 +53,7 @@ pub enum Whereabouts {
 #[derive(Debug)]
 pub struct Leftover {
     pub file: String,
-    pub upsert: Prepared,
-    pub history: History,
+    pub record: Record,
 }
 
 /// What loading the leftovers found.
@@ -129,33 +128,16 @@ impl DiskOutbox {
         format!("{}/{}/{file}", self.dir, outbox::QUARANTINE_DIR)
     }
 
-    /// Persists an upsert; returns its file name, or `None` when the write failed (the
-    /// upsert is then only in memory, and still sent).
+    /// Persists a record (named by its queue time); returns its file name, or `None`
+    /// when the write failed (the record is then only in memory, and still sent).
     /// A draft of the same message is deleted: this supersedes it (and a draft left
     /// behind would be sent, stale, when this process is gone).
-    pub fn persist(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) -> Option<String> {
-        self.persist_with(
-            fs,
-            upsert,
-            &History {
-                queued_at: now,
-                ..History::default()
-            },
-        )
-    }
-
-    /// [`DiskOutbox::persist`] with the record's history (a wait it must honour).
-    pub fn persist_with(
-        &mut self,
-        fs: &dyn Fs,
-        upsert: &Prepared,
-        history: &History,
-    ) -> Option<String> {
-        let file = upsert.file_name(history.queued_at, &self.writer, self.counter);
+    pub fn persist(&mut self, fs: &dyn Fs, record: &Record) -> Option<String> {
+        let file = record.file_name(&self.writer, self.counter);
         self.counter += 1;
-        let written = self.write_record(fs, &file, &upsert.record_with(history));
+        let written = self.write_record(fs, &file, &record.encode());
         if !self.drafts.is_empty()
-            && let Some(draft) = self.drafts.remove(&upsert.key())
+            && let Some(draft) = self.drafts.remove(&record.key())
         {
             self.done_with(fs, &draft);
         }
@@ -164,11 +146,11 @@ impl DiskOutbox {
 
     /// Keeps a draft of a message still being written, replacing this process's older
     /// draft of it. Nobody sends it while this process runs (see [`outbox`]).
-    pub fn persist_draft(&mut self, fs: &dyn Fs, upsert: &Prepared, now: i64) {
-        let file = upsert.draft_file_name(now, &self.writer, self.counter);
+    pub fn persist_draft(&mut self, fs: &dyn Fs, draft: &Record) {
+        let file = draft.draft_file_name(&self.writer, self.counter);
         self.counter += 1;
-        if self.write_record(fs, &file, &upsert.record(now, 0, None))
-            && let Some(old) = self.drafts.insert(upsert.key(), file)
+        if self.write_record(fs, &file, &draft.encode())
+            && let Some(old) = self.drafts.insert(draft.key(), file)
         {
             self.done_with(fs, &old);
         }
@@ -208,8 +190,8 @@ impl DiskOutbox {
     }
 
     /// Reads one queued record (`None` when it is gone, claimed or corrupt).
-    pub fn read(&self, fs: &dyn Fs, file: &str) -> Option<(Prepared, History)> {
-        Prepared::decode_with_history(&fs.read(&self.path(file))?).ok()
+    pub fn read(&self, fs: &dyn Fs, file: &str) -> Option<Record> {
+        Record::decode(&fs.read(&self.path(file))?).ok()
     }
 
     /// Claims a record for sending; `None` when another process took it first.
@@ -260,16 +242,10 @@ impl DiskOutbox {
         self.release(fs, claim, file);
     }
 
-    /// Refused for good: kept aside with the reason, for `opencode-sync status`.
-    pub fn quarantine(
-        &self,
-        fs: &dyn Fs,
-        claim: &str,
-        file: &str,
-        upsert: &Prepared,
-        history: &History,
-    ) {
-        fs.write(&self.quarantine_path(file), &upsert.record_with(history));
+    /// Refused for good: kept aside with the reason (in its history), for
+    /// `opencode-sync status`.
+    pub fn quarantine(&self, fs: &dyn Fs, claim: &str, file: &str, record: &Record) {
+        fs.write(&self.quarantine_path(file), &record.encode());
         fs.remove(&self.path(claim));
     }
 
@@ -308,11 +284,10 @@ impl DiskOutbox {
             let Some(text) = fs.read(&self.path(&name.file)) else {
                 continue; // claimed by another process meanwhile
             };
-            match Prepared::decode_with_history(&text) {
-                Ok((upsert, history)) => scan.leftovers.push(Leftover {
+            match Record::decode(&text) {
+                Ok(record) => scan.leftovers.push(Leftover {
                     file: name.file,
-                    upsert,
-                    history,
+                    record,
                 }),
                 Err(_) => {
                     scan.corrupt += 1;
@@ -332,32 +307,34 @@ mod tests {
     use super::*;
     use crate::api::{MessagePayload, SessionPayload};
     use crate::engine::Upsert;
-    use crate::outbox::Record;
+    use crate::outbox::History;
 
     use crate::delivery::mem_fs::MemFs;
 
-    fn session(id: &str) -> Prepared {
-        Prepared::new(&Upsert::Session(SessionPayload {
+    fn session(id: &str, queued_at: i64) -> Record {
+        let payload = SessionPayload {
             external_id: id.into(),
             ..Default::default()
-        }))
+        };
+        Record::new(&Upsert::Session(payload), queued_at)
     }
 
-    fn message(id: &str) -> Prepared {
-        Prepared::new(&Upsert::Message(MessagePayload {
+    fn message(id: &str, queued_at: i64) -> Record {
+        let payload = MessagePayload {
             session_external_id: "ses_1".into(),
             external_id: id.into(),
             ..Default::default()
-        }))
+        };
+        Record::new(&Upsert::Message(payload), queued_at)
     }
 
     #[test]
     fn a_second_process_picks_up_what_the_first_left() {
         let fs = MemFs::default();
         let mut first = DiskOutbox::new("/o".into(), "aaaa".into());
-        let s = first.persist(&fs, &session("ses_1"), 10).unwrap();
-        let m = first.persist(&fs, &message("msg_1"), 11).unwrap();
-        let m2 = first.persist(&fs, &message("msg_2"), 12).unwrap();
+        let s = first.persist(&fs, &session("ses_1", 10)).unwrap();
+        let m = first.persist(&fs, &message("msg_1", 11)).unwrap();
+        let m2 = first.persist(&fs, &message("msg_2", 12)).unwrap();
         // msg_1 was being sent when the process died.
         let _claim = first.claim(&fs, &m, 13).unwrap();
         fs.write(
@@ -403,8 +380,8 @@ mod tests {
     fn drafts_stay_until_complete_or_their_writer_dies() {
         let fs = MemFs::default();
         let mut live = DiskOutbox::new("/o".into(), "aaaaaaaap1".into());
-        live.persist_draft(&fs, &message("msg_1"), 10);
-        live.persist_draft(&fs, &message("msg_1"), 11);
+        live.persist_draft(&fs, &message("msg_1", 10));
+        live.persist_draft(&fs, &message("msg_1", 11));
         assert_eq!(records(&fs).len(), 1, "a newer draft replaces the older");
         let reader = DiskOutbox::new("/o".into(), "cccccccc".into());
         let scan = reader.scan(&fs, 12, &Pid1Runs);
@@ -413,13 +390,13 @@ mod tests {
             "the writer runs: its draft is held"
         );
         assert_eq!(scan.total, 1);
-        let file = live.persist(&fs, &message("msg_1"), 13).unwrap();
+        let file = live.persist(&fs, &message("msg_1", 13)).unwrap();
         assert_eq!(records(&fs), [file], "complete: the draft is gone");
 
         let mut dead = DiskOutbox::new("/o".into(), "bbbbbbbbp2".into());
-        dead.persist_draft(&fs, &message("msg_2"), 14);
+        dead.persist_draft(&fs, &message("msg_2", 14));
         let scan = reader.scan(&fs, 15, &Pid1Runs);
-        let keys: Vec<String> = scan.leftovers.iter().map(|l| l.upsert.key()).collect();
+        let keys: Vec<String> = scan.leftovers.iter().map(|l| l.record.key()).collect();
         assert_eq!(
             keys,
             ["message:msg_1", "message:msg_2"],
@@ -431,24 +408,24 @@ mod tests {
     fn done_files_are_rewritten_as_the_next_records() {
         let fs = MemFs::default();
         let mut live = DiskOutbox::new("/o".into(), "aaaaaaaap1".into());
-        let first = live.persist(&fs, &session("ses_1"), 1).unwrap();
+        let first = live.persist(&fs, &session("ses_1", 1)).unwrap();
         let claim = live.claim(&fs, &first, 2).unwrap();
         live.delivered(&fs, &claim);
         let spare = fs.list("/o").unwrap();
         assert_eq!(spare.len(), 1);
         assert_eq!(outbox::spare_writer(&spare[0]), Some("aaaaaaaap1"));
-        let next = live.persist(&fs, &message("msg_1"), 3).unwrap();
+        let next = live.persist(&fs, &message("msg_1", 3)).unwrap();
         assert_eq!(
             fs.list("/o").unwrap(),
             std::slice::from_ref(&next),
             "the spare became the record"
         );
         let text = fs.read(&format!("/o/{next}")).unwrap();
-        assert_eq!(Prepared::decode(&text).unwrap(), message("msg_1"));
+        assert_eq!(Record::decode(&text).unwrap(), message("msg_1", 3));
 
         // A dead process's spares are deleted by the next start; a live one's are not.
         let mut dead = DiskOutbox::new("/o".into(), "bbbbbbbbp2".into());
-        let file = dead.persist(&fs, &session("ses_2"), 4).unwrap();
+        let file = dead.persist(&fs, &session("ses_2", 4)).unwrap();
         let claim = dead.claim(&fs, &file, 5).unwrap();
         dead.delivered(&fs, &claim);
         let claim = live.claim(&fs, &next, 6).unwrap();
@@ -462,7 +439,7 @@ mod tests {
         assert_eq!(outbox::spare_writer(&left[0]), Some("aaaaaaaap1"));
         // Disposed: no spares left, and none kept any more.
         live.retire_spares(&fs);
-        let file = live.persist(&fs, &session("ses_3"), 8).unwrap();
+        let file = live.persist(&fs, &session("ses_3", 8)).unwrap();
         let claim = live.claim(&fs, &file, 9).unwrap();
         live.delivered(&fs, &claim);
         assert!(fs.list("/o").unwrap().is_empty());
@@ -473,7 +450,7 @@ mod tests {
         let fs = MemFs::default();
         let mut a = DiskOutbox::new("/o".into(), "aaaa".into());
         let mut b = DiskOutbox::new("/o".into(), "bbbb".into());
-        let file = a.persist(&fs, &session("ses_1"), 1).unwrap();
+        let file = a.persist(&fs, &session("ses_1", 1)).unwrap();
         let claim = a.claim(&fs, &file, 2).unwrap();
         assert!(
             b.claim(&fs, &file, 2).is_none(),
@@ -487,19 +464,19 @@ mod tests {
         b.retire_spares(&fs);
         assert!(fs.list("/o").unwrap().is_empty());
 
-        let file = a.persist(&fs, &session("ses_2"), 4).unwrap();
+        let file = a.persist(&fs, &session("ses_2", 4)).unwrap();
         let claim = a.claim(&fs, &file, 5).unwrap();
-        let history = History {
+        let refused = session("ses_2", 4).with_history(History {
             queued_at: 4,
             attempts: 1,
             not_before: 0,
             last_error: Some("too large".into()),
-        };
-        a.quarantine(&fs, &claim, &file, &session("ses_2"), &history);
+        });
+        a.quarantine(&fs, &claim, &file, &refused);
         assert!(fs.list("/o").unwrap().is_empty());
         let kept = fs.read(&format!("/o/quarantine/{file}")).unwrap();
         assert_eq!(
-            Record::decode(&kept).unwrap().last_error.as_deref(),
+            Record::decode(&kept).unwrap().history.last_error.as_deref(),
             Some("too large")
         );
     }

@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 
 use crate::api::{Endpoint, Outcome, Request};
 use crate::engine::Upsert;
-use crate::outbox::{Entry, History, Liveness, Prepared, SOFT_LIMIT_RECORDS, parse_entry};
+use crate::outbox::{Entry, History, Liveness, Record, SOFT_LIMIT_RECORDS, parse_entry};
 use crate::retry::RetryPolicy;
 
 pub use pause::Pause;
@@ -193,27 +193,28 @@ impl Delivery {
     /// memory and still sent.
     pub fn enqueue(&mut self, fs: &dyn Fs, now: i64, upserts: Vec<Upsert>) {
         for upsert in upserts {
-            self.enqueue_prepared(fs, now, Prepared::new(&upsert));
+            self.enqueue_record(fs, now, Record::new(&upsert, now));
         }
     }
 
-    /// [`Delivery::enqueue`] of an upsert serialized already.
-    pub fn enqueue_prepared(&mut self, fs: &dyn Fs, now: i64, upsert: Prepared) {
+    /// [`Delivery::enqueue`] of an upsert serialized already (its history is this
+    /// queueing's).
+    pub fn enqueue_record(&mut self, fs: &dyn Fs, now: i64, record: Record) {
         // A record queued while the server's wait runs carries it too: it may supersede
         // the record that heard it, and the next process must still wait.
-        let history = History {
+        let record = record.with_history(History {
             queued_at: now,
             not_before: self.pause.server_wait(now).unwrap_or(0),
             ..History::default()
-        };
+        });
         let file = match self.disk.as_mut() {
             Some(disk) => {
-                let file = disk.persist_with(fs, &upsert, &history);
+                let file = disk.persist(fs, &record);
                 if file.is_none() {
                     self.write_failures += 1;
                     if self.write_failures == 1 {
                         self.events.push_back(Event::WriteFailed {
-                            key: upsert.key(),
+                            key: record.key(),
                             failures: 1,
                         });
                     }
@@ -222,7 +223,7 @@ impl Delivery {
             }
             None => None,
         };
-        if let Some(old) = self.queue.push(upsert, file, history)
+        if let Some(old) = self.queue.push(record, file)
             && let Some(disk) = self.disk.as_mut()
         {
             disk.discard(fs, &old);
@@ -238,7 +239,7 @@ impl Delivery {
     pub fn write_drafts(&mut self, fs: &dyn Fs, now: i64, drafts: &[Upsert]) {
         if let Some(disk) = self.disk.as_mut() {
             for draft in drafts {
-                disk.persist_draft(fs, &Prepared::new(draft), now);
+                disk.persist_draft(fs, &Record::new(draft, now));
             }
         }
     }
@@ -282,7 +283,7 @@ impl Delivery {
         let not_before = scan
             .leftovers
             .iter()
-            .map(|l| l.history.not_before)
+            .map(|l| l.record.history.not_before)
             .max()
             .unwrap_or(0);
         if not_before > now {
@@ -309,7 +310,7 @@ impl Delivery {
         let superseded = self.queue.push_leftovers(
             scan.leftovers
                 .into_iter()
-                .map(|l| (l.upsert, l.file, l.history))
+                .map(|l| (l.record, l.file))
                 .collect(),
         );
         if let Some(disk) = self.disk.as_mut() {
@@ -341,7 +342,7 @@ impl Delivery {
             let item = self.queue.pop_where(|session| {
                 !in_flight
                     .iter()
-                    .any(|f| f.item.upsert.session_id == session)
+                    .any(|f| f.item.record.session_id == session)
                     && !waiting.iter().any(|w| w.session == session)
             })?;
             // Claim it so no other process sends it at the same time. Gone means another
@@ -356,7 +357,7 @@ impl Delivery {
                             Some((Whereabouts::Claimed, file)) => {
                                 let mine = item.file.as_deref() == Some(file.as_str());
                                 self.waiting.push(Waiting {
-                                    session: item.upsert.session_id.clone(),
+                                    session: item.record.session_id.clone(),
                                     key: item.key.clone(),
                                     file,
                                     item: mine.then_some(item),
@@ -365,9 +366,8 @@ impl Delivery {
                                 });
                             }
                             Some((_, newer)) if item.file.as_deref() != Some(newer.as_str()) => {
-                                if let Some((upsert, history)) = disk.read(fs, &newer) {
-                                    let stale =
-                                        self.queue.push_leftovers(vec![(upsert, newer, history)]);
+                                if let Some(record) = disk.read(fs, &newer) {
+                                    let stale = self.queue.push_leftovers(vec![(record, newer)]);
                                     if let Some(disk) = self.disk.as_mut() {
                                         for file in stale {
                                             disk.discard(fs, &file);
@@ -391,8 +391,8 @@ impl Delivery {
             let transmit = Transmit {
                 id,
                 key: item.key.clone(),
-                session_id: item.upsert.session_id.clone(),
-                request: item.upsert.request(endpoint),
+                session_id: item.record.session_id.clone(),
+                request: item.record.request(endpoint),
                 draft,
             };
             self.in_flight.push(Flight { id, item, claim });
@@ -458,13 +458,11 @@ impl Delivery {
                             }
                         }
                         item => match disk.read(fs, &file) {
-                            Some((upsert, history)) => {
+                            Some(record) => {
                                 if let Some(older) = item.and_then(|item| item.file) {
                                     disk.discard(fs, &older);
                                 }
-                                for stale in
-                                    self.queue.push_leftovers(vec![(upsert, file, history)])
-                                {
+                                for stale in self.queue.push_leftovers(vec![(record, file)]) {
                                     disk.discard(fs, &stale);
                                 }
                             }
@@ -554,13 +552,13 @@ impl Delivery {
             }
             Outcome::Rejected(reason) => {
                 self.pause.succeeded();
-                let mut history = item.history.clone();
-                history.attempts += 1;
-                history.last_error = Some(reason.clone());
+                let mut refused = item.record.clone();
+                refused.history.attempts += 1;
+                refused.history.last_error = Some(reason.clone());
                 if let (Some(claim), Some(file), Some(disk)) =
                     (&claim, &item.file, self.disk.as_mut())
                 {
-                    disk.quarantine(fs, claim, file, &item.upsert, &history);
+                    disk.quarantine(fs, claim, file, &refused);
                 }
                 self.events.push_back(Event::Refused {
                     key: item.key,
@@ -576,9 +574,10 @@ impl Delivery {
     /// process's own backoff does not (after an outage the next OpenCode start or a
     /// `sync --flush` tries at once).
     fn failed(&self, mut item: Queued, now: i64, reason: &str) -> Queued {
-        item.history.attempts = item.history.attempts.saturating_add(1);
-        item.history.last_error = Some(reason.to_owned());
-        item.history.not_before = self.pause.server_wait(now).unwrap_or(0);
+        let history = &mut item.record.history;
+        history.attempts = history.attempts.saturating_add(1);
+        history.last_error = Some(reason.to_owned());
+        history.not_before = self.pause.server_wait(now).unwrap_or(0);
         item
     }
 
@@ -586,7 +585,7 @@ impl Delivery {
     /// queue name on disk, unless a newer upsert of the same key replaced it meanwhile.
     fn put_back(&mut self, fs: &dyn Fs, item: Queued, claim: Option<String>) {
         let file = item.file.clone();
-        let text = item.upsert.record_with(&item.history);
+        let text = item.record.encode();
         let requeued = self.queue.requeue(item);
         let Some(disk) = self.disk.as_mut() else {
             return;

@@ -4,17 +4,17 @@
 
 use std::collections::VecDeque;
 
-use crate::outbox::{History, Prepared};
+use crate::outbox::Record;
 
 /// One upsert waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     pub key: String,
-    pub upsert: Prepared,
+    /// The upsert with its delivery history (written back into its file after a failed
+    /// attempt).
+    pub record: Record,
     /// Its record in the outbox directory (`None` if writing it failed).
     pub file: Option<String>,
-    /// Its delivery history (written back into its record after a failed attempt).
-    pub history: History,
 }
 
 /// What [`SendQueue::requeue`] did.
@@ -50,26 +50,15 @@ impl SendQueue {
     /// Adds an upsert. A queued one with the same key is replaced in place, so the
     /// newest state goes out at the older one's turn; the replaced item's file is
     /// returned for deletion.
-    pub fn push(
-        &mut self,
-        upsert: Prepared,
-        file: Option<String>,
-        history: History,
-    ) -> Option<String> {
-        let key = upsert.key();
+    pub fn push(&mut self, record: Record, file: Option<String>) -> Option<String> {
+        let key = record.key();
         match self.items.iter_mut().find(|q| q.key == key) {
             Some(queued) => {
-                queued.upsert = upsert;
-                queued.history = history;
+                queued.record = record;
                 std::mem::replace(&mut queued.file, file)
             }
             None => {
-                self.items.push_back(Queued {
-                    key,
-                    upsert,
-                    file,
-                    history,
-                });
+                self.items.push_back(Queued { key, record, file });
                 None
             }
         }
@@ -81,15 +70,13 @@ impl SendQueue {
     /// disk counts as the newest; else the later file name, which sorts by time) and
     /// takes the older one's place; the files of the losers are returned for deletion. A
     /// record queued here already is not added twice.
-    pub fn push_leftovers(&mut self, leftovers: Vec<(Prepared, String, History)>) -> Vec<String> {
+    pub fn push_leftovers(&mut self, leftovers: Vec<(Record, String)>) -> Vec<String> {
         let mut superseded = Vec::new();
-        for (upsert, file, history) in leftovers.into_iter().rev() {
-            let key = upsert.key();
+        for (record, file) in leftovers.into_iter().rev() {
             let found = Queued {
-                key,
-                upsert,
+                key: record.key(),
+                record,
                 file: Some(file),
-                history,
             };
             match self.items.iter().position(|q| q.key == found.key) {
                 Some(i) => {
@@ -125,13 +112,13 @@ impl SendQueue {
         let i = self
             .items
             .iter()
-            .position(|q| ready(&q.upsert.session_id))?;
+            .position(|q| ready(&q.record.session_id))?;
         self.items.remove(i)
     }
 
     /// Whether some queued upsert's session is `ready`.
     pub fn any(&self, ready: impl Fn(&str) -> bool) -> bool {
-        self.items.iter().any(|q| ready(&q.upsert.session_id))
+        self.items.iter().any(|q| ready(&q.record.session_id))
     }
 
     /// Puts an upsert that could not be delivered back at the front, unless a newer one
@@ -186,27 +173,33 @@ mod tests {
     use crate::engine::Upsert;
     use serde_json::Value;
 
-    fn session(id: &str, title: &str) -> Prepared {
-        Prepared::new(&Upsert::Session(SessionPayload {
-            external_id: id.into(),
-            title: Some(title.into()),
-            ..Default::default()
-        }))
+    fn session(id: &str, title: &str) -> Record {
+        Record::new(
+            &Upsert::Session(SessionPayload {
+                external_id: id.into(),
+                title: Some(title.into()),
+                ..Default::default()
+            }),
+            0,
+        )
     }
 
-    fn message(id: &str) -> Prepared {
-        Prepared::new(&Upsert::Message(MessagePayload {
-            session_external_id: "ses_1".into(),
-            external_id: id.into(),
-            ..Default::default()
-        }))
+    fn message(id: &str) -> Record {
+        Record::new(
+            &Upsert::Message(MessagePayload {
+                session_external_id: "ses_1".into(),
+                external_id: id.into(),
+                ..Default::default()
+            }),
+            0,
+        )
     }
 
     /// A session's title, a message's id.
     fn titles(q: &mut SendQueue) -> Vec<String> {
         std::iter::from_fn(|| q.pop())
             .map(|item| {
-                let payload: Value = serde_json::from_str(&item.upsert.payload).unwrap();
+                let payload: Value = serde_json::from_str(&item.record.payload).unwrap();
                 let shown = payload.get("title").or(payload.get("externalId"));
                 shown.and_then(Value::as_str).unwrap().to_owned()
             })
@@ -216,10 +209,10 @@ mod tests {
     #[test]
     fn newer_upsert_replaces_queued_one_in_place() {
         let mut q = SendQueue::default();
-        q.push(session("ses_1", "first"), None, History::default());
-        q.push(message("msg_1"), None, History::default());
-        q.push(session("ses_1", "second"), None, History::default());
-        q.push(session("ses_2", "other"), None, History::default());
+        q.push(session("ses_1", "first"), None);
+        q.push(message("msg_1"), None);
+        q.push(session("ses_1", "second"), None);
+        q.push(session("ses_2", "other"), None);
         assert_eq!(q.len(), 3);
         assert_eq!(titles(&mut q), ["second", "msg_1", "other"]);
         assert!(q.is_empty());
@@ -228,32 +221,25 @@ mod tests {
     #[test]
     fn files_follow_their_upserts() {
         let mut q = SendQueue::default();
+        assert_eq!(q.push(session("ses_1", "a"), Some("f1".into())), None);
         assert_eq!(
-            q.push(session("ses_1", "a"), Some("f1".into()), History::default()),
-            None
-        );
-        assert_eq!(
-            q.push(session("ses_1", "b"), Some("f2".into()), History::default()),
+            q.push(session("ses_1", "b"), Some("f2".into())),
             Some("f1".into())
         );
         let superseded = q.push_leftovers(vec![
-            (session("ses_0", "left"), "e0".into(), History::default()),
-            (session("ses_1", "older"), "ex".into(), History::default()),
+            (session("ses_0", "left"), "e0".into()),
+            (session("ses_1", "older"), "ex".into()),
         ]);
         assert_eq!(superseded, ["ex"]);
         let order: Vec<Option<String>> = std::iter::from_fn(|| q.pop()).map(|i| i.file).collect();
         assert_eq!(order, [Some("e0".into()), Some("f2".into())]);
 
         // A newer upsert of a leftover's key goes out at the leftover's turn.
-        q.push(message("msg_9"), Some("f9".into()), History::default());
-        q.push(
-            session("ses_1", "newest"),
-            Some("f3".into()),
-            History::default(),
-        );
+        q.push(message("msg_9"), Some("f9".into()));
+        q.push(session("ses_1", "newest"), Some("f3".into()));
         let superseded = q.push_leftovers(vec![
-            (session("ses_1", "left"), "e4".into(), History::default()),
-            (message("msg_8"), "e8".into(), History::default()),
+            (session("ses_1", "left"), "e4".into()),
+            (message("msg_8"), "e8".into()),
         ]);
         assert_eq!(superseded, ["e4"]);
         let order: Vec<Option<String>> = std::iter::from_fn(|| q.pop()).map(|i| i.file).collect();
@@ -266,16 +252,16 @@ mod tests {
     #[test]
     fn requeue_goes_first_unless_superseded() {
         let mut q = SendQueue::default();
-        q.push(message("msg_1"), None, History::default());
-        q.push(message("msg_2"), None, History::default());
+        q.push(message("msg_1"), None);
+        q.push(message("msg_2"), None);
         let first = q.pop().unwrap();
         q.requeue(first);
         assert_eq!(titles(&mut q), ["msg_1", "msg_2"]);
 
-        q.push(session("ses_1", "old"), None, History::default());
-        q.push(message("msg_3"), None, History::default());
+        q.push(session("ses_1", "old"), None);
+        q.push(message("msg_3"), None);
         let in_flight = q.pop().unwrap();
-        q.push(session("ses_1", "new"), None, History::default());
+        q.push(session("ses_1", "new"), None);
         assert_eq!(q.requeue(in_flight), Requeue::Superseded);
         // The newer session upsert goes out at the failed one's turn, before the message.
         assert_eq!(titles(&mut q), ["new", "msg_3"]);
@@ -284,11 +270,14 @@ mod tests {
     #[test]
     fn senders_skip_sessions_being_sent_and_keep_each_sessions_order() {
         let of = |session: &str, id: &str| {
-            Prepared::new(&Upsert::Message(MessagePayload {
-                session_external_id: session.into(),
-                external_id: id.into(),
-                ..Default::default()
-            }))
+            Record::new(
+                &Upsert::Message(MessagePayload {
+                    session_external_id: session.into(),
+                    external_id: id.into(),
+                    ..Default::default()
+                }),
+                0,
+            )
         };
         let mut q = SendQueue::default();
         for (session, id) in [
@@ -298,9 +287,9 @@ mod tests {
             ("a", "a3"),
             ("c", "c1"),
         ] {
-            q.push(of(session, id), None, History::default());
+            q.push(of(session, id), None);
         }
-        let id = |item: Option<Queued>| item.map(|i| i.upsert.id);
+        let id = |item: Option<Queued>| item.map(|i| i.record.id);
         assert_eq!(id(q.pop_where(|s| s != "a")), Some("b1".into()));
         assert!(q.any(|s| s == "c") && !q.any(|s| s == "b"));
         assert_eq!(id(q.pop_where(|s| s != "a")), Some("c1".into()));

@@ -121,9 +121,9 @@ fn a_failure_pauses_every_sender_and_is_written_into_the_record() {
     let records = queued_records(&fs);
     assert_eq!(records.len(), 2);
     for r in &records {
-        assert_eq!(r.attempts, 1);
-        assert_eq!(r.last_error.as_deref(), Some("HTTP 503: down"));
-        assert_eq!(r.not_before, 20_020, "{r:?}");
+        assert_eq!(r.history.attempts, 1);
+        assert_eq!(r.history.last_error.as_deref(), Some("HTTP 503: down"));
+        assert_eq!(r.history.not_before, 20_020, "{r:?}");
     }
     let retrying: Vec<Event> = events(&mut d);
     assert_eq!(
@@ -147,7 +147,7 @@ fn an_ordinary_backoff_does_not_outlive_the_process() {
     assert!(first.poll_timeout(1_000).is_some_and(|at| at > 1_000));
     first.close(&fs);
     let record = &queued_records(&fs)[0];
-    assert_eq!((record.attempts, record.not_before), (1, 0));
+    assert_eq!((record.history.attempts, record.history.not_before), (1, 0));
     let mut next = sender("bbbbbbbbp2");
     next.load_leftovers(&fs, 1_001, &AssumeAlive);
     assert!(
@@ -172,7 +172,7 @@ fn a_retry_after_outlives_the_process_that_heard_it() {
     first.close(&fs);
     let records = queued_records(&fs);
     assert_eq!(records.len(), 1, "the newer one supersedes");
-    assert_eq!(records[0].not_before, 21_000);
+    assert_eq!(records[0].history.not_before, 21_000);
 
     // The next OpenCode, 2.6 s later: nothing goes before the 20 s are up.
     let mut next = sender("bbbbbbbbp2");
@@ -230,7 +230,7 @@ fn a_redirect_keeps_the_records_names_itself_once_and_pauses_longest() {
     assert!(
         records
             .iter()
-            .all(|r| r.last_error.as_deref() == Some(reason.as_str()))
+            .all(|r| r.history.last_error.as_deref() == Some(reason.as_str()))
     );
 }
 
@@ -247,7 +247,7 @@ fn a_refused_record_is_set_aside_with_its_reason() {
     let kept = fs.read(&format!("{DIR}/quarantine/{}", aside[0])).unwrap();
     let kept = Record::decode(&kept).unwrap();
     assert_eq!(
-        (kept.attempts, kept.last_error.as_deref()),
+        (kept.history.attempts, kept.history.last_error.as_deref()),
         (1, Some("too large"))
     );
     assert!(d.settled());
@@ -528,9 +528,9 @@ impl Sim {
             .unwrap_or_default()
             .iter()
             .filter_map(|n| self.fs.read(&format!("{DIR}/quarantine/{n}")))
-            .filter_map(|t| Record::decode(&t).ok())
-            .map(|r| {
-                let text = match r.upsert {
+            .filter_map(|t| Record::decode(&t).ok()?.upsert().ok())
+            .map(|upsert| {
+                let text = match upsert {
                     Upsert::Session(s) => s.title.unwrap_or_default(),
                     Upsert::Message(m) => m.text_content.unwrap_or_default(),
                 };

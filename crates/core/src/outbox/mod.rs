@@ -26,31 +26,27 @@
 //! older than [`STALE_DRAFT_MS`]. The writer tag names the process
 //! (`<random>p<pid>`, see [`writer_tag`]) so that a reader can tell.
 //!
-//! A front end that only stores and sends upserts (the plugin) holds them as
-//! [`Prepared`]: serialized once, written as the same record text, read back without
-//! parsing the payload.
+//! Every sender holds a queued upsert as a [`Record`]: serialized once, written as the
+//! record text, read back without parsing the payload. What happens to a record after
+//! the server answered is the delivery machine's to decide ([`crate::delivery`]).
 //!
 //! The parts, in the order a record lives through them:
-//! - `record`: what is in a record file ([`Record`], [`Prepared`], [`History`]),
-//!   encoded and decoded;
+//! - `record`: what is in a record file ([`Record`], [`History`]), encoded and decoded;
 //! - `names`: what is in a file name ([`file_name`], [`parse_entry`], writer tags,
 //!   spare names, claims);
 //! - `plan`: which records go out in what order ([`plan`]), and which writers still
-//!   run ([`Liveness`]);
-//! - `dispose`: what happens to a record after the server answered ([`dispose`]).
+//!   run ([`Liveness`]).
 
-mod dispose;
 mod names;
 mod plan;
 mod record;
 
-pub use dispose::{Disposition, dispose};
 pub use names::{
     Entry, RecordName, claim_name, draft_file_name, file_name, parse_entry, spare_name,
     spare_writer, writer_pid, writer_tag,
 };
 pub use plan::{AssumeAlive, Liveness, PidLiveness, Plan, plan};
-pub use record::{History, Kind, OutboxError, Prepared, Record};
+pub use record::{History, Kind, OutboxError, Record};
 
 /// Directory name under the state directory.
 pub const DIR: &str = crate::paths::OUTBOX_DIR_NAME;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::names::name_of;
@@ -13,52 +13,6 @@ use crate::engine::Upsert;
 
 /// The record format version.
 const VERSION: u32 = 1;
-
-/// One queued upsert and its delivery history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Record {
-    #[serde(rename = "v")]
-    pub version: u32,
-    pub queued_at: i64,
-    pub attempts: u32,
-    /// Not to be sent before this time (ms since the epoch).
-    pub not_before: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    pub upsert: Upsert,
-}
-
-impl Record {
-    pub fn new(upsert: Upsert, now: i64) -> Self {
-        Self {
-            version: VERSION,
-            queued_at: now,
-            attempts: 0,
-            not_before: 0,
-            last_error: None,
-            upsert,
-        }
-    }
-
-    /// The file's text.
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Parses a record file. A torn or corrupt file is an error to skip, never a panic.
-    pub fn decode(text: &str) -> Result<Self, OutboxError> {
-        let record: Self =
-            serde_json::from_str(text).map_err(|e| OutboxError::Corrupt(e.to_string()))?;
-        if record.version != VERSION {
-            return Err(OutboxError::Corrupt(format!(
-                "unknown record version {}",
-                record.version
-            )));
-        }
-        Ok(record)
-    }
-}
 
 /// Which kind of upsert a record holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,24 +31,28 @@ impl Kind {
     }
 }
 
-/// An upsert serialized once: its payload's JSON is both the request body and, verbatim,
-/// the payload of its record ([`Prepared::record`] writes what [`Record::encode`]
-/// writes). A record read back with [`Prepared::decode`] is checked like
-/// [`Record::decode`] checks it, except that the payload is only required to be JSON
-/// with its ids: it is never parsed into the payload types (what the server makes of it
-/// decides, as for any request).
+/// One queued upsert and its delivery history: the one record type of every sender
+/// (the plugin, `sync --flush`, backfill's outbox) and of `status`.
+///
+/// The upsert is serialized once: its payload's JSON is the request body and, verbatim,
+/// the payload in the record file. Reading a record back checks every field of the file
+/// (required, of its type, not repeated) but only the ids of the payload: it is never
+/// parsed into the payload types on the way to the server (what the server makes of it
+/// decides, as for any request); [`Record::upsert`] parses it where it is looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prepared {
+pub struct Record {
     pub kind: Kind,
     pub session_id: String,
     /// Its own id (session or message id).
     pub id: String,
     /// The payload as JSON.
     pub payload: String,
+    pub history: History,
 }
 
-impl Prepared {
-    pub fn new(upsert: &Upsert) -> Self {
+impl Record {
+    /// A record of `upsert` queued at `queued_at` (ms since the epoch), never tried.
+    pub fn new(upsert: &Upsert, queued_at: i64) -> Self {
         let (kind, payload) = match upsert {
             Upsert::Session(s) => (Kind::Session, serde_json::to_string(s)),
             Upsert::Message(m) => (Kind::Message, serde_json::to_string(m)),
@@ -104,7 +62,17 @@ impl Prepared {
             session_id: upsert.session_id().to_owned(),
             id: upsert.id().to_owned(),
             payload: payload.unwrap_or_else(|_| "{}".to_owned()),
+            history: History {
+                queued_at,
+                ..History::default()
+            },
         }
+    }
+
+    /// The same record with this delivery history.
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
     }
 
     /// As [`Upsert::key`].
@@ -121,50 +89,47 @@ impl Prepared {
         endpoint.post_json(route, self.payload.clone())
     }
 
-    /// As [`file_name`].
-    pub fn file_name(&self, queued_at: i64, writer: &str, counter: u64) -> String {
+    /// Its file name in the queue (see [`super::file_name`]).
+    pub fn file_name(&self, writer: &str, counter: u64) -> String {
         name_of(
             self.kind.as_str(),
             &self.session_id,
             &self.id,
-            queued_at,
+            self.history.queued_at,
             writer,
             counter,
         )
     }
 
-    /// As [`draft_file_name`].
-    pub fn draft_file_name(&self, queued_at: i64, writer: &str, counter: u64) -> String {
+    /// Its file name as a draft (see [`super::draft_file_name`]).
+    pub fn draft_file_name(&self, writer: &str, counter: u64) -> String {
         name_of(
             "draft",
             &self.session_id,
             &self.id,
-            queued_at,
+            self.history.queued_at,
             writer,
             counter,
         )
     }
 
-    /// The record file's text: exactly [`Record::encode`] of a record of this upsert
-    /// queued at `queued_at` with these attempts and error (and no `notBefore`).
-    pub fn record(&self, queued_at: i64, attempts: u32, last_error: Option<&str>) -> String {
-        self.record_with(&History {
-            queued_at,
-            attempts,
-            not_before: 0,
-            last_error: last_error.map(str::to_owned),
+    /// The upsert, parsed from the payload (for those who look at what is queued).
+    pub fn upsert(&self) -> Result<Upsert, OutboxError> {
+        let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
+        Ok(match self.kind {
+            Kind::Session => Upsert::Session(serde_json::from_str(&self.payload).map_err(corrupt)?),
+            Kind::Message => Upsert::Message(serde_json::from_str(&self.payload).map_err(corrupt)?),
         })
     }
 
-    /// The record file's text with its delivery history: exactly [`Record::encode`] of
-    /// a record of this upsert with that history.
-    pub fn record_with(&self, history: &History) -> String {
+    /// The file's text.
+    pub fn encode(&self) -> String {
         let History {
             queued_at,
             attempts,
             not_before,
             last_error,
-        } = history;
+        } = &self.history;
         let mut text = String::with_capacity(self.payload.len() + 128);
         let _ = write!(
             text,
@@ -184,17 +149,9 @@ impl Prepared {
         text
     }
 
-    /// Reads a record file (see the type's docs). A torn or corrupt file is an error.
-    /// The fields it does not use are still checked as [`Record::decode`] checks them
-    /// (required, of their type, not repeated), so that what one calls corrupt is
-    /// corrupt for the other; the payload is borrowed as raw text, never parsed into
-    /// the payload types.
+    /// Reads a record file (see the type's docs). A torn or corrupt file is an error to
+    /// skip, never a panic.
     pub fn decode(text: &str) -> Result<Self, OutboxError> {
-        Self::decode_with_history(text).map(|(prepared, _)| prepared)
-    }
-
-    /// [`Prepared::decode`], with the record's delivery history.
-    pub fn decode_with_history(text: &str) -> Result<(Self, History), OutboxError> {
         let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
         let raw: RawRecord<'_> = serde_json::from_str(text).map_err(corrupt)?;
         if raw.version != VERSION {
@@ -211,19 +168,18 @@ impl Prepared {
                 OutboxError::Corrupt("missing field `sessionExternalId`".to_owned())
             })?,
         };
-        let prepared = Self {
+        Ok(Self {
             kind: raw.upsert.kind,
             session_id,
             id: ids.external_id,
             payload: payload.to_owned(),
-        };
-        let history = History {
-            queued_at: raw.queued_at,
-            attempts: raw.attempts,
-            not_before: raw.not_before,
-            last_error: raw.last_error,
-        };
-        Ok((prepared, history))
+            history: History {
+                queued_at: raw.queued_at,
+                attempts: raw.attempts,
+                not_before: raw.not_before,
+                last_error: raw.last_error,
+            },
+        })
     }
 }
 
@@ -237,7 +193,7 @@ pub struct History {
     pub last_error: Option<String>,
 }
 
-/// A record with its payload left as text (see [`Prepared::decode`]).
+/// A record file with its payload left as text (see [`Record::decode`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawRecord<'a> {
