@@ -223,7 +223,10 @@ const SERVE_HELP: &str = "\
 Runs an OpenSync-compatible server on this machine, so sessions sync without any account:
 the sync API the plugin and `opencode-sync sync` use (/health, /sync/session,
 /sync/message, /sync/batch, /sync/sessions/list) and OpenSync's read API, same routes and
-answers (/api/sessions, /api/sessions/get?id=, /api/search?q= full text, /api/stats).
+answers (/api/sessions, /api/sessions/get?id=, /api/search?q= full text, /api/stats,
+/api/export?id=&format=json|markdown|jsonl, one session or all, and /api/context?q= full
+text), and a dashboard at / (sessions, search, filters by project, model and git branch,
+export). A malformed query value (?limit=abc) gets a 400 that names it.
 
 Everything is kept in the data directory (--data, default $XDG_DATA_HOME/opencode-sync,
 i.e. ~/.local/share/opencode-sync; created 0700): opensync.db (SQLite) and server-key, the
