@@ -16,6 +16,7 @@ use opencode_sync_core::paths;
 
 use crate::fsutil::{CONFIG_LIMIT, ReadError, read_text_file, write_private_atomically};
 use crate::process_env::ProcessEnv;
+#[cfg(unix)]
 use crate::ui;
 
 /// How many `.corrupt` backups of the config file are kept before a rewrite refuses.
