@@ -202,10 +202,25 @@ impl Delivery {
     pub fn enqueue_record(&mut self, fs: &dyn Fs, now: i64, record: Record) {
         // A record queued while the server's wait runs carries it too: it may supersede
         // the record that heard it, and the next process must still wait.
+        // A newer upsert of a record that failed inherits its failures: it replaces that
+        // record (and its file), and `status` must still tell why nothing went out.
+        let key = record.key();
+        let failed = self
+            .queue
+            .get(&key)
+            .map(|q| &q.record.history)
+            .or_else(|| {
+                self.in_flight
+                    .iter()
+                    .find(|f| f.item.key == key)
+                    .map(|f| &f.item.record.history)
+            })
+            .filter(|h| h.attempts > 0);
         let record = record.with_history(History {
             queued_at: now,
             not_before: self.pause.server_wait(now).unwrap_or(0),
-            ..History::default()
+            attempts: failed.map_or(0, |h| h.attempts),
+            last_error: failed.and_then(|h| h.last_error.clone()),
         });
         let file = match self.disk.as_mut() {
             Some(disk) => {

@@ -101,6 +101,11 @@ impl SendQueue {
         superseded
     }
 
+    /// The queued upsert of `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&Queued> {
+        self.items.iter().find(|q| q.key == key)
+    }
+
     /// The next upsert to send.
     pub fn pop(&mut self) -> Option<Queued> {
         self.items.pop_front()

@@ -105,6 +105,43 @@ fn a_session_goes_before_its_messages_one_request_per_session_at_most_four() {
 }
 
 #[test]
+fn a_newer_upsert_of_a_failed_record_keeps_its_failures() {
+    // The session record fails; the session changes meanwhile: its newer record replaces
+    // the failed one on disk and must still say why nothing went out (for `status`, even
+    // after this process is killed).
+    let fs = MemFs::default();
+    let mut d = sender("aaaaaaaap1");
+    d.enqueue(&fs, 1, vec![session("ses_1", "a")]);
+    let first = d.poll_transmit(&fs, 10, &endpoint()).unwrap();
+    d.handle_answer(&fs, 20, first.id, &retry(Some(2_000)), 0.5);
+    d.enqueue(&fs, 30, vec![session("ses_1", "b")]);
+    let records = queued_records(&fs);
+    assert_eq!(records.len(), 1, "the newer record replaced the failed one");
+    let r = &records[0];
+    assert_eq!(r.history.queued_at, 30);
+    assert_eq!(r.history.attempts, 1);
+    assert_eq!(r.history.last_error.as_deref(), Some("HTTP 503: down"));
+    assert_eq!(r.history.not_before, 2_020);
+
+    // The same when the newer upsert arrives while the failing one is being sent.
+    let fs = MemFs::default();
+    let mut d = sender("aaaaaaaap1");
+    d.enqueue(&fs, 1, vec![session("ses_1", "a")]);
+    let first = d.poll_transmit(&fs, 10, &endpoint()).unwrap();
+    d.handle_answer(&fs, 20, first.id, &retry(None), 0.5);
+    let again = d.poll_transmit(&fs, 5_000, &endpoint()).unwrap();
+    d.enqueue(&fs, 5_001, vec![session("ses_1", "b")]);
+    d.handle_answer(&fs, 5_002, again.id, &retry(None), 0.5);
+    let records = queued_records(&fs);
+    assert_eq!(records.len(), 1);
+    assert!(records[0].history.attempts >= 1, "{:?}", records[0]);
+    assert_eq!(
+        records[0].history.last_error.as_deref(),
+        Some("HTTP 503: down")
+    );
+}
+
+#[test]
 fn a_failure_pauses_every_sender_and_is_written_into_the_record() {
     let fs = MemFs::default();
     let mut d = sender("aaaaaaaap1");
