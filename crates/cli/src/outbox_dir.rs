@@ -133,10 +133,14 @@ impl OutboxDir {
                 .max_by_key(|r| r.history.queued_at)
                 .and_then(|r| r.history.last_error.clone())
         };
+        // Queued records, and those a dead sender still holds a claim on (a plugin killed
+        // mid-send): their history is as telling.
         let queued: Vec<Record> = plan
             .sendable
             .iter()
-            .filter_map(|n| read(self.dir.join(&n.file)))
+            .map(|n| self.dir.join(&n.file))
+            .chain(plan.reclaim.iter().map(|(claim, _)| self.dir.join(claim)))
+            .filter_map(read)
             .collect();
         let aside: Vec<Record> = quarantined
             .iter()
