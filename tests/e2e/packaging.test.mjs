@@ -40,6 +40,7 @@ import { assertStoredAsInDb } from "./lib/compare.mjs";
 import { REPO, startSyncServer, writeSyncCredentials, pluginLog } from "./lib/sync-server.mjs";
 import { startNpmRegistry, manifestOf } from "./lib/npm-registry.mjs";
 import { targets, platformManifest, mainManifest, cargoVersion, GOALS } from "../../scripts/npm-packages.mjs";
+import { ensureWinePrefix } from "./lib/wine.mjs";
 
 const NAME = "opencode-sync-plugin";
 const API_KEY = `osk_${crypto.randomBytes(24).toString("hex")}`;
@@ -534,9 +535,10 @@ test("a Windows package: npm install -g --os=win32 --cpu=x64 puts opencode-sync.
     assert.ok(fs.existsSync(exe), "the package carries bin/opencode-sync.exe");
     // No Windows Node here: lib/emulate-win32.cjs makes Node report win32 (the launcher
     // then looks for the win32 package and opencode-sync.exe by itself) and runs PE
-    // executables under wine64, in the platform suite's prefix (made here when missing).
-    const prefixDir = path.join(WORK_DIR, "wineprefix");
-    const env = { NODE_OPTIONS: `--require ${path.join(REPO, "tests", "e2e", "lib", "emulate-win32.cjs")}`, WINEPREFIX: prefixDir, WINEDEBUG: "-all", WINEDLLOVERRIDES: "mscoree,mshtml=" };
+    // executables under wine64, in the platform suite's prefix (lib/wine.mjs: made here
+    // when this suite runs first).
+    const { WINEPREFIX, WINEDEBUG, WINEDLLOVERRIDES } = await ensureWinePrefix();
+    const env = { NODE_OPTIONS: `--require ${path.join(REPO, "tests", "e2e", "lib", "emulate-win32.cjs")}`, WINEPREFIX, WINEDEBUG, WINEDLLOVERRIDES };
     const v = await cli(dir, ["--version"], { env });
     assert.equal(v.code, 0, describe(v));
     assert.equal(v.stdout.trim(), `opencode-sync ${packed.version}`);

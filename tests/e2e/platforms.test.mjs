@@ -34,12 +34,11 @@ import { assertStoredAsInDb } from "./lib/compare.mjs";
 import { REPO, startSyncServer } from "./lib/sync-server.mjs";
 import { writeOpencodeDb } from "./lib/opencode-db.mjs";
 import { machO, pe } from "./lib/binary-headers.mjs";
+import { WINE, WINE_PREFIX, ensureWinePrefix } from "./lib/wine.mjs";
 import { cargoVersion, targets } from "../../scripts/npm-packages.mjs";
 
 const VERSION = cargoVersion();
 const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
-const WINE = ["/usr/lib/wine/wine64", "/usr/bin/wine64"].find((p) => fs.existsSync(p)) ?? "wine64";
-const WINE_PREFIX = path.join(WORK_DIR, "wineprefix");
 const WORK = path.join(WORK_DIR, "platforms");
 const ONLY = process.env.PLATFORMS?.split(",").filter(Boolean);
 const wanted = (pkg) => !ONLY || ONLY.some((suffix) => pkg.endsWith(`-${suffix}`));
@@ -119,22 +118,9 @@ function run(argv, { env, input, timeoutMs = 120_000, cwd = WORK } = {}) {
 }
 const show = (argv, r) => `${argv.join(" ")}\nexit=${r.code} signal=${r.signal}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 
-/** A wine prefix, made once (wineboot takes ~20 s) and reused; its user's home emptied of our files. */
+/** The shared wine prefix (lib/wine.mjs), its user's home emptied of our files. */
 async function winePrefix() {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, WINEPREFIX: WINE_PREFIX, WINEDEBUG: "-all", WINEDLLOVERRIDES: "mscoree,mshtml=" };
-  if (!fs.existsSync(path.join(WINE_PREFIX, "system.reg"))) {
-    const r = await run([WINE, "wineboot", "-i"], { env, timeoutMs: 300_000 });
-    assert.equal(r.code, 0, `wineboot failed (install wine64: scripts/setup-cross)\n${show(["wineboot"], r)}`);
-  }
-  // Wine 8.0 (Debian 12) lacks bcryptprimitives.dll (Windows 10+ has it; Rust's std
-  // takes its random numbers from it): a stand-in built with zig goes into system32.
-  const dll = path.join(WINE_PREFIX, "drive_c", "windows", "system32", "bcryptprimitives.dll");
-  if (!fs.existsSync(dll)) {
-    const python = path.join(REPO, ".tools", "cross", "bin", "python3");
-    const source = path.join(REPO, "tests", "e2e", "lib", "wine-bcryptprimitives.c");
-    const r = await run([python, "-m", "ziglang", "cc", "-shared", "-target", "x86_64-windows-gnu", "-O2", "-o", dll, source, "-lbcrypt"], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 300_000 });
-    assert.equal(r.code, 0, `building the bcryptprimitives.dll stand-in failed (zig: scripts/setup-cross)\n${show(["zig cc"], r)}`);
-  }
+  const env = await ensureWinePrefix();
   const user = os.userInfo().username;
   const unixHome = path.join(WINE_PREFIX, "drive_c", "users", user);
   assert.ok(fs.existsSync(unixHome), `wine made no home for ${user} under ${WINE_PREFIX}/drive_c/users`);
