@@ -26,8 +26,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{
-    CacheTokens, Event, MessageInfo, PartInfo, SessionInfo, SessionModel, Times, Tokens,
-    ToolMetadata, ToolState, ToolTimes,
+    CacheTokens, Event, MessageInfo, PartInfo, SessionInfo, SessionModel, SessionStatus, Times,
+    Tokens, ToolMetadata, ToolState, ToolTimes,
 };
 
 /// Events held per session while its location is asked for; past this the oldest go
@@ -64,6 +64,7 @@ pub fn wants(kind: &str) -> bool {
             | "session.model.selected"
             | "session.usage.updated"
             | "session.inbox.enqueued"
+            | "session.execution.started"
             | "session.step.started"
             | "session.text.started"
             | "session.text.delta"
@@ -481,6 +482,14 @@ impl Translator {
                 state.info.tokens = data.tokens.as_ref().map(Tokens::from);
                 out.push(session_event(state));
             }
+            // A turn's totals wait for its end, as V1's do (`session.status` busy): the
+            // usage reported after every step is sent with the turn's last.
+            "session.execution.started" => out.push(Event::Status {
+                session_id: session_id.to_owned(),
+                status: SessionStatus {
+                    kind: "busy".into(),
+                },
+            }),
             "session.inbox.enqueued" => {
                 let Some(item) = data.item.filter(|i| i.kind == "user") else {
                     return out;

@@ -405,7 +405,7 @@ fn events_it_does_not_want_say_nothing() {
             assert_eq!(feed, Feed::Events(Vec::new()), "{json}");
         }
     }
-    assert_eq!(skipped, 8);
+    assert_eq!(skipped, 7);
     // The host skips them: the same upserts come out.
     let wanted: Vec<String> = stream
         .iter()
@@ -422,4 +422,47 @@ fn events_it_does_not_want_say_nothing() {
             .count(),
         3
     );
+}
+
+#[test]
+fn a_turns_totals_go_with_its_end() {
+    let sessions = |stream: &[String]| -> Vec<crate::api::SessionPayload> {
+        let mut e = Engine::new(&json!({"directory": HERE}), Options::default());
+        run(&mut Translator::new(HERE), &mut e, stream)
+            .into_iter()
+            .filter_map(|u| match u {
+                Upsert::Session(s) => Some(s),
+                Upsert::Message(_) => None,
+            })
+            .collect()
+    };
+    let usage = |at: u64, cost: f64, input: u64| {
+        ev(
+            "session.usage.updated",
+            at,
+            json!({"sessionID": "ses_6", "cost": cost, "tokens": {"input": input, "output": 20, "reasoning": 0, "cache": {"read": 10, "write": 0}}}),
+            None,
+        )
+    };
+    let after = |stream: &[String], kind: &str| {
+        stream
+            .iter()
+            .position(|json| json.contains(&format!("\"{kind}\"")))
+            .unwrap()
+            + 1
+    };
+    // The usage reported after the first step (which also shows the step's model).
+    let mut once = turn("ses_6", HERE);
+    once.insert(after(&once, "session.step.ended"), usage(1301, 0.001, 100));
+    // And again while the second step runs: its new totals wait for the turn's end.
+    let mut twice = once.clone();
+    twice.insert(after(&twice, "msg_a2"), usage(1401, 0.002, 200));
+    let (once, twice) = (sessions(&once), sessions(&twice));
+    assert_eq!(
+        twice.len(),
+        once.len(),
+        "no upsert for totals mid-turn: {twice:#?}"
+    );
+    assert_eq!(twice.last(), once.last());
+    assert_eq!(twice.last().unwrap().cost, Some(0.003));
 }
