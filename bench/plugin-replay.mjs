@@ -33,17 +33,16 @@
 //                             the slowest)
 //   wasmBytes                 size of the optimised .wasm
 import { spawnSync } from "node:child_process";
-import { closeSync, ftruncateSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { performance } from "node:perf_hooks";
 import { startServer } from "./server.mjs";
+import { KEY, inProcessFetch, quantile, runtimeName, scratchHome, untilQuiet } from "./replay-kit.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const sessions = Number(args[args.indexOf("--sessions") + 1] || 100) || 100;
-const KEY = "osk_BenchKeyAbCdEfGhIjKlMnOpQrSt0001";
 const entry = pathToFileURL(join(repo, "npm/index.js")).href;
 
 if (process.env.BENCH_CHILD === "import") {
@@ -59,8 +58,6 @@ if (process.env.BENCH_CHILD === "import") {
 // The runtime's own fetch: the benchmark replaces the global one for the "own" figure.
 const realFetch = globalThis.fetch;
 const serverBin = process.env.OPENCODE_SYNC_SERVER_BIN || join(repo, "target/release/opencode-sync-server");
-const home = mkdtempSync(join(tmpdir(), "ocs-bench-"));
-
 
 /** The recording, with every id made unique per copy so each copy is its own session. */
 function buildStream(copies, tag) {
@@ -76,10 +73,6 @@ function buildStream(copies, tag) {
     }
   }
   return out;
-}
-
-function quantile(sorted, q) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /**
@@ -105,13 +98,7 @@ async function replay(hooks, stream, samples, server, pace = null) {
     if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     if (pace && i % pace.every === pace.every - 1) await new Promise((r) => setTimeout(r, pace.ms));
   }
-  let last = -1, stable = 0;
-  for (let i = 0; i < 600 && stable < 5; i++) {
-    const { count } = await realFetch(`${server.controlUrl}/control/requests/count`).then((r) => r.json());
-    stable = count === last ? stable + 1 : 0;
-    last = count;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await untilQuiet(async () => (await realFetch(`${server.controlUrl}/control/requests/count`).then((r) => r.json())).count);
   await hooks.dispose?.();
   const wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
@@ -168,14 +155,8 @@ function fileCpu(dir, n) {
 }
 
 const server = await startServer(serverBin, KEY);
+const home = scratchHome(server.url);
 try {
-  mkdirSync(join(home, ".config/opencode-sync"), { recursive: true });
-  writeFileSync(join(home, ".config/opencode-sync/config.json"), JSON.stringify({ convexUrl: server.url, apiKey: KEY }), { mode: 0o600 });
-  process.env.HOME = home;
-  process.env.XDG_CONFIG_HOME = join(home, ".config");
-  process.env.XDG_STATE_HOME = join(home, ".local/state");
-  delete process.env.OPENCODE_SYNC_URL;
-  delete process.env.OPENCODE_SYNC_API_KEY;
 
   // One cold import is at the mercy of whatever else the machine does: five, each in a
   // fresh process, and their median.
@@ -224,8 +205,7 @@ try {
   const pacedHooks = await (await import(`${entry}?instance=paced`)).default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
   const paced = await replay(pacedHooks, pacedStream, new Float64Array(pacedStream.length), server, pace);
   // The same burst, the plugin's own work alone: its fetch answered in this process.
-  const answer = JSON.stringify({ ok: true, messageId: "m" });
-  globalThis.fetch = async () => new Response(answer, { status: 200, headers: { "content-type": "application/json" } });
+  globalThis.fetch = inProcessFetch().fetch;
   const ownStream = buildStream(copies, "o");
   const ownHooks = await (await import(`${entry}?instance=own`)).default({ directory: "/home/dev/demo", worktree: "/home/dev/demo", project: { id: "c77a", worktree: "/home/dev/demo" }, client: {}, $: null });
   const own = await replay(ownHooks, ownStream, new Float64Array(ownStream.length), server);
@@ -233,7 +213,7 @@ try {
   const requestsPerSession = requests.length / Math.max(1, storedSessions.length);
   const eventsPerSession = stream.length / Math.max(1, storedSessions.length);
   const result = {
-    runtime: typeof Bun === "undefined" ? `node ${process.version}` : `bun ${Bun.version}`,
+    runtime: runtimeName(),
     events: stream.length,
     sessions: storedSessions.length,
     hookMedianUs: +quantile(sorted, 0.5).toFixed(3),

@@ -428,6 +428,12 @@ async function startV2(ctx) {
   const plugin = new wasm.SyncPlugin(host, input, ctx.options ?? null);
   if (!plugin.active) return undefined;
   const controller = new AbortController();
+  let dead = false;
+  const fail = (error) => {
+    dead = true;
+    controller.abort();
+    host.log("error", `stopped after an internal error, sessions are no longer synced: ${error}`);
+  };
   const locate = (sessionID) => {
     Promise.resolve()
       .then(() => ctx.session?.get?.({ sessionID }))
@@ -437,11 +443,40 @@ async function startV2(ctx) {
       )
       .catch(() => {});
   };
+  // As the V1 hooks do (see startEngine): the loop only queues each event; one deferred
+  // drain hands what arrived to the wasm side, in a later macrotask. The service runs
+  // every instance's loop on its one JavaScript thread, so whatever a loop does per
+  // event, the service waits for. Two arrays take turns and keep their capacity.
+  let pending = [];
+  let spare = [];
+  let length = 0;
+  let scheduled = false;
+  const drain = () => {
+    scheduled = false;
+    const batch = pending;
+    const count = length;
+    pending = spare;
+    length = 0;
+    for (let k = 0; k < count && !dead; k++) {
+      try {
+        const ask = plugin.handleV2(batch[k]);
+        if (ask) locate(ask);
+      } catch (error) {
+        fail(error);
+      }
+    }
+    batch.fill(undefined, 0, count);
+    spare = batch;
+  };
   const loop = (async () => {
     try {
       for await (const event of ctx.event.subscribe({ signal: controller.signal })) {
-        const ask = plugin.handleV2(event);
-        if (ask) locate(ask);
+        if (dead) continue;
+        pending[length++] = event;
+        if (!scheduled) {
+          scheduled = true;
+          later(drain);
+        }
       }
     } catch (error) {
       if (!controller.signal.aborted) host.log("error", `the event stream ended, sessions are no longer synced: ${error}`);
@@ -450,6 +485,8 @@ async function startV2(ctx) {
   return async () => {
     controller.abort();
     await loop;
+    if (dead) return;
+    drain();
     try {
       await plugin.dispose();
     } catch {

@@ -26,8 +26,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{
-    CacheTokens, Event, MessageInfo, PartInfo, SessionInfo, SessionModel, Times, Tokens,
-    ToolMetadata, ToolState, ToolTimes,
+    CacheTokens, Event, MessageInfo, PartInfo, SessionInfo, SessionModel, SessionStatus, Times,
+    Tokens, ToolMetadata, ToolState, ToolTimes,
 };
 
 /// Events held per session while its location is asked for; past this the oldest go
@@ -50,7 +50,43 @@ pub enum Feed {
     Ask(String),
 }
 
-/// The V2 envelope.
+/// Whether [`Translator::feed`] can act on an event of this `type` at all. The host
+/// skips converting the rest: tool input streaming, tool progress, `step.streamed` and
+/// `inbox.delivered` alone are a quarter of a session's events, and the stream carries
+/// every other kind the service publishes. Keep in step with `Translator::translate`
+/// (a test feeds the other types of a V2 stream and checks nothing comes of them).
+pub fn wants(kind: &str) -> bool {
+    matches!(
+        kind,
+        "vcs.branch.updated"
+            | "session.created"
+            | "session.renamed"
+            | "session.model.selected"
+            | "session.usage.updated"
+            | "session.inbox.enqueued"
+            | "session.execution.started"
+            | "session.step.started"
+            | "session.text.started"
+            | "session.text.delta"
+            | "session.text.ended"
+            | "session.reasoning.started"
+            | "session.reasoning.delta"
+            | "session.reasoning.ended"
+            | "session.tool.input.started"
+            | "session.tool.called"
+            | "session.tool.success"
+            | "session.tool.failed"
+            | "session.step.ended"
+            | "session.step.failed"
+            | "session.execution.succeeded"
+            | "session.execution.failed"
+            | "session.execution.interrupted"
+            | "session.deleted"
+    )
+}
+
+/// The V2 envelope, its `data` read straight into the fields used (an event whose
+/// `data` does not fit them is no event to act on).
 #[derive(Debug, Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
@@ -58,7 +94,7 @@ struct Envelope {
     #[serde(default)]
     created: Option<f64>,
     #[serde(default)]
-    data: Value,
+    data: Data,
     #[serde(default)]
     location: Option<Location>,
 }
@@ -259,16 +295,20 @@ impl Translator {
 
     /// Feeds one event as JSON text (what `JSON.stringify` of it gives).
     pub fn feed(&mut self, json: &str) -> Feed {
-        let Ok(envelope) = serde_json::from_str::<Envelope>(json) else {
+        let Ok(Envelope {
+            kind,
+            created,
+            data,
+            location,
+        }) = serde_json::from_str::<Envelope>(json)
+        else {
             return Feed::Events(Vec::new());
         };
-        let data: Data = serde_json::from_value(envelope.data.clone()).unwrap_or_default();
         let Some(session_id) = data.session_id.clone().filter(|s| !s.is_empty()) else {
             // Events of no session: the branch.
-            return Feed::Events(match envelope.kind.as_str() {
+            return Feed::Events(match kind.as_str() {
                 "vcs.branch.updated" => {
-                    let here = envelope
-                        .location
+                    let here = location
                         .as_ref()
                         .and_then(|l| l.directory.as_deref())
                         .is_none_or(|d| self.is_here(d));
@@ -284,12 +324,12 @@ impl Translator {
             });
         };
         // Whose session is it? Its creation, or any event's location, says.
-        let location = data
+        let directory = data
             .location
             .as_ref()
-            .or(envelope.location.as_ref())
-            .and_then(|l| l.directory.clone());
-        if let Some(directory) = &location
+            .or(location.as_ref())
+            .and_then(|l| l.directory.as_deref());
+        if let Some(directory) = directory
             && !self.owned.contains_key(&session_id)
         {
             let here = self.is_here(directory);
@@ -298,10 +338,10 @@ impl Translator {
         // A session of this location met mid-life (this instance started after its
         // creation: a new service process, a location loaded again) is asked about
         // too: its creation time, title and model come from the host.
-        let known = self.sessions.contains_key(&session_id) || envelope.kind == "session.created";
+        let known = self.sessions.contains_key(&session_id) || kind == "session.created";
         match self.owned.get(&session_id) {
             Some(true) if known || self.asked.contains(&session_id) => {
-                Feed::Events(self.translate(&envelope, data, &session_id))
+                Feed::Events(self.translate(&kind, created.unwrap_or_default(), data, &session_id))
             }
             Some(false) => Feed::Events(Vec::new()),
             _ => {
@@ -394,9 +434,7 @@ impl Translator {
         self.sessions.len()
     }
 
-    fn translate(&mut self, envelope: &Envelope, data: Data, session_id: &str) -> Vec<Event> {
-        let at = envelope.created.unwrap_or_default();
-        let kind = envelope.kind.as_str();
+    fn translate(&mut self, kind: &str, at: f64, data: Data, session_id: &str) -> Vec<Event> {
         let state = self.sessions.entry(session_id.to_owned()).or_default();
         if state.info.id.is_empty() {
             state.info.id = session_id.to_owned();
@@ -444,6 +482,14 @@ impl Translator {
                 state.info.tokens = data.tokens.as_ref().map(Tokens::from);
                 out.push(session_event(state));
             }
+            // A turn's totals wait for its end, as V1's do (`session.status` busy): the
+            // usage reported after every step is sent with the turn's last.
+            "session.execution.started" => out.push(Event::Status {
+                session_id: session_id.to_owned(),
+                status: SessionStatus {
+                    kind: "busy".into(),
+                },
+            }),
             "session.inbox.enqueued" => {
                 let Some(item) = data.item.filter(|i| i.kind == "user") else {
                     return out;

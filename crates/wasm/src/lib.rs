@@ -21,7 +21,7 @@ use opencode_sync_core::delivery::{self, Delivery, DiskOutbox, Event};
 use opencode_sync_core::engine::{Engine, Hook, Upsert};
 use opencode_sync_core::json_text::mend_lone_surrogates;
 use opencode_sync_core::plugin_settings;
-use opencode_sync_core::v2::{Feed, Translator};
+use opencode_sync_core::v2::{self, Feed, Translator};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -221,9 +221,17 @@ impl SyncPlugin {
     /// the id of a session to ask the host about (`ctx.session.get`: the event has no
     /// location and the session was not seen here), then to be answered through
     /// [`SyncPlugin::located_v2`]; its events wait meanwhile.
+    ///
+    /// Events the translator cannot act on (see [`v2::wants`]) are not converted at all.
     #[wasm_bindgen(js_name = handleV2)]
     pub fn handle_v2(&self, event: JsValue) -> Option<String> {
         let inner = self.live()?;
+        let kind = Reflect::get(&event, &JsValue::from_str("type"))
+            .ok()
+            .and_then(|t| t.as_string())?;
+        if !v2::wants(&kind) {
+            return None;
+        }
         let json = json_text(&event)?;
         let feed = {
             let mut v2 = inner.v2.borrow_mut();

@@ -329,3 +329,140 @@ fn an_interrupted_turn_sends_what_the_step_said_and_garbage_is_ignored() {
         .collect();
     assert_eq!(texts, ["print hi", "Running."]);
 }
+
+/// `turn`, with what else a real stream carries between its events: tool input
+/// streaming, progress, `step.streamed`, and kinds no sync needs.
+fn busy_turn(session: &str) -> Vec<String> {
+    let mut stream = turn(session, HERE);
+    let s = |k: &str, t: u64, d: Value| ev(k, t, d, Some(HERE));
+    let step = json!({"sessionID": session, "assistantMessageID": "msg_a1"});
+    let call = json!({"sessionID": session, "assistantMessageID": "msg_a1", "id": "call_1"});
+    let with = |base: &Value, extra: Value| {
+        let mut v = base.clone();
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let after_input_started = 10;
+    stream.splice(
+        after_input_started..after_input_started,
+        [
+            s(
+                "session.tool.input.delta",
+                1121,
+                with(&call, json!({"delta": "{\"command\":"})),
+            ),
+            s(
+                "session.tool.input.ended",
+                1122,
+                with(
+                    &call,
+                    json!({"text": "{\"command\":\"echo hi && exit 3\"}"}),
+                ),
+            ),
+        ],
+    );
+    stream.insert(
+        13,
+        s(
+            "session.tool.progress",
+            1140,
+            with(&call, json!({"metadata": {"output": "hi"}})),
+        ),
+    );
+    stream.insert(15, s("session.step.streamed", 1290, step));
+    stream.insert(
+        3,
+        s(
+            "permission.asked",
+            1013,
+            json!({"sessionID": session, "id": "per_1"}),
+        ),
+    );
+    stream.insert(
+        4,
+        s(
+            "session.agent.selected",
+            1014,
+            json!({"sessionID": session, "agent": "plan"}),
+        ),
+    );
+    stream
+}
+
+#[test]
+fn events_it_does_not_want_say_nothing() {
+    let stream = busy_turn("ses_5");
+    let kind = |json: &str| serde_json::from_str::<Value>(json).unwrap()["type"].to_string();
+    let mut t = Translator::new(HERE);
+    let mut skipped = 0;
+    for json in &stream {
+        let kind = kind(json);
+        let feed = t.feed(json);
+        if !wants(kind.trim_matches('"')) {
+            skipped += 1;
+            assert_eq!(feed, Feed::Events(Vec::new()), "{json}");
+        }
+    }
+    assert_eq!(skipped, 7);
+    // The host skips them: the same upserts come out.
+    let wanted: Vec<String> = stream
+        .iter()
+        .filter(|json| wants(kind(json).trim_matches('"')))
+        .cloned()
+        .collect();
+    let mut e = Engine::new(&json!({"directory": HERE}), Options::default());
+    let all = run(&mut Translator::new(HERE), &mut e, &stream);
+    let mut e = Engine::new(&json!({"directory": HERE}), Options::default());
+    assert_eq!(run(&mut Translator::new(HERE), &mut e, &wanted), all);
+    assert_eq!(
+        all.iter()
+            .filter(|u| matches!(u, Upsert::Message(_)))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_turns_totals_go_with_its_end() {
+    let sessions = |stream: &[String]| -> Vec<crate::api::SessionPayload> {
+        let mut e = Engine::new(&json!({"directory": HERE}), Options::default());
+        run(&mut Translator::new(HERE), &mut e, stream)
+            .into_iter()
+            .filter_map(|u| match u {
+                Upsert::Session(s) => Some(s),
+                Upsert::Message(_) => None,
+            })
+            .collect()
+    };
+    let usage = |at: u64, cost: f64, input: u64| {
+        ev(
+            "session.usage.updated",
+            at,
+            json!({"sessionID": "ses_6", "cost": cost, "tokens": {"input": input, "output": 20, "reasoning": 0, "cache": {"read": 10, "write": 0}}}),
+            None,
+        )
+    };
+    let after = |stream: &[String], kind: &str| {
+        stream
+            .iter()
+            .position(|json| json.contains(&format!("\"{kind}\"")))
+            .unwrap()
+            + 1
+    };
+    // The usage reported after the first step (which also shows the step's model).
+    let mut once = turn("ses_6", HERE);
+    once.insert(after(&once, "session.step.ended"), usage(1301, 0.001, 100));
+    // And again while the second step runs: its new totals wait for the turn's end.
+    let mut twice = once.clone();
+    twice.insert(after(&twice, "msg_a2"), usage(1401, 0.002, 200));
+    let (once, twice) = (sessions(&once), sessions(&twice));
+    assert_eq!(
+        twice.len(),
+        once.len(),
+        "no upsert for totals mid-turn: {twice:#?}"
+    );
+    assert_eq!(twice.last(), once.last());
+    assert_eq!(twice.last().unwrap().cost, Some(0.003));
+}
