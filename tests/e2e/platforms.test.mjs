@@ -14,8 +14,11 @@
 // Each runnable binary is taken from its tarball and runs the issue's smoke steps against
 // a contract server on 127.0.0.1: --version, --help, config --json, login --no-verify
 // --api-key-stdin, status (healthy, then with the key revoked), setup --dry-run, sync of a
-// small opencode.db (compared with what the server stored), and `sync --flush` of 200
-// queued records by two flushes at once (each record delivered exactly once).
+// small opencode.db (compared with what the server stored), `sync --flush` of 200
+// queued records by two flushes at once (each record delivered exactly once), and
+// `sync --flush` telling dead outbox writers from live ones by pid (crate::process_env::
+// pid_alive: kill(pid, 0) on Unix, OpenProcess on Windows): a dead writer's draft and
+// claim go at once, a live writer's draft is held until that process ends.
 //
 // Needs: scripts/pack --all (dist/packages.json lists every platform), scripts/setup-cross
 // (qemu-user, libc6-arm64-cross, wine64), `cargo build -p opencode-sync-server`, Bun from
@@ -143,15 +146,27 @@ async function sandbox(suffix, runner) {
   return { env: { PATH: process.env.PATH, HOME: unixHome }, unixHome, home: unixHome, join: (...parts) => path.join(unixHome, ...parts) };
 }
 
+/**
+ * An outbox record's file name, as the core names it (crates/core/src/outbox/names.rs):
+ * `<queuedAt:13>-<writer>-<counter:6>.<session id>.<kind>.<id>.json`, `kind` being
+ * session, message or draft. A writer tag `<random:8 hex>p<pid>` names the process.
+ */
+const outboxName = ({ queuedAt, writer, counter, sessionId, kind, id }) =>
+  `${String(queuedAt).padStart(13, "0")}-${writer}-${String(counter % 1_000_000).padStart(6, "0")}.${sessionId}.${kind}.${id}.json`;
+/** A claim on record file `file` by `writer` at `at` ms, as the core names it. */
+const claimName = (file, at, writer) => `${file}.claim-${String(at).padStart(13, "0")}-${writer}`;
+/** A record file's text (a draft holds a message upsert). */
+const recordText = (kind, queuedAt, payload) =>
+  JSON.stringify({ v: 1, queuedAt, attempts: 0, notBefore: 0, upsert: { kind: kind === "draft" ? "message" : kind, payload } });
+
 /** Writes `count` records (sessions of 1 session record + 19 messages) into the outbox. */
 function queueRecords(outboxDir, sessions) {
   fs.mkdirSync(outboxDir, { recursive: true });
   let counter = 0;
   const at = 1_760_000_000_000;
   const write = (kind, sessionId, id, payload) => {
-    const name = `${String(at + counter).padStart(13, "0")}-testtest-${String(counter).padStart(6, "0")}.${sessionId}.${kind}.${id}.json`;
-    const record = { v: 1, queuedAt: at + counter, attempts: 0, notBefore: 0, upsert: { kind, payload } };
-    fs.writeFileSync(path.join(outboxDir, name), JSON.stringify(record));
+    const name = outboxName({ queuedAt: at + counter, writer: "testtest", counter, sessionId, kind, id });
+    fs.writeFileSync(path.join(outboxDir, name), recordText(kind, at + counter, payload));
     counter++;
   };
   for (let s = 0; s < sessions; s++) {
@@ -165,6 +180,69 @@ function queueRecords(outboxDir, sessions) {
   return counter;
 }
 
+/**
+ * A pid no process has: above any Linux pid_max (2^22), and never handed out by Windows
+ * or wine, which number processes from the bottom up.
+ */
+const DEAD_PID = 0x7fff_fffc;
+
+/**
+ * A process that runs until `stop()`, as an outbox writer that is alive; `pid` is its pid
+ * as the CLI sees pids. Under wine that is a Windows pid, which only a Windows process
+ * knows: a small program (lib/wine-live-process.c, built with zig into the prefix) prints
+ * its own. Elsewhere a `sleep` of this machine will do (qemu-user passes kill(2) through).
+ */
+async function liveProcess(runner, box) {
+  let argv = ["sleep", "900"];
+  if (runner.windows) {
+    const exe = path.join(WINE_PREFIX, "drive_c", "opencode-sync-tests", "live-process.exe");
+    const source = path.join(REPO, "tests", "e2e", "lib", "wine-live-process.c");
+    if (!fs.existsSync(exe) || fs.statSync(exe).mtimeMs < fs.statSync(source).mtimeMs) {
+      fs.mkdirSync(path.dirname(exe), { recursive: true });
+      const python = path.join(REPO, ".tools", "cross", "bin", "python3");
+      const r = await run([python, "-m", "ziglang", "cc", "-target", "x86_64-windows-gnu", "-O2", "-o", exe, source], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeoutMs: 300_000 });
+      assert.equal(r.code, 0, `building ${path.basename(exe)} failed (zig: scripts/setup-cross)\n${show(["zig cc"], r)}`);
+    }
+    argv = [...runner.prefix, exe];
+  }
+  const child = spawn(argv[0], argv.slice(1), { env: box.env, cwd: WORK, stdio: ["pipe", "pipe", "pipe"] });
+  children.add(child);
+  const exited = new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  let pid = child.pid;
+  if (runner.windows) {
+    pid = await new Promise((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`${argv.join(" ")} printed no pid in 60 s: ${JSON.stringify(out)}`)), 60_000);
+      child.stdout.setEncoding("utf8").on("data", (d) => {
+        out += d;
+        const line = out.match(/^(\d+)\r?\n/);
+        if (line) {
+          clearTimeout(timer);
+          resolve(Number(line[1]));
+        }
+      });
+      let stderr = "";
+      child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${argv.join(" ")} ended (exit ${code}) before printing its pid: ${JSON.stringify(out)} ${stderr}`));
+      });
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+  const stop = async () => {
+    if (runner.windows) child.stdin.end();
+    else child.kill("SIGKILL");
+    const end = await exited;
+    children.delete(child);
+    return end;
+  };
+  return { pid, stop };
+}
+
 for (const t of targets().filter((x) => RUNNERS[suffixOf(x.package)] && wanted(x.package))) {
   const suffix = suffixOf(t.package);
   const runner = RUNNERS[suffix];
@@ -176,6 +254,14 @@ for (const t of targets().filter((x) => RUNNERS[suffixOf(x.package)] && wanted(x
       return run(argv, { env: box.env, ...opts }).then((r) => ({ ...r, argv }));
     };
     const ok = (r, what) => assert.equal(r.code, 0, `${what} failed\n${show(r.argv, r)}`);
+    /** The `report` of `sync --flush --json`. */
+    const flushReport = (r) => {
+      try {
+        return JSON.parse(r.stdout).report;
+      } catch {
+        assert.fail(`no JSON report\n${show(r.argv, r)}`);
+      }
+    };
     const apiKey = `osk_${crypto.randomBytes(24).toString("hex")}`;
     const server = await startSyncServer({ apiKey });
     tt.after(() => server.stop());
@@ -289,6 +375,76 @@ for (const t of targets().filter((x) => RUNNERS[suffixOf(x.package)] && wanted(x
         const sid = `ses_flush${String(s).padStart(4, "0")}`;
         const stored = dump.users.flatMap((u) => u.sessions).find((x) => x.externalId === sid);
         assert.equal(stored?.messages?.length, 19, `${sid} has its 19 messages`);
+      }
+    });
+
+    await tt.test("sync --flush: a dead writer's draft and claim go at once, a live writer's draft waits for it to end", async () => {
+      const outbox = path.join(box.unixHome, ".local", "state", "opencode-sync", "outbox");
+      fs.rmSync(outbox, { recursive: true, force: true });
+      fs.mkdirSync(outbox, { recursive: true });
+      const live = await liveProcess(runner, box);
+      tt.diagnostic(`${t.package}: live writer pid ${live.pid}, dead writer pid ${DEAD_PID}`);
+      try {
+        const now = Date.now();
+        const dead = `0dead000p${DEAD_PID}`;
+        const alive = `0a11fe00p${live.pid}`;
+        let counter = 0;
+        const put = (writer, sessionId, kind, id, payload, claimedBy) => {
+          const queuedAt = now - 1000 + counter;
+          let file = outboxName({ queuedAt, writer, counter: counter++, sessionId, kind, id });
+          if (claimedBy) file = claimName(file, now, claimedBy);
+          fs.writeFileSync(path.join(outbox, file), recordText(kind, queuedAt, payload));
+          return file;
+        };
+        const session = (sid) => ({ externalId: sid, title: sid, source: "opencode", createdAt: now });
+        const message = (sid, mid) => ({ sessionExternalId: sid, externalId: mid, role: "assistant", textContent: `${mid}, cut off mid-turn`, createdAt: now });
+        // Fresh (a second old): only a dead writer frees them before STALE_DRAFT_MS
+        // (30 min) and STALE_CLAIM_MS (2 min).
+        put("testtest", "ses_deaddraft", "session", "ses_deaddraft", session("ses_deaddraft"));
+        put(dead, "ses_deaddraft", "draft", "msg_deaddraft", message("ses_deaddraft", "msg_deaddraft"));
+        put("testtest", "ses_deadclaim", "session", "ses_deadclaim", session("ses_deadclaim"), dead);
+        put("testtest", "ses_livedraft", "session", "ses_livedraft", session("ses_livedraft"));
+        const liveDraft = put(alive, "ses_livedraft", "draft", "msg_livedraft", message("ses_livedraft", "msg_livedraft"));
+        await server.clearRequestLog();
+
+        const started = Date.now();
+        const r = await cli(["sync", "--flush", "--json", "--timeout", "30"]);
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const report = flushReport(r);
+        // Without a pid check (every writer alive) the draft and the claim stay: delivered
+        // 2 (the two free session records), remaining 1 (the claim), exit 1.
+        assert.deepEqual(
+          { delivered: report.delivered, remaining: report.remaining, quarantined: report.quarantined },
+          { delivered: 4, remaining: 0, quarantined: 0 },
+          `the three session records and the dead writer's draft went, in ${seconds} s\n${show(r.argv, r)}`,
+        );
+        ok(r, "sync --flush");
+        assert.deepEqual(fs.readdirSync(outbox), [liveDraft], "only the live writer's draft is left, unclaimed");
+        let dump = await server.dump();
+        const ours = new Set(["ses_deaddraft", "ses_deadclaim", "ses_livedraft"]);
+        const sessions = () =>
+          Object.fromEntries(
+            dump.users
+              .flatMap((u) => u.sessions)
+              .filter((x) => ours.has(x.externalId))
+              .map((x) => [x.externalId, (x.messages ?? []).map((m) => m.externalId)]),
+          );
+        assert.deepEqual(
+          sessions(),
+          { ses_deaddraft: ["msg_deaddraft"], ses_deadclaim: [], ses_livedraft: [] },
+          "the dead writer's draft and claimed record arrived; the live writer's draft did not",
+        );
+
+        const end = await live.stop();
+        tt.diagnostic(`${t.package}: the live writer ended (${JSON.stringify(end)})`);
+        const again = await cli(["sync", "--flush", "--json", "--timeout", "30"]);
+        assert.equal(flushReport(again).delivered, 1, `its draft went once it ended\n${show(again.argv, again)}`);
+        ok(again, "sync --flush after the writer ended");
+        assert.deepEqual(fs.readdirSync(outbox), [], "the outbox is empty");
+        dump = await server.dump();
+        assert.deepEqual(sessions().ses_livedraft, ["msg_livedraft"]);
+      } finally {
+        await live.stop();
       }
     });
   });

@@ -16,8 +16,6 @@ use opencode_sync_core::paths;
 
 use crate::fsutil::{CONFIG_LIMIT, ReadError, read_text_file, write_private_atomically};
 use crate::process_env::ProcessEnv;
-#[cfg(unix)]
-use crate::ui;
 
 /// How many `.corrupt` backups of the config file are kept before a rewrite refuses.
 const MAX_BACKUPS: usize = 1000;
@@ -131,6 +129,8 @@ impl ConfigStore {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+
+            use crate::ui;
             let Some(dir) = self.path.parent() else {
                 return;
             };
