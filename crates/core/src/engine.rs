@@ -11,6 +11,7 @@ use crate::config::Options;
 use crate::json_text::mend_lone_surrogates;
 use crate::map::{self, SessionContext};
 use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
+use crate::objects;
 
 /// Which plugin hook produced an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +164,7 @@ impl Engine {
     /// plugin has it as text).
     pub fn from_json(input: &str, options: Options) -> Self {
         Self {
-            input: serde_json::from_str::<PluginInput>(&mend_lone_surrogates(input))
+            input: objects::from_str::<PluginInput>(&mend_lone_surrogates(input))
                 .unwrap_or_default(),
             options,
             git_branch: None,
@@ -223,12 +224,12 @@ impl Engine {
         let json = &*mend_lone_surrogates(json);
         match hook {
             Hook::Event => {
-                if let Ok(event) = serde_json::from_str::<Event>(json) {
+                if let Ok(event) = objects::from_str::<Event>(json) {
                     self.on_event(event, &mut out);
                 }
             }
             Hook::ChatMessage => {
-                let Ok(ChatMessage { o }) = serde_json::from_str::<ChatMessage>(json) else {
+                let Ok(ChatMessage { o }) = objects::from_str::<ChatMessage>(json) else {
                     return out;
                 };
                 if let Some(info) = o.message.filter(|m| !m.id.is_empty()) {
@@ -327,7 +328,7 @@ impl Engine {
         struct Listed {
             info: MessageInfo,
         }
-        let Ok(listed) = serde_json::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
+        let Ok(listed) = objects::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
             return;
         };
         for Listed { info } in listed {

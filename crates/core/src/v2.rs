@@ -29,6 +29,7 @@ use crate::model::{
     Event, MessageInfo, PartInfo, SessionInfo, SessionModel, SessionStatus, Times, Tokens,
     ToolMetadata, ToolState, ToolTimes,
 };
+use crate::objects;
 
 /// Events held per session while its location is asked for; past this the oldest go
 /// (a host that never answers must not exhaust the service's memory).
@@ -256,7 +257,7 @@ impl Translator {
             created,
             data,
             location,
-        }) = serde_json::from_str::<Envelope>(json)
+        }) = objects::from_str::<Envelope>(json)
         else {
             return Feed::Events(Vec::new());
         };
@@ -320,7 +321,7 @@ impl Translator {
     /// (`ctx.session.get`), or `None` when the host does not know it (then it is not
     /// this location's). Returns the events its held V2 events became.
     pub fn located(&mut self, session_id: &str, info: Option<&str>) -> Vec<Event> {
-        let info: Option<V2SessionInfo> = info.and_then(|text| serde_json::from_str(text).ok());
+        let info: Option<V2SessionInfo> = info.and_then(|text| objects::from_str(text).ok());
         let directory = info.as_ref().and_then(|i| {
             i.location
                 .as_ref()
