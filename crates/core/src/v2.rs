@@ -408,8 +408,8 @@ impl Translator {
                 if data.title.is_some() {
                     state.info.title = data.title;
                 }
-                if data.model.is_some() {
-                    state.info.model = data.model;
+                if let Some(model) = data.model {
+                    state.info.model = Some(model);
                 }
                 state.info.time.created = at;
                 state.info.time.updated = Some(at);
@@ -420,8 +420,8 @@ impl Translator {
                 out.push(session_event(state));
             }
             "session.model.selected" => {
-                if data.model.is_some() {
-                    state.info.model = data.model;
+                if let Some(model) = data.model {
+                    state.info.model = Some(model);
                     out.push(session_event(state));
                 }
             }
