@@ -406,7 +406,7 @@ pub fn classify(route: Route, status: u16, retry_after: Option<&str>, body: &str
     match status {
         200..=299 => match (route, parsed) {
             (Route::Batch, Some(v)) => {
-                let reply: BatchResponse = serde_json::from_str(body).unwrap_or_default();
+                let reply: BatchResponse = crate::objects::from_str(body).unwrap_or_default();
                 if reply.errors.is_empty() {
                     Outcome::Delivered(v)
                 } else {

@@ -35,6 +35,7 @@ use serde_json::{Map, Value};
 
 use crate::api::SessionPayload;
 use crate::model::{CacheTokens, MessageInfo, PartInfo, SessionInfo, Tokens};
+use crate::objects;
 
 /// The server skips unchanged-looking session updates within this long of the last one.
 pub const SESSION_DEDUP_WINDOW_MS: i64 = 10_000;
@@ -163,13 +164,13 @@ pub fn notes_left_off(over: usize, session_id: Option<&str>) -> Option<RowNote> 
 pub fn decode_leaving_out<T: DeserializeOwned>(
     mut obj: Map<String, Value>,
 ) -> Option<(T, Vec<String>)> {
-    if let Ok(value) = serde_json::from_value(Value::Object(obj.clone())) {
+    if let Ok(value) = objects::from_value(Value::Object(obj.clone())) {
         return Some((value, Vec::new()));
     }
     let fits = |key: &str, value: &Value| {
         let mut alone = Map::new();
         alone.insert(key.to_owned(), value.clone());
-        serde_json::from_value::<T>(Value::Object(alone)).is_ok()
+        objects::from_value::<T>(Value::Object(alone)).is_ok()
     };
     let mut left_out = Vec::new();
     let keys: Vec<String> = obj.keys().cloned().collect();
@@ -200,7 +201,7 @@ pub fn decode_leaving_out<T: DeserializeOwned>(
         obj.remove(&key);
         left_out.push(key);
     }
-    serde_json::from_value(Value::Object(obj))
+    objects::from_value(Value::Object(obj))
         .ok()
         .map(|value| (value, left_out))
 }

@@ -398,13 +398,37 @@ const LIKELY_TYPO: f64 = 0.85;
 /// The option an unknown `name` most likely meant: the closest known name, when it is
 /// close enough to be a typo (`syncReasonning`, `maxtooloutputbytes`, `redacted`).
 pub fn closest_option(name: &str) -> Option<&'static str> {
-    let name = name.to_lowercase();
+    let name = lowercase_against_ascii(name);
     OPTIONS
         .iter()
-        .map(|o| (o.name, strsim::jaro_winkler(&name, &o.name.to_lowercase())))
+        .map(|o| {
+            (
+                o.name,
+                strsim::jaro_winkler(&name, &o.name.to_ascii_lowercase()),
+            )
+        })
         .filter(|(_, score)| *score >= LIKELY_TYPO)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(option, _)| option)
+}
+
+/// `name` lowercased for a Jaro-Winkler comparison with an ASCII name: what
+/// `str::to_lowercase` gives as far as that comparison can tell (how many characters there
+/// are, and which are which ASCII character; no other character is equal to one of an
+/// ASCII name), without Unicode's case tables (17 KB of the plugin's wasm). Only two
+/// characters lowercase to ASCII, and only one to more than one character.
+fn lowercase_against_ascii(name: &str) -> String {
+    let mut lower = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            // LATIN CAPITAL LETTER I WITH DOT ABOVE: `i` and a combining dot above.
+            '\u{130}' => lower.push_str("i\u{307}"),
+            // KELVIN SIGN.
+            '\u{212a}' => lower.push('k'),
+            c => lower.push(c.to_ascii_lowercase()),
+        }
+    }
+    lower
 }
 
 /// The note for a key that is no option. Shown quoted and escaped, cut short if long;
@@ -755,6 +779,45 @@ mod tests {
         assert_eq!(closest_option("redacted"), Some("redact"));
         assert_eq!(closest_option("enable"), Some("enabled"));
         assert_eq!(closest_option("zzz"), None);
+    }
+
+    /// What an ASCII name can tell of a lowercased text: its characters, ASCII or not.
+    fn seen_by_ascii(text: &str) -> Vec<Option<char>> {
+        text.chars().map(|c| c.is_ascii().then_some(c)).collect()
+    }
+
+    #[test]
+    fn lowercasing_against_ascii_names_is_str_to_lowercase_for_every_character() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let text = format!("A{c}b{c}");
+            assert_eq!(
+                seen_by_ascii(&lowercase_against_ascii(&text)),
+                seen_by_ascii(&text.to_lowercase()),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        for o in OPTIONS {
+            assert_eq!(o.name.to_ascii_lowercase(), o.name.to_lowercase());
+        }
+        for typo in [
+            "ſyncToolOutput",
+            "\u{212a}edact",
+            "ENABLED\u{130}",
+            "ΣyncReasoning",
+        ] {
+            let score = |lower: &str| {
+                OPTIONS
+                    .iter()
+                    .map(|o| strsim::jaro_winkler(lower, &o.name.to_lowercase()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                score(&lowercase_against_ascii(typo)),
+                score(&typo.to_lowercase()),
+                "{typo}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! layer feeds it every hook call (deferred off the hook), sends what it returns, and
 //! calls [`Engine::flush`] when OpenCode disposes the plugin.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -11,6 +11,7 @@ use crate::config::Options;
 use crate::json_text::mend_lone_surrogates;
 use crate::map::{self, SessionContext};
 use crate::model::{ChatMessage, Event, MessageInfo, PartInfo, PluginInput, SessionInfo};
+use crate::objects;
 
 /// Which plugin hook produced an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +115,9 @@ struct SessionState {
     /// The payload last emitted, to tell whether anything changed since.
     sent: Option<SessionPayload>,
     busy: bool,
-    /// The completed replies seen, by id: the totals of a session that keeps none.
-    replies: BTreeMap<String, MessageInfo>,
+    /// The completed replies seen, in id order (see [`put_by_id`]): the totals of a
+    /// session that keeps none.
+    replies: Vec<MessageInfo>,
 }
 
 /// What the engine knows about one message until it is sent.
@@ -123,7 +125,7 @@ struct SessionState {
 struct MessageState {
     info: Option<MessageInfo>,
     /// Parts by id; ids sort in creation order, as OpenCode orders them.
-    parts: BTreeMap<String, PartInfo>,
+    parts: Vec<PartInfo>,
     sent: bool,
 }
 
@@ -144,11 +146,11 @@ pub struct Engine {
     sessions: HashMap<String, SessionState>,
     messages: HashMap<String, MessageState>,
     /// Messages in progress changed since their last draft (see [`Engine::drafts`]).
-    drafts_due: BTreeSet<String>,
+    drafts_due: IdSet,
     /// Sessions whose turn ended with totals not sent yet: they wait for the session
     /// update OpenCode sends right after `session.idle` with the final ones (see
     /// [`Engine::release_held`]).
-    held: BTreeSet<String>,
+    held: IdSet,
     /// Keys of messages removed (see [`Engine::take_removed`]).
     removed: Vec<String>,
 }
@@ -163,14 +165,14 @@ impl Engine {
     /// plugin has it as text).
     pub fn from_json(input: &str, options: Options) -> Self {
         Self {
-            input: serde_json::from_str::<PluginInput>(&mend_lone_surrogates(input))
+            input: objects::from_str::<PluginInput>(&mend_lone_surrogates(input))
                 .unwrap_or_default(),
             options,
             git_branch: None,
             sessions: HashMap::new(),
             messages: HashMap::new(),
-            drafts_due: BTreeSet::new(),
-            held: BTreeSet::new(),
+            drafts_due: IdSet::default(),
+            held: IdSet::default(),
             removed: Vec::new(),
         }
     }
@@ -223,12 +225,12 @@ impl Engine {
         let json = &*mend_lone_surrogates(json);
         match hook {
             Hook::Event => {
-                if let Ok(event) = serde_json::from_str::<Event>(json) {
+                if let Ok(event) = objects::from_str::<Event>(json) {
                     self.on_event(event, &mut out);
                 }
             }
             Hook::ChatMessage => {
-                let Ok(ChatMessage { o }) = serde_json::from_str::<ChatMessage>(json) else {
+                let Ok(ChatMessage { o }) = objects::from_str::<ChatMessage>(json) else {
                     return out;
                 };
                 if let Some(info) = o.message.filter(|m| !m.id.is_empty()) {
@@ -290,7 +292,7 @@ impl Engine {
         if !own_totals {
             self.emit_session_if_changed(&session_id, out);
         } else if self.unsent_payload(&session_id).is_some() {
-            self.held.insert(session_id);
+            self.held.insert(&session_id);
         }
     }
 
@@ -327,16 +329,13 @@ impl Engine {
         struct Listed {
             info: MessageInfo,
         }
-        let Ok(listed) = serde_json::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
+        let Ok(listed) = objects::from_str::<Vec<Listed>>(&mend_lone_surrogates(json)) else {
             return;
         };
         for Listed { info } in listed {
             if info.role == "assistant" && !info.id.is_empty() && info.time.completed.is_some() {
-                self.sessions
-                    .entry(info.session_id.clone())
-                    .or_default()
-                    .replies
-                    .insert(info.id.clone(), info);
+                let state = self.sessions.entry(info.session_id.clone()).or_default();
+                put_by_id(&mut state.replies, info, |m| &m.id);
             }
         }
     }
@@ -344,7 +343,7 @@ impl Engine {
     /// Whether a turn's totals wait for OpenCode's last session update: the host calls
     /// [`Engine::release_held`] a moment later, in case that update never comes.
     pub fn holds(&self) -> bool {
-        !self.held.is_empty()
+        !self.held.0.is_empty()
     }
 
     /// Sends the totals that turns ended with and no session update brought since.
@@ -352,7 +351,7 @@ impl Engine {
     /// both would cost a request per turn.)
     pub fn release_held(&mut self) -> Vec<Upsert> {
         let mut out = Vec::new();
-        for id in std::mem::take(&mut self.held) {
+        for id in std::mem::take(&mut self.held.0) {
             self.emit_session_if_changed(&id, &mut out);
         }
         out
@@ -372,7 +371,7 @@ impl Engine {
         if !state.sent {
             state.info = Some(info);
             if state.in_progress() {
-                self.drafts_due.insert(id.clone());
+                self.drafts_due.insert(&id);
             }
             self.maybe_emit_message(&id, out);
         }
@@ -381,17 +380,17 @@ impl Engine {
     fn store_part(&mut self, part: PartInfo) {
         let state = self.messages.entry(part.message_id.clone()).or_default();
         if !state.sent {
-            if state.in_progress() && !self.drafts_due.contains(&part.message_id) {
-                self.drafts_due.insert(part.message_id.clone());
+            if state.in_progress() {
+                self.drafts_due.insert(&part.message_id);
             }
-            state.parts.insert(part.id.clone(), part);
+            put_by_id(&mut state.parts, part, |p| &p.id);
         }
     }
 
     /// Whether [`Engine::drafts`] has something to return: an assistant message in
     /// progress changed since its last draft.
     pub fn drafts_due(&self) -> bool {
-        !self.drafts_due.is_empty()
+        !self.drafts_due.0.is_empty()
     }
 
     /// Snapshots of the assistant messages in progress that changed since the last call,
@@ -399,7 +398,7 @@ impl Engine {
     /// drafts (never sent while this process runs) and drops each when the complete
     /// message is queued. Cheap to skip: call it on a timer, not per event.
     pub fn drafts(&mut self) -> Vec<Upsert> {
-        let ids = std::mem::take(&mut self.drafts_due);
+        let ids = std::mem::take(&mut self.drafts_due.0);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(state) = self.messages.get(&id).filter(|m| m.in_progress()) else {
@@ -408,7 +407,7 @@ impl Engine {
             let Some(info) = state.info.as_ref() else {
                 continue;
             };
-            let parts: Vec<PartInfo> = state.parts.values().cloned().collect();
+            let parts = state.parts.clone();
             out.push(Upsert::Message(map::message_payload(
                 info,
                 &parts,
@@ -431,7 +430,7 @@ impl Engine {
             "assistant" => info.time.completed.is_some(),
             _ => state
                 .parts
-                .values()
+                .iter()
                 .any(|p| p.kind == "text" && p.synthetic != Some(true) && p.text.is_some()),
         };
         if complete {
@@ -446,7 +445,7 @@ impl Engine {
         let Some(info) = state.info.as_ref() else {
             return;
         };
-        let parts: Vec<PartInfo> = std::mem::take(&mut state.parts).into_values().collect();
+        let parts = std::mem::take(&mut state.parts);
         out.push(Upsert::Message(map::message_payload(
             info,
             &parts,
@@ -455,11 +454,8 @@ impl Engine {
         state.sent = true;
         if let Some(info) = state.info.take().filter(|i| i.role == "assistant") {
             // Its tokens and cost count towards a session that keeps no totals of its own.
-            self.sessions
-                .entry(info.session_id.clone())
-                .or_default()
-                .replies
-                .insert(info.id.clone(), info);
+            let state = self.sessions.entry(info.session_id.clone()).or_default();
+            put_by_id(&mut state.replies, info, |m| &m.id);
         }
         self.drafts_due.remove(id);
     }
@@ -503,7 +499,7 @@ impl Engine {
         let mut summed = info.clone();
         summed.tokens = None;
         summed.cost = None;
-        crate::backfill::fill_missing_totals(&mut summed, state.replies.values());
+        crate::backfill::fill_missing_totals(&mut summed, &state.replies);
         if let (Some(own), Some(sum)) = (&info.tokens, &mut summed.tokens) {
             sum.input = sum.input.max(own.input);
             sum.output = sum.output.max(own.output);
@@ -545,6 +541,38 @@ impl Engine {
             self.emit_session_if_changed(&id, &mut out);
         }
         out
+    }
+}
+
+/// Puts `item` into `list`, kept in order of `id` (a map by id: an item with the same id
+/// is replaced). Sorted vectors rather than B-trees for the engine's few entries at a
+/// time: the same order, and no B-tree code in the plugin's wasm (18 KB).
+fn put_by_id<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> &str) {
+    match list.binary_search_by(|x| id(x).cmp(id(&item))) {
+        Ok(at) => list[at] = item,
+        Err(at) => list.insert(at, item),
+    }
+}
+
+/// A set of ids in order (see [`put_by_id`]).
+#[derive(Debug, Default)]
+struct IdSet(Vec<String>);
+
+impl IdSet {
+    fn insert(&mut self, id: &str) {
+        if let Err(at) = self.find(id) {
+            self.0.insert(at, id.to_owned());
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Ok(at) = self.find(id) {
+            self.0.remove(at);
+        }
+    }
+
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|x| x.as_str().cmp(id))
     }
 }
 

@@ -8,6 +8,7 @@
 //! 1. Leaves, using nothing else here:
 //!    - [`redact`]: secrets removed from text before it leaves the machine.
 //!    - [`json_text`]: JSON text mended before parsing (lone UTF-16 surrogates).
+//!    - [`objects`]: JSON read into this crate's types, structs only from objects.
 //!    - [`model`]: OpenCode's sessions, messages, parts and events, leniently parsed.
 //!    - [`api_key`]: the `osk_` key, validated, and masked whenever it is shown.
 //!    - [`paths`]: where the credentials file and the outbox live, from an
@@ -39,6 +40,7 @@ pub mod git;
 pub mod json_text;
 pub mod map;
 pub mod model;
+pub mod objects;
 pub mod outbox;
 pub mod paths;
 pub mod plugin_settings;

@@ -26,9 +26,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{
-    CacheTokens, Event, MessageInfo, PartInfo, SessionInfo, SessionModel, SessionStatus, Times,
-    Tokens, ToolMetadata, ToolState, ToolTimes,
+    Event, MessageInfo, PartInfo, SessionInfo, SessionModel, SessionStatus, Times, Tokens,
+    ToolMetadata, ToolState, ToolTimes,
 };
+use crate::objects;
 
 /// Events held per session while its location is asked for; past this the oldest go
 /// (a host that never answers must not exhaust the service's memory).
@@ -105,50 +106,6 @@ struct Location {
     directory: Option<String>,
 }
 
-/// A V2 model reference.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ModelRef {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(rename = "providerID", default)]
-    provider_id: Option<String>,
-}
-
-/// V2 token counts: the same shape as V1's.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct V2Tokens {
-    #[serde(default)]
-    input: f64,
-    #[serde(default)]
-    output: f64,
-    #[serde(default)]
-    reasoning: f64,
-    #[serde(default)]
-    cache: V2Cache,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct V2Cache {
-    #[serde(default)]
-    read: f64,
-    #[serde(default)]
-    write: f64,
-}
-
-impl From<&V2Tokens> for Tokens {
-    fn from(t: &V2Tokens) -> Self {
-        Tokens {
-            input: t.input,
-            output: t.output,
-            reasoning: t.reasoning,
-            cache: CacheTokens {
-                read: t.cache.read,
-                write: t.cache.write,
-            },
-        }
-    }
-}
-
 /// The fields of `data` this module reads, whatever the event type (each type has
 /// some of them).
 #[derive(Debug, Default, Deserialize)]
@@ -165,11 +122,11 @@ struct Data {
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
-    model: Option<ModelRef>,
+    model: Option<SessionModel>,
     #[serde(default)]
     cost: Option<f64>,
     #[serde(default)]
-    tokens: Option<V2Tokens>,
+    tokens: Option<Tokens>,
     #[serde(rename = "inboxID", default)]
     inbox_id: Option<String>,
     #[serde(default)]
@@ -233,7 +190,7 @@ struct V2SessionInfo {
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
-    model: Option<ModelRef>,
+    model: Option<SessionModel>,
     #[serde(default)]
     time: V2Times,
 }
@@ -300,7 +257,7 @@ impl Translator {
             created,
             data,
             location,
-        }) = serde_json::from_str::<Envelope>(json)
+        }) = objects::from_str::<Envelope>(json)
         else {
             return Feed::Events(Vec::new());
         };
@@ -364,7 +321,7 @@ impl Translator {
     /// (`ctx.session.get`), or `None` when the host does not know it (then it is not
     /// this location's). Returns the events its held V2 events became.
     pub fn located(&mut self, session_id: &str, info: Option<&str>) -> Vec<Event> {
-        let info: Option<V2SessionInfo> = info.and_then(|text| serde_json::from_str(text).ok());
+        let info: Option<V2SessionInfo> = info.and_then(|text| objects::from_str(text).ok());
         let directory = info.as_ref().and_then(|i| {
             i.location
                 .as_ref()
@@ -389,10 +346,7 @@ impl Translator {
                 directory: directory.or_else(|| Some(self.directory.clone())),
                 title: info.title,
                 parent_id: info.parent_id,
-                model: info.model.map(|m| SessionModel {
-                    id: m.id,
-                    provider_id: m.provider_id,
-                }),
+                model: info.model,
                 cost: None,
                 tokens: None,
                 time: Times {
@@ -455,10 +409,7 @@ impl Translator {
                     state.info.title = data.title;
                 }
                 if let Some(model) = data.model {
-                    state.info.model = Some(SessionModel {
-                        id: model.id,
-                        provider_id: model.provider_id,
-                    });
+                    state.info.model = Some(model);
                 }
                 state.info.time.created = at;
                 state.info.time.updated = Some(at);
@@ -470,16 +421,13 @@ impl Translator {
             }
             "session.model.selected" => {
                 if let Some(model) = data.model {
-                    state.info.model = Some(SessionModel {
-                        id: model.id,
-                        provider_id: model.provider_id,
-                    });
+                    state.info.model = Some(model);
                     out.push(session_event(state));
                 }
             }
             "session.usage.updated" => {
                 state.info.cost = data.cost;
-                state.info.tokens = data.tokens.as_ref().map(Tokens::from);
+                state.info.tokens = data.tokens;
                 out.push(session_event(state));
             }
             // A turn's totals wait for its end, as V1's do (`session.status` busy): the
@@ -664,7 +612,7 @@ impl Translator {
                 // `time_updated`), not by the renames and usage reports after it.
                 state.info.time.updated = Some(at);
                 info.cost = data.cost;
-                info.tokens = data.tokens.as_ref().map(Tokens::from);
+                info.tokens = data.tokens;
                 info.finish = data.finish;
                 if kind == "session.step.failed" {
                     info.error = data.error;

@@ -84,13 +84,24 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
     let mut final_keys = std::collections::HashSet::new();
     let mut busy_sessions = std::collections::HashSet::new();
     let mut plan = Plan::default();
-    for file in file_names {
+    // Records and drafts in queue order: a record's name sorts in the order it was
+    // queued, and is unique, so sorting the names sorts the records (one sort, of
+    // strings, which the plugin's wasm has anyway).
+    let mut in_order = file_names.to_vec();
+    in_order.sort_unstable();
+    for file in &in_order {
         match parse_entry(file) {
             Entry::Queued(name) if name.draft => drafts.push(name),
             Entry::Queued(name) => {
                 final_keys.insert(name.key.clone());
                 queued.push(name);
             }
+            _ => {}
+        }
+    }
+    for file in file_names {
+        match parse_entry(file) {
+            Entry::Queued(_) => {}
             Entry::Claimed {
                 name,
                 claimed_at,
@@ -112,7 +123,7 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
     }
     // A draft gives way to the complete message, and to a newer draft. One whose writer
     // still runs is held; one whose writer died is sent like any record.
-    drafts.sort_unstable();
+    let mut sent_drafts = Vec::new();
     let mut newest_draft = std::collections::HashMap::new();
     for (i, name) in drafts.iter().enumerate() {
         newest_draft.insert(name.key.clone(), i);
@@ -127,13 +138,13 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
             .is_none_or(|at| now.saturating_sub(at) > STALE_DRAFT_MS);
         let writer_alive = name.writer().is_some_and(|w| liveness.alive(w));
         if stale || !writer_alive {
-            queued.push(name);
+            sent_drafts.push(name);
         } else {
             plan.drafts_held += 1;
             plan.total += 1;
         }
     }
-    queued.sort_unstable();
+    let queued = merge_in_order(queued, sent_drafts);
     plan.total += queued.len();
     // Newest record per key wins; older ones are superseded.
     let mut newest = std::collections::HashMap::new();
@@ -157,24 +168,22 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
     for (i, name) in live.iter().enumerate() {
         first_of_session.entry(name.session_id.clone()).or_insert(i);
     }
-    let mut live: Vec<((usize, bool), RecordName)> = live
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let place = if name.key.starts_with("session:") {
-                (
-                    first_of_session.get(&name.session_id).copied().unwrap_or(i),
-                    false,
-                )
-            } else {
-                (i, true)
-            };
-            (place, name)
-        })
-        .collect();
-    live.sort_unstable_by_key(|(place, _)| *place);
+    // At each place: the session records that take it, then the record that was there.
+    let mut places: Vec<(Vec<RecordName>, Option<RecordName>)> =
+        live.iter().map(|_| (Vec::new(), None)).collect();
+    for (i, name) in live.into_iter().enumerate() {
+        if name.key.starts_with("session:") {
+            let at = first_of_session.get(&name.session_id).copied().unwrap_or(i);
+            places[at].0.push(name);
+        } else {
+            places[i].1 = Some(name);
+        }
+    }
     let mut blocked = busy_sessions;
-    for (_, name) in live {
+    for name in places
+        .into_iter()
+        .flat_map(|(sessions, record)| sessions.into_iter().chain(record))
+    {
         if !blocked.contains(&name.session_id) {
             // Only the oldest record of each session goes in one pass.
             blocked.insert(name.session_id.clone());
@@ -183,4 +192,18 @@ pub fn plan(file_names: &[String], now: i64, liveness: &dyn Liveness) -> Plan {
         plan.queued.push(name);
     }
     plan
+}
+
+/// Two lists of records in queue order, merged into one.
+fn merge_in_order(a: Vec<RecordName>, b: Vec<RecordName>) -> Vec<RecordName> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut b = b.into_iter().peekable();
+    for name in a {
+        while let Some(earlier) = b.next_if(|other| other.file < name.file) {
+            out.push(earlier);
+        }
+        out.push(name);
+    }
+    out.extend(b);
+    out
 }

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::names::name_of;
 use crate::api::{Endpoint, Request, Route};
 use crate::engine::Upsert;
+use crate::objects;
 
 /// The record format version.
 const VERSION: u32 = 1;
@@ -117,8 +118,8 @@ impl Record {
     pub fn upsert(&self) -> Result<Upsert, OutboxError> {
         let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
         Ok(match self.kind {
-            Kind::Session => Upsert::Session(serde_json::from_str(&self.payload).map_err(corrupt)?),
-            Kind::Message => Upsert::Message(serde_json::from_str(&self.payload).map_err(corrupt)?),
+            Kind::Session => Upsert::Session(objects::from_str(&self.payload).map_err(corrupt)?),
+            Kind::Message => Upsert::Message(objects::from_str(&self.payload).map_err(corrupt)?),
         })
     }
 
@@ -153,7 +154,7 @@ impl Record {
     /// skip, never a panic.
     pub fn decode(text: &str) -> Result<Self, OutboxError> {
         let corrupt = |e: serde_json::Error| OutboxError::Corrupt(e.to_string());
-        let raw: RawRecord<'_> = serde_json::from_str(text).map_err(corrupt)?;
+        let raw: RawRecord<'_> = objects::from_str(text).map_err(corrupt)?;
         if raw.version != VERSION {
             return Err(OutboxError::Corrupt(format!(
                 "unknown record version {}",
@@ -161,7 +162,7 @@ impl Record {
             )));
         }
         let payload = raw.upsert.payload.get();
-        let ids: PayloadIds = serde_json::from_str(payload).map_err(corrupt)?;
+        let ids: PayloadIds = objects::from_str(payload).map_err(corrupt)?;
         let session_id = match raw.upsert.kind {
             Kind::Session => ids.external_id.clone(),
             Kind::Message => ids.session_external_id.ok_or_else(|| {
