@@ -134,6 +134,23 @@ function npmPack(dir) {
 const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
 const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
 
+/** The README's sections for those who build the project, not for those who install it. */
+const DEVELOPER_SECTIONS = new Set(["Two commands", "Layout", "Packaging", "Benchmarks"]);
+
+/**
+ * The plugin package's README: the repository's README without its developer sections
+ * (building, testing, packaging, benchmarks) and its status note, which a user installing
+ * from npm does not need (and which would cost the tarball a tenth of its size).
+ */
+export function packageReadme(text = readFileSync(join(ROOT, "README.md"), "utf8")) {
+  const [preamble, ...sections] = text.split(/^(?=## )/m);
+  const intro = preamble.replace(/^> Status:[^\n]*\n(?:>[^\n]*\n)*\n?/m, "");
+  const kept = sections.filter((s) => !DEVELOPER_SECTIONS.has(s.slice(3, s.indexOf("\n")).trim()));
+  const url = mainManifest().repository?.url?.replace(/^git\+/, "").replace(/\.git$/, "");
+  const pointer = `## Building from source\n\nBuilding, testing, packaging and benchmarks: see the README of the repository${url ? ` (${url})` : ""}.\n`;
+  return [intro, ...kept, pointer].join("");
+}
+
 /**
  * Stages the plugin package (npm/ plus the README) and this machine's CLI package (with
  * `binary`), packs both into dist/ and prints the sizes. Returns {main, platform, binary}
@@ -150,7 +167,7 @@ export function pack(binary, { quiet = false } = {}) {
 
   const mainDir = join(stage, main.name);
   cpSync(join(ROOT, "npm"), mainDir, { recursive: true });
-  copyFileSync(join(ROOT, "README.md"), join(mainDir, "README.md"));
+  writeFileSync(join(mainDir, "README.md"), packageReadme());
   copyFileSync(join(ROOT, "LICENSE"), join(mainDir, "LICENSE"));
   const mainReport = npmPack(mainDir);
   const packed = new Set(mainReport.files.map((f) => f.path));
