@@ -307,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_read_as_serde_json_reads_them() {
+    fn objects_are_read_as_plain_serde_json_would() {
         let text = r#"{"raw": {"a": [1, "x"]}, "name": "n\u00e9", "kind": "message",
             "list": [{"n": 1}, {"s": "x", "extra": [1]}], "maybe": null}"#;
         let ours: Borrowed<'_> = from_str(text).unwrap();
