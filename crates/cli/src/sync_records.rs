@@ -171,6 +171,14 @@ impl SyncRecords {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
+            // Windows refuses to rename over a file open without FILE_SHARE_DELETE: a
+            // second `sync` compacting the file (`finish`) while this one appends would
+            // fail. Share read, write and delete (0x1 | 0x2 | 0x4), as Unix does.
+            #[cfg(windows)]
+            {
+                use std::os::windows::fs::OpenOptionsExt;
+                options.share_mode(0x1 | 0x2 | 0x4);
+            }
             let mut file = options.open(&self.path)?;
             if fresh {
                 file.write_all(format!("{}\n", self.header).as_bytes())?;
