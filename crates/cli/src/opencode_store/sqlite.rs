@@ -113,6 +113,18 @@ pub(super) fn number_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<O
     })
 }
 
+/// A `data` column (JSON text, or a blob holding it) as an object: [`data_object`], or why
+/// not when the column holds something else.
+pub(super) type DataColumn = Result<(Map<String, Value>, Option<String>), String>;
+
+/// The `data` column at `i` (see [`DataColumn`]).
+pub(super) fn data_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DataColumn> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
+        other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
+    })
+}
+
 /// The session columns the Session's fields come from, for the notes.
 const SESSION_FIELD_COLUMNS: &[(&str, &str)] = &[
     ("projectID", "project_id"),
@@ -421,11 +433,7 @@ impl SqliteStore {
             "SELECT id, {updated}, data FROM message WHERE session_id = ?1 ORDER BY id"
         ))?;
         let rows = stmt.query_map([id], |r| {
-            let data = match r.get_ref(2)? {
-                ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
-                other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
-            };
-            Ok((Cell::of(r.get_ref(0)?), number_at(r, 1)?, data))
+            Ok((Cell::of(r.get_ref(0)?), number_at(r, 1)?, data_at(r, 2)?))
         })?;
         let mut messages = Vec::new();
         let mut index = HashMap::new();
@@ -482,15 +490,11 @@ impl SqliteStore {
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([id], |r| {
-            let data = match r.get_ref(3)? {
-                ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
-                other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
-            };
             Ok((
                 Cell::of(r.get_ref(0)?),
                 Cell::of(r.get_ref(1)?),
                 number_at(r, 2)?,
-                data,
+                data_at(r, 3)?,
             ))
         })?;
         for row in rows {

@@ -26,12 +26,11 @@ use anyhow::{Result, bail};
 use opencode_sync_core::backfill::SessionSummary;
 use opencode_sync_core::model::{MessageInfo, PartInfo};
 use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 use serde_json::{Map, Value, json};
 
-use super::rows::{Notes, data_object, left_out_text, message_of, part_of};
+use super::rows::{Notes, left_out_text, message_of, part_of};
 use super::sqlite::{
-    Cell, columns, list_sessions, number_at, orphan_notes, row_by_id, session_info,
+    Cell, columns, data_at, list_sessions, number_at, orphan_notes, row_by_id, session_info,
 };
 use super::{DB_FILE, StoredMessage, StoredSession, sort_messages};
 
@@ -160,15 +159,11 @@ impl V2Tables {
             "SELECT id, type, {updated}, data FROM {MESSAGE_TABLE} WHERE session_id = ?1 ORDER BY {order}"
         ))?;
         let rows = stmt.query_map([id], |r| {
-            let data = match r.get_ref(3)? {
-                ValueRef::Text(b) | ValueRef::Blob(b) => data_object("data", b),
-                other => Err(format!("data is {}, not JSON text", Cell::of(other).kind)),
-            };
             Ok((
                 Cell::of(r.get_ref(0)?),
                 Cell::of(r.get_ref(1)?),
                 number_at(r, 2)?,
-                data,
+                data_at(r, 3)?,
             ))
         })?;
         let mut messages = Vec::new();
