@@ -55,6 +55,25 @@ struct Download {
     body: String,
 }
 
+/// The CORS headers every answer of the API carries (as OpenSync's `convex/http.ts`
+/// sends them); a server that answers in the API's place (a fault rule) sends them too.
+pub fn cors_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type"),
+    );
+    headers
+}
+
 impl Reply {
     fn json(status: StatusCode, body: Value) -> Self {
         Self {
@@ -101,19 +120,7 @@ impl Reply {
     }
 
     fn into_response(self) -> Response {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, Content-Type"),
-        );
+        let mut headers = cors_headers();
         let body = match self.body {
             Payload::Json(body) => body,
             Payload::Empty => {

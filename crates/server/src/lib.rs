@@ -40,6 +40,7 @@ mod store;
 mod sync;
 
 pub use admin::Admin;
+pub use api::cors_headers;
 pub use clock::{Clock, SystemClock, wall_clock_ms};
 pub use conn_limits::{
     ConnectionLimits, DEFAULT_BODY_MIN_BYTES_PER_SEC, DEFAULT_BODY_READ_TIMEOUT,
